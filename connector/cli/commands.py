@@ -1,0 +1,1 @@
+"""Registers every sub-command module on the `main` group."""
