@@ -1,4 +1,4 @@
-"""webinar-hubspot-connector: a webinar platform's Kafka activity stream into HubSpot Marketing Events."""
+"""webinar-hubspot-connector: a webinar platform's Kafka activity into HubSpot Marketing Events."""
 
 from connector.errors import ConnectorError
 

@@ -1,1 +1,14 @@
-"""Registers every sub-command module on the `main` group."""
+"""Attaches every sub-command to the `connector` group."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(group: click.Group) -> None:
+    """Add each sub-command module's command to `group`."""
+    from connector.cli.check_config import check_config_command
+    from connector.cli.produce_sample import produce_sample_command
+
+    for command in (check_config_command, produce_sample_command):
+        group.add_command(command)

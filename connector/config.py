@@ -1,0 +1,224 @@
+"""Frozen, validated settings: one section per concept.
+
+Sources, later wins: built-in defaults < an optional TOML file < environment variables.
+Environment variables are named `CONNECTOR_<SECTION>__<FIELD>`, e.g.
+`CONNECTOR_KAFKA__BOOTSTRAP_SERVERS`, `CONNECTOR_SERDE__ACTIVITY_FRAMING`. The TOML file has one
+table per section (`[kafka]`, `[serde]`, ...). Only connector.cli passes the real environment in.
+
+Secrets are `SecretStr`: they print as `**********` everywhere, including `check-config`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from connector.errors import ConfigError
+from connector.serde.catalog import DEFAULT_SCHEMAS_DIR
+from connector.serde.codec import Framing
+
+ENV_PREFIX = "CONNECTOR_"
+ENV_NESTING = "__"
+CONFIG_FILE_ENV = "CONNECTOR_CONFIG_FILE"
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class Section(BaseModel):
+    """Base of every settings section: frozen, unknown keys rejected (typos fail loudly)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(Section):
+    """How to reach the Kafka cluster (shared by every consumer and producer)."""
+
+    bootstrap_servers: str = "localhost:9092"
+    client_id: str = "webinar-hubspot-connector"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    #: Extra librdkafka properties applied to every client, e.g. {"ssl.ca.location": "/ca.pem"}.
+    extra: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError("expected host:port[,host:port...], e.g. localhost:9092")
+        return value
+
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka properties common to every client built from these settings."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "client.id": self.client_id,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            config["sasl.username"] = self.sasl_username
+        if self.sasl_password:
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        return {**config, **self.extra}
+
+
+class TopicSettings(Section):
+    """Topic names; the platform's defaults come from its contract."""
+
+    activity: str = "webinar.activity"
+    webinars: str = "webinar.webinars"
+    commands: str = "connector.commands"
+    commands_dlq: str = "connector.commands.dlq"
+    #: Dead letters of a source topic go to `<source topic><dlq_suffix>`.
+    dlq_suffix: str = ".dlq"
+
+    def dlq_for(self, topic: str) -> str:
+        """The dead-letter topic of `topic`."""
+        return f"{topic}{self.dlq_suffix}"
+
+
+class SerdeSettings(Section):
+    """Wire formats per topic; see the platform contract for the three framings."""
+
+    activity_framing: Framing = Framing.RAW
+    webinars_framing: Framing = Framing.RAW
+    #: The connector's own commands topic: single-object lets its schema evolve without a registry.
+    commands_framing: Framing = Framing.SINGLE_OBJECT
+    schema_registry_url: str | None = None
+    schema_registry_basic_auth: SecretStr | None = None
+    schemas_dir: Path = DEFAULT_SCHEMAS_DIR
+
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://", "mock://")):
+            raise ValueError("expected an http:// or https:// URL (mock:// for tests)")
+        return value
+
+    def registry_config(self) -> dict[str, str]:
+        """confluent-kafka SchemaRegistryClient settings (without the URL)."""
+        if self.schema_registry_basic_auth is None:
+            return {}
+        return {"basic.auth.user.info": self.schema_registry_basic_auth.get_secret_value()}
+
+
+class HubSpotSettings(Section):
+    """The HubSpot app the connector writes as."""
+
+    base_url: str = "https://api.hubapi.com"
+    access_token: SecretStr | None = None
+    app_id: PositiveInt | None = None
+    client_secret: SecretStr | None = None
+    request_timeout_seconds: PositiveFloat = 10.0
+
+
+class NormalizerSettings(Section):
+    """The attendance normalizer (platform activity -> HubSpot commands)."""
+
+    group_id: str = "webinar-hubspot-normalizer"
+    #: Stream time after a person's last Left before their attendance counts as closed.
+    rejoin_grace_seconds: PositiveInt = 600
+    #: Wall-clock idle time after which a quiet partition's stream time is advanced.
+    idle_punctuation_seconds: PositiveInt = 30
+    #: How long state of an ended webinar is kept (for late records and corrections).
+    ended_retention_hours: PositiveInt = 72
+
+
+class SinkSettings(Section):
+    """The sink worker (commands -> HubSpot)."""
+
+    group_id: str = "webinar-hubspot-sink"
+    max_inputs_per_request: Annotated[int, Field(gt=0, le=1000)] = 100
+    linger_ms: Annotated[int, Field(ge=0)] = 200
+    #: Requests per rolling window for this app (HubSpot: 100-250 per 10 s depending on tier).
+    window_limit: PositiveInt = 100
+    window_seconds: PositiveInt = 10
+    daily_limit: PositiveInt = 250_000
+    retry_budget_seconds: PositiveFloat = 900.0
+
+
+class Settings(Section):
+    """Every section of the connector's configuration."""
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    serde: SerdeSettings = Field(default_factory=SerdeSettings)
+    hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
+    normalizer: NormalizerSettings = Field(default_factory=NormalizerSettings)
+    sink: SinkSettings = Field(default_factory=SinkSettings)
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data, secrets masked (safe to print)."""
+        return self.model_dump(mode="json")
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Nested overrides from `CONNECTOR_<SECTION>__<FIELD>` variables (others are ignored)."""
+    nested: dict[str, dict[str, Any]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_FILE_ENV:
+            continue
+        section, sep, key = name[len(ENV_PREFIX):].lower().partition(ENV_NESTING)
+        if not sep or not key:
+            raise ConfigError(f"{name}: expected the form CONNECTOR_<SECTION>__<FIELD>, "
+                              f"e.g. CONNECTOR_KAFKA__BOOTSTRAP_SERVERS")
+        nested.setdefault(section, {})[key] = value
+    return nested
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
+
+
+def _merge(base: dict[str, Any], override: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    merged = dict(base)
+    for section, values in override.items():
+        current = merged.get(section)
+        merged[section] = {**current, **values} if isinstance(current, dict) else values
+    return merged
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    parts = [str(part) for part in loc]
+    if len(parts) >= 2:
+        return f"{ENV_PREFIX}{parts[0].upper()}{ENV_NESTING}{parts[1].upper()} ([{parts[0]}] " \
+               f"{'.'.join(parts[1:])})"
+    return f"section [{parts[0]}]" if parts else "configuration"
+
+
+def _explain(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        shown = "" if "secret" in str(item["loc"]) or "password" in str(item["loc"]) \
+            or "token" in str(item["loc"]) else f" (got {item.get('input')!r})"
+        lines.append(f"  {_setting_name(item['loc'])}: {item['msg']}{shown}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings(environ: Mapping[str, str] | None = None,
+                  config_file: Path | None = None) -> Settings:
+    """Defaults < TOML file (`config_file` or $CONNECTOR_CONFIG_FILE) < environment."""
+    environ = environ or {}
+    file_name = config_file or (Path(environ[CONFIG_FILE_ENV]) if environ.get(CONFIG_FILE_ENV)
+                                else None)
+    data = _read_file(file_name) if file_name else {}
+    try:
+        return Settings.model_validate(_merge(data, env_overrides(environ)))
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None

@@ -1,0 +1,73 @@
+"""Values that travel beside each Kafka record: where it came from, and why it failed to decode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+Headers = list[tuple[str, bytes | None]]
+
+
+class DecodeReason(StrEnum):
+    """Why a record could not be decoded. Each is distinct so operators can filter on it."""
+
+    NULL_VALUE = "null-value"
+    EMPTY_VALUE = "empty-value"
+    TRUNCATED = "truncated"
+    TRAILING_BYTES = "trailing-bytes"
+    MALFORMED = "malformed-avro"
+    BAD_MAGIC = "bad-magic"
+    UNKNOWN_FINGERPRINT = "unknown-fingerprint"
+    UNKNOWN_SCHEMA_ID = "unknown-schema-id"
+    INCOMPATIBLE_SCHEMA = "incompatible-writer-schema"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """A Kafka record exactly as consumed: raw key, value and headers with its coordinates."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = field(default_factory=list)
+    timestamp_ms: int | None = None
+
+    @classmethod
+    def from_message(cls, message: Any) -> SourceRecord:
+        """Build from a confluent_kafka.Message (headers normalized to a list)."""
+        _ts_type, ts = message.timestamp()
+        return cls(
+            topic=message.topic(),
+            partition=message.partition(),
+            offset=message.offset(),
+            key=message.key(),
+            value=message.value(),
+            headers=list(message.headers() or []),
+            timestamp_ms=ts if ts and ts > 0 else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A successfully decoded record: the Avro datum (dict) and the record it came from."""
+
+    value: dict[str, Any]
+    source: SourceRecord
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeFailure:
+    """A record that could not be decoded: the reason, a precise detail, and the raw record."""
+
+    reason: DecodeReason
+    detail: str
+    source: SourceRecord
+    exception_class: str | None = None
+
+    def describe(self) -> str:
+        """One line for logs: `reason detail at topic[partition]@offset`."""
+        s = self.source
+        return f"{self.reason.value}: {self.detail} at {s.topic}[{s.partition}]@{s.offset}"
