@@ -60,7 +60,8 @@ def strip_timestamp_logical_types(schema: Any) -> Any:
 
 def parse_for_decoding(source: Any) -> Any:
     """Parse a schema (JSON object) the way every connector codec uses it."""
-    return parse_schema(strip_timestamp_logical_types(source), _write_hint=False)
+    # The write hint marks the result as parsed, so fastavro does not parse it again per record.
+    return parse_schema(strip_timestamp_logical_types(source))
 
 
 def crc64_fingerprint(source: Any) -> bytes:

@@ -22,7 +22,12 @@ from fastavro import schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 
 from connector.errors import SerdeError
-from connector.serde.catalog import CatalogEntry, SchemaCatalog, parse_for_decoding
+from connector.serde.catalog import (
+    CatalogEntry,
+    SchemaCatalog,
+    crc64_fingerprint,
+    parse_for_decoding,
+)
 from connector.serde.record import DecodeReason
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
@@ -64,7 +69,8 @@ class ValueEncoder(Protocol):
 def read_body(body: bytes, writer: Any, reader: Any | None, start: int = 0) -> Any:
     """Decode one Avro body, classifying every way it can be wrong."""
     buffer = io.BytesIO(body)
-    buffer.seek(start)
+    if start:
+        buffer.seek(start)
     try:
         datum = schemaless_reader(buffer, writer, reader, return_record_name=True)
     except EOFError as exc:
@@ -188,12 +194,15 @@ class ConfluentCodec:
             raise RecordDecodeError(DecodeReason.UNKNOWN_SCHEMA_ID,
                                     f"schema id {schema_id} is not known to the schema registry")
         try:
-            writer = parse_for_decoding(json.loads(schema_str))
+            source = json.loads(schema_str)
+            same = crc64_fingerprint(source) == self._reader.fingerprint
+            writer = self._reader.parsed if same else parse_for_decoding(source)
         except Exception as exc:  # a registry may hold schemas fastavro rejects
             raise RecordDecodeError(DecodeReason.INCOMPATIBLE_SCHEMA,
                                     f"schema id {schema_id} is not a usable Avro schema: {exc}",
                                     exc) from exc
-        pair = (writer, self._reader.parsed)
+        # Resolution is only paid for when the writer really is another version.
+        pair = (writer, None if same else self._reader.parsed)
         self._resolved[schema_id] = pair
         return pair
 
