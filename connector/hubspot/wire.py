@@ -1,0 +1,211 @@
+"""One HTTP exchange with HubSpot: send, translate failures once, parse, log.
+
+This is the only place that touches httpx exceptions and response objects:
+
+* httpx ``TimeoutException`` -> :class:`HubSpotTimeoutError`, ``NetworkError``/
+  ``RemoteProtocolError``/``ProxyError`` -> :class:`HubSpotConnectionError`, any other
+  ``httpx.RequestError`` -> :class:`HubSpotTransportError` — each ``raise ... from exc``;
+* a non-2xx status -> the :class:`HubSpotHTTPError` subclass for it (:func:`error_from_response`);
+* a 2xx body that is not the documented shape -> :class:`UnexpectedResponseError`.
+
+Log lines are ``event key=value`` with lazy arguments; paths and queries have emails masked and
+the token (sent by :class:`BearerAuth`, never stored in headers we print) never appears.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import ValidationError as _PydanticValidationError
+
+from connector.hubspot.errors import (
+    CORRELATION_HEADER,
+    HubSpotConnectionError,
+    HubSpotTimeoutError,
+    HubSpotTransportError,
+    UnexpectedResponseError,
+    error_from_response,
+)
+from connector.hubspot.ratelimit import RateLimitStatus
+from connector.hubspot.redact import mask_emails, mask_token
+
+T = TypeVar("T")
+log = logging.getLogger("connector.hubspot")
+
+Params = Mapping[str, str | int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Response(Generic[T]):
+    """A successful call: the typed ``value`` plus what the response said about limits.
+
+    ``status`` distinguishes 200 from 207 (partial batch) and 202/204; ``rate_limit`` is the
+    parsed ``X-HubSpot-RateLimit-*`` headers (None when absent).
+    """
+
+    value: T
+    status: int
+    rate_limit: RateLimitStatus | None
+    correlation_id: str | None
+
+
+class BearerAuth(httpx.Auth):
+    """Adds ``Authorization: Bearer <token>``; its repr shows only a masked fingerprint."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self, token: str) -> None:
+        if not token or any(c in token for c in "\r\n"):
+            raise ValueError("token must be a non-empty single-line string")
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
+
+    @property
+    def fingerprint(self) -> str:
+        """The masked token (last 4 characters at most), safe to print."""
+        return mask_token(self._token)
+
+    def scrub(self, content: bytes) -> bytes:
+        """``content`` with any echo of the token replaced by its fingerprint."""
+        return content.replace(self._token.encode(), self.fingerprint.encode())
+
+    def __repr__(self) -> str:
+        return f"BearerAuth(token={self.fingerprint!r})"
+
+
+def quote_segment(value: str | int) -> str:
+    """One path segment, percent-encoded (external IDs may contain '/', '?', spaces...)."""
+    return quote(str(value), safe="")
+
+
+def _masked_target(request: httpx.Request) -> str:
+    target = request.url.raw_path.decode("ascii", "replace")
+    return mask_emails(target)
+
+
+class Wire:
+    """Sends requests through an ``httpx.Client`` and turns responses into values or errors."""
+
+    def __init__(self, http: httpx.Client, auth: BearerAuth) -> None:
+        self._http = http
+        self._auth = auth
+        self.last_rate_limit: RateLimitStatus | None = None
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[Any], T],
+        *,
+        params: Params | None = None,
+        json_body: Any = None,
+        body_optional: bool = False,
+    ) -> Response[T]:
+        """Send one request; return ``parse(json)`` (``parse(None)`` for an empty body).
+
+        ``body_optional``: the reference documents no body, so a non-JSON body parses as None.
+        """
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        request = self._http.build_request(method, path, params=clean, json=json_body)
+        target = _masked_target(request)
+        response = self._send(request, method, target)
+        rate_limit = RateLimitStatus.from_headers(response.headers)
+        self.last_rate_limit = rate_limit
+        correlation_id = response.headers.get(CORRELATION_HEADER)
+        if not response.is_success:
+            error = error_from_response(
+                response.status_code,
+                response.headers,
+                self._auth.scrub(response.content),
+                method=method,
+                path=target,
+                rate_limit=rate_limit,
+            )
+            log.info(
+                "hubspot.error method=%s path=%s status=%s category=%s correlation_id=%s "
+                "retry_after=%s remaining=%s",
+                method,
+                target,
+                error.status,
+                error.category,
+                error.correlation_id,
+                error.retry_after,
+                rate_limit.remaining if rate_limit else None,
+            )
+            raise error
+        log.debug(
+            "hubspot.response method=%s path=%s status=%s correlation_id=%s remaining=%s",
+            method,
+            target,
+            response.status_code,
+            correlation_id,
+            rate_limit.remaining if rate_limit else None,
+        )
+        value = self._parse(response, parse, method, target, body_optional)
+        return Response(value, response.status_code, rate_limit, correlation_id)
+
+    def _send(self, request: httpx.Request, method: str, target: str) -> httpx.Response:
+        try:
+            return self._http.send(request)
+        except httpx.TimeoutException as exc:
+            log.warning(
+                "hubspot.timeout method=%s path=%s kind=%s", method, target, type(exc).__name__
+            )
+            raise HubSpotTimeoutError(
+                f"timed out talking to HubSpot ({type(exc).__name__})", method=method, path=target
+            ) from exc
+        except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
+            log.warning(
+                "hubspot.connection_error method=%s path=%s kind=%s",
+                method,
+                target,
+                type(exc).__name__,
+            )
+            raise HubSpotConnectionError(
+                f"connection to HubSpot failed ({type(exc).__name__})", method=method, path=target
+            ) from exc
+        except httpx.RequestError as exc:
+            log.warning(
+                "hubspot.transport_error method=%s path=%s kind=%s",
+                method,
+                target,
+                type(exc).__name__,
+            )
+            raise HubSpotTransportError(
+                f"request to HubSpot failed ({type(exc).__name__})", method=method, path=target
+            ) from exc
+
+    @staticmethod
+    def _parse(
+        response: httpx.Response,
+        parse: Callable[[Any], T],
+        method: str,
+        target: str,
+        body_optional: bool,
+    ) -> T:
+        content = response.content
+        try:
+            try:
+                data = json.loads(content) if content.strip() else None
+            except ValueError:
+                if not body_optional:
+                    raise
+                data = None  # undocumented body: tolerate anything
+            return parse(data)
+        except (ValueError, _PydanticValidationError) as exc:
+            raise UnexpectedResponseError(
+                f"HubSpot returned an unexpected body ({type(exc).__name__})",
+                status=response.status_code,
+                method=method,
+                path=target,
+                body=content,
+            ) from exc

@@ -1,0 +1,105 @@
+"""The commands the normalizer emits for the sink (schema: schemas/connector/hubspot-command.avsc).
+
+A command is a plain value; `to_avro` gives the datum the commands topic carries. Its id is a hash
+of its content, so replaying the same input yields a byte-identical command stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+COMMAND_SCHEMA = "connector.v1.HubSpotCommand"
+NS = "connector.v1"
+
+
+@dataclass(frozen=True, slots=True)
+class EventUpsert:
+    """Create or update the marketing event (PUT/upsert by external IDs)."""
+
+    eventName: str
+    eventOrganizer: str
+    eventType: str
+    eventDescription: str | None = None
+    eventUrl: str | None = None
+    startDateTime: int | None = None
+    endDateTime: int | None = None
+    eventCancelled: bool = False
+    customProperties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EventComplete:
+    """Mark the event completed with its actual start and end."""
+
+    startDateTime: int
+    endDateTime: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventCancel:
+    """Mark the event cancelled."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attendance:
+    """One person's participation state for the event."""
+
+    state: str  # REGISTERED | CANCELLED | ATTENDED
+    vid: int | None
+    email: str | None
+    interactionDateTime: int
+    contactProperties: dict[str, str] = field(default_factory=dict)
+    joinedAt: int | None = None
+    leftAt: int | None = None
+    attendedMillis: int | None = None
+
+
+Body = EventUpsert | EventComplete | EventCancel | Attendance
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command about one webinar: the Kafka key is its webinarId (externalEventId)."""
+
+    externalEventId: str
+    externalAccountId: str
+    body: Body
+
+    @property
+    def kind(self) -> str:
+        """EventUpsert, EventComplete, EventCancel or Attendance."""
+        return type(self.body).__name__
+
+    @property
+    def key(self) -> bytes:
+        """The Kafka key: everything about one webinar stays in one partition, in order."""
+        return self.externalEventId.encode()
+
+    def to_avro(self) -> dict[str, Any]:
+        """The Avro datum (union branch named) for the commands topic."""
+        body = asdict(self.body)
+        content = json.dumps([self.externalEventId, self.externalAccountId, self.kind, body],
+                             sort_keys=True, separators=(",", ":"))
+        command_id = hashlib.blake2b(content.encode(), digest_size=12).hexdigest()
+        return {
+            "commandId": command_id,
+            "externalEventId": self.externalEventId,
+            "externalAccountId": self.externalAccountId,
+            "command": (f"{NS}.{self.kind}", body),
+        }
+
+    @classmethod
+    def from_avro(cls, datum: dict[str, Any]) -> Command:
+        """Inverse of to_avro (the sink reads commands with this)."""
+        name, body = datum["command"]
+        kind = _KINDS[name.rsplit(".", 1)[-1]]
+        return cls(datum["externalEventId"], datum["externalAccountId"], kind(**body))
+
+
+_KINDS: dict[str, type[Any]] = {
+    "EventUpsert": EventUpsert, "EventComplete": EventComplete,
+    "EventCancel": EventCancel, "Attendance": Attendance,
+}

@@ -1,0 +1,164 @@
+"""One person's activity around one webinar, merged so that delivery order does not matter.
+
+Every merge is idempotent and commutative: a duplicate activity (same activityId) merges to the
+same state, and any order of the same activities gives the same state. That is how dedupe by
+activityId, late records and Left-before-Joined are handled without remembering activity ids:
+
+- registration: the latest Registered/RegistrationCancelled by (occurredAt, activityId) wins;
+- connections: per sessionId the Joined and the Left time (the same activity gives the same time);
+- profile (names, company): from the latest activity by (occurredAt, activityId) that has them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+REGISTERED, CANCELLED, ATTENDED = "REGISTERED", "CANCELLED", "ATTENDED"
+
+Stamp = tuple[int, str]  # (occurredAt, activityId): the contract's total order of activities
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What HubSpot should show for the person now, as the normalizer would emit it."""
+
+    state: str
+    interaction: int
+    joined_at: int | None = None
+    left_at: int | None = None
+    attended_millis: int | None = None
+
+    def same_effect(self, other: Outcome | None) -> bool:
+        """True when emitting self after `other` would change nothing a user can see."""
+        if other is None or other.state != self.state:
+            return False
+        if self.state != ATTENDED:
+            return True
+        return (self.joined_at, self.left_at, self.attended_millis) == \
+            (other.joined_at, other.left_at, other.attended_millis)
+
+
+@dataclass(slots=True)
+class Person:
+    """Merged activity of one (webinar, person) plus what was last emitted for them."""
+
+    vid: int | None
+    email: str | None
+    profile: dict[str, str] = field(default_factory=dict)
+    profile_stamp: Stamp | None = None
+    registration: str | None = None
+    registration_stamp: Stamp | None = None
+    #: sessionId -> [joinedAt, leftAt]; either may be None until its activity arrives.
+    sessions: dict[str, list[int | None]] = field(default_factory=dict)
+    emitted: Outcome | None = None
+
+    # -- merging ---------------------------------------------------------------------------
+
+    def merge_profile(self, stamp: Stamp, profile: dict[str, str]) -> None:
+        if profile and (self.profile_stamp is None or stamp > self.profile_stamp):
+            self.profile, self.profile_stamp = profile, stamp
+
+    def merge_registration(self, stamp: Stamp, state: str) -> None:
+        if self.registration_stamp is None or stamp > self.registration_stamp:
+            self.registration, self.registration_stamp = state, stamp
+
+    def merge_joined(self, session_id: str, at: int) -> None:
+        times = self.sessions.setdefault(session_id, [None, None])
+        times[0] = at if times[0] is None else min(times[0], at)
+
+    def merge_left(self, session_id: str, at: int) -> None:
+        times = self.sessions.setdefault(session_id, [None, None])
+        times[1] = at if times[1] is None else max(times[1], at)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def has_joined(self) -> bool:
+        return any(joined is not None for joined, _ in self.sessions.values())
+
+    @property
+    def open_sessions(self) -> int:
+        """Connections that joined and have not left (yet, or ever: crashed clients)."""
+        return sum(1 for joined, left in self.sessions.values()
+                   if joined is not None and left is None)
+
+    @property
+    def last_left(self) -> int | None:
+        lefts = [left for joined, left in self.sessions.values()
+                 if joined is not None and left is not None]
+        return max(lefts) if lefts else None
+
+    def attendance(self, actual_end: int | None) -> tuple[int, int, int] | None:
+        """(joinedAt, leftAt, attended millis) if every connection has ended, else None.
+
+        A connection without a Left ends at the webinar's actualEnd; before the webinar has
+        ended such a connection is still open and the attendance is not final.
+        """
+        intervals = []
+        for joined, left in self.sessions.values():
+            if joined is None:
+                continue  # a Left whose Joined has not arrived yet
+            end = left if left is not None else actual_end
+            if end is None:
+                return None
+            intervals.append((joined, max(joined, end)))
+        if not intervals:
+            return None
+        intervals.sort()
+        total, (start, stop) = 0, intervals[0]
+        for lo, hi in intervals[1:]:
+            if lo > stop:
+                total += stop - start
+                start, stop = lo, hi
+            else:
+                stop = max(stop, hi)
+        total += stop - start
+        return intervals[0][0], max(hi for _, hi in intervals), total
+
+    def registration_outcome(self) -> Outcome | None:
+        if self.registration is None or self.registration_stamp is None:
+            return None
+        return Outcome(self.registration, self.registration_stamp[0])
+
+    def attended_outcome(self, actual_end: int | None) -> Outcome | None:
+        """ATTENDED with final times, or None while a connection may still be open.
+
+        interactionDateTime is leftAt, but never earlier than what was emitted before for this
+        person: HubSpot keeps a contact's latest interaction as its state, so ATTENDED must come
+        after a REGISTERED/CANCELLED sent earlier, and a correction after the ATTENDED it fixes.
+        """
+        times = self.attendance(actual_end)
+        if times is None:
+            return None
+        joined_at, left_at, millis = times
+        interaction = left_at if self.emitted is None else max(left_at,
+                                                               self.emitted.interaction + 1)
+        return Outcome(ATTENDED, interaction, joined_at, left_at, millis)
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-able snapshot for the changelog."""
+        emitted = self.emitted
+        return {
+            "v": self.vid, "e": self.email, "p": self.profile,
+            "ps": list(self.profile_stamp) if self.profile_stamp else None,
+            "r": self.registration,
+            "rs": list(self.registration_stamp) if self.registration_stamp else None,
+            "s": self.sessions,
+            "o": [emitted.state, emitted.interaction, emitted.joined_at, emitted.left_at,
+                  emitted.attended_millis] if emitted else None,
+        }
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any]) -> Person:
+        """Inverse of to_state."""
+        return cls(
+            vid=data["v"], email=data["e"], profile=data["p"],
+            profile_stamp=(data["ps"][0], data["ps"][1]) if data["ps"] else None,
+            registration=data["r"],
+            registration_stamp=(data["rs"][0], data["rs"][1]) if data["rs"] else None,
+            sessions=data["s"],
+            emitted=Outcome(*data["o"]) if data["o"] else None,
+        )

@@ -1,0 +1,88 @@
+"""Who a record is about, and whether it can be written to HubSpot at all.
+
+A record that cannot be written is a `Rejection` value (reason + detail + the raw record) that
+the runtime sends to the dead-letter topic; it never raises.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from connector.serde import SourceRecord
+
+DAY_MS = 86_400_000
+
+# Deliberately simple: one @, a dot in the domain, no spaces. HubSpot rejects worse; we only
+# want to stop what can never be a contact before it costs a request.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class RejectReason:
+    """Reasons a platform record goes to the dead-letter topic (values of the reason header)."""
+
+    NO_CONTACT_IDENTIFIER = "no-contact-identifier"
+    MALFORMED_EMAIL = "malformed-email"
+    TIMESTAMP_OUT_OF_RANGE = "timestamp-out-of-range"
+    UNKNOWN_ACTION = "unknown-action"
+    ACCOUNT_MISMATCH = "account-mismatch"
+    WEBINAR_STATE_EXPIRED = "webinar-state-expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A record the normalizer will not turn into commands, and why."""
+
+    reason: str
+    detail: str
+    source: SourceRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The HubSpot contact a record is about: by vid when known, else by normalized email."""
+
+    key: str
+    vid: int | None
+    email: str | None
+
+
+def identify(participant: dict[str, Any]) -> Identity | tuple[str, str]:
+    """The person's identity, or (reason, detail) when they cannot be written to HubSpot."""
+    vid = participant.get("hubspotContactId")
+    if vid is not None and vid > 0:
+        return Identity(f"vid:{vid}", vid, None)
+    raw = participant.get("email")
+    email = (raw or "").strip().lower()
+    if not email:
+        return (RejectReason.NO_CONTACT_IDENTIFIER,
+                "participant has neither a hubspotContactId nor an email")
+    if not _EMAIL.match(email):
+        return RejectReason.MALFORMED_EMAIL, f"email of {len(email)} characters is not valid"
+    return Identity(f"email:{email}", None, email)
+
+
+def contact_properties(participant: dict[str, Any]) -> dict[str, str]:
+    """HubSpot contact properties for a contact HubSpot creates (names and company)."""
+    pairs = (("firstname", "firstName"), ("lastname", "lastName"), ("company", "company"))
+    return {ours: value.strip() for ours, theirs in pairs
+            if (value := participant.get(theirs)) and value.strip()}
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """How far from the webinar an activity may plausibly happen."""
+
+    days_before_start: int = 365
+    days_after_end: int = 30
+
+    def check(self, occurred_at: int, webinar: dict[str, Any]) -> str | None:
+        """None when plausible, else a detail for the rejection."""
+        start = webinar.get("scheduledStart") or webinar.get("actualStart")
+        end = webinar.get("actualEnd") or webinar.get("scheduledEnd") or start
+        if start is not None and occurred_at < start - self.days_before_start * DAY_MS:
+            return f"occurredAt {occurred_at} is over {self.days_before_start} days before start"
+        if end is not None and occurred_at > end + self.days_after_end * DAY_MS:
+            return f"occurredAt {occurred_at} is over {self.days_after_end} days after the end"
+        return None
