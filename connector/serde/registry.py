@@ -30,6 +30,12 @@ class SchemaRegistry:
         """Create a client for `url` (mock://... selects confluent-kafka's in-memory registry)."""
         return cls(SchemaRegistryClient.new_client({"url": url, **(extra or {})}))
 
+    def close(self) -> None:
+        """Release the client's HTTP connections."""
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            close()
+
     def lookup(self, schema_id: int) -> str | None:
         """The schema JSON registered under `schema_id`, or None if the registry has no such id."""
         try:

@@ -1,0 +1,482 @@
+"""A real, Confluent-API-compatible schema registry (Apicurio Registry) for tests and demos.
+
+    with EmbeddedSchemaRegistry() as registry:
+        client = SchemaRegistryClient({"url": registry.url})
+
+Apicurio Registry 3.0.x serves the Confluent Schema Registry REST API under /apis/ccompat/v7;
+`url` points there, so confluent_kafka's SchemaRegistryClient, AvroSerializer and
+AvroDeserializer work against it unchanged. Storage is in-memory H2: every instance starts
+empty and forgets everything when stopped.
+
+The distribution comes from registry/pom.xml (a ready-built Quarkus app on Maven Central),
+unpacked once under .cache/registry/ and unpacked again only when the pom changes.
+
+Each instance owns a temporary work directory (registry.log, the JVM's tmp dir) and one JVM
+bound to a free loopback port. The JVM must never outlive us: the kernel kills it when the
+thread that started it dies (PR_SET_PDEATHSIG), an atexit hook stops it on normal interpreter
+exit, and it runs in its own session so a terminal's Ctrl-C reaches only Python.
+
+Caveat: PR_SET_PDEATHSIG fires when the *thread* that forked the JVM exits, so call start()
+from a thread that lives as long as the registry should (normally the main thread).
+
+Differences from Confluent's registry worth knowing in tests:
+- The global compatibility level is enforced as a global rule (`compatibility`, BACKWARD by
+  default like Confluent), but GET /config reports NONE; subject-level config reads back fine.
+- Schema ids are Apicurio content ids: the same schema text under two subjects shares an id,
+  as in Confluent; ids start at 1 in every fresh instance.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+
+from connector.errors import BrokerError
+
+__all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_POM", "EmbeddedSchemaRegistry", "prepare_distribution"]
+
+log = logging.getLogger(__name__)
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_POM = _REPO_ROOT / "registry" / "pom.xml"
+DEFAULT_CACHE_DIR = _REPO_ROOT / ".cache" / "registry"
+
+_HOST = "127.0.0.1"
+_API_PATH = "/apis/ccompat/v7"
+_DIST_DIR = "dist"
+_HASH_FILE = "pom.sha256"
+_LOCK_FILE = ".lock"
+_RUNNER_GLOB = "apicurio-registry-app-*-runner.jar"
+_LOG_TAIL_LINES = 40
+_KEY_LINES = 5
+_PORT_ATTEMPTS = 3
+_PORT_CLASH_MARKERS = ("Address already in use", "Port already bound")
+_PR_SET_PDEATHSIG = 1
+_SIGKILL = int(signal.SIGKILL)
+
+# Small and quick to start: serial GC, C1 only, no perf-data file. About 230 MB resident.
+_JVM_FLAGS = (
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:-UsePerfData",
+    "-Xss512k",
+    "-Djava.awt.headless=true",
+)
+
+# Quarkus/Apicurio settings on top of the distribution's defaults (in-memory H2 storage).
+_BASE_PROPERTIES: Mapping[str, str] = {
+    "apicurio.storage.kind": "sql",
+    "apicurio.storage.sql.kind": "h2",
+    # The default pool keeps 20 idle connections to an in-memory database; a test needs few.
+    "apicurio.datasource.jdbc.initial-size": "2",
+    "apicurio.datasource.jdbc.min-size": "2",
+    "apicurio.datasource.jdbc.max-size": "20",
+    "quarkus.log.console.color": "false",
+}
+
+
+# -- the distribution (Maven, cached) ------------------------------------------------------------
+
+
+def prepare_distribution(
+    pom: Path = DEFAULT_POM,
+    cache_dir: Path = DEFAULT_CACHE_DIR,
+    *,
+    mvn: str = "mvn",
+    timeout: float = 900.0,
+) -> Path:
+    """Return the registry's runner jar, unpacking the distribution with Maven when stale."""
+    if not pom.is_file():
+        raise BrokerError(f"schema registry pom not found at {pom}; it names the distribution")
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # Parallel test processes may race to unpack; the lock makes one unpack, the rest reuse.
+    with _locked(cache_dir / _LOCK_FILE):
+        runner = _cached_runner(cache_dir, digest)
+        if runner is not None:
+            return runner
+        (cache_dir / _HASH_FILE).unlink(missing_ok=True)
+        _run_maven(pom, cache_dir, mvn=mvn, timeout=timeout)
+        runner = _find_runner(cache_dir / _DIST_DIR)
+        if runner is None:
+            raise BrokerError(f"Maven ran but left no {_RUNNER_GLOB} in {cache_dir / _DIST_DIR}")
+        # Hash last: a crash before this leaves no hash, hence a fresh unpack next time.
+        _write_atomic(cache_dir / _HASH_FILE, digest)
+        log.info("registry_unpacked pom=%s runner=%s", pom, runner)
+        return runner
+
+
+def _cached_runner(cache_dir: Path, digest: str) -> Path | None:
+    try:
+        stored = (cache_dir / _HASH_FILE).read_text().strip()
+    except FileNotFoundError:
+        return None
+    return _find_runner(cache_dir / _DIST_DIR) if stored == digest else None
+
+
+def _find_runner(dist: Path) -> Path | None:
+    runners = sorted(dist.glob(_RUNNER_GLOB))
+    return runners[0] if runners and (dist / "lib").is_dir() else None
+
+
+def _run_maven(pom: Path, cache_dir: Path, *, mvn: str, timeout: float) -> None:
+    executable = _require_executable(mvn, f"Maven ({mvn!r}), needed once to fetch {pom}'s files")
+    command = [
+        executable,
+        "-q",
+        "-B",
+        "-Dstyle.color=never",
+        "-f",
+        str(pom),
+        "generate-resources",
+        f"-Dregistry.outputDirectory={cache_dir}",
+    ]
+    log.info("registry_unpacking pom=%s cache_dir=%s", pom, cache_dir)
+    try:
+        result = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BrokerError(
+            f"Maven did not finish {pom} within {timeout:.0f}s:\n{_tail(exc.output)}"
+        ) from exc
+    if result.returncode != 0:
+        raise BrokerError(
+            f"Maven failed (exit {result.returncode}) fetching the schema registry from {pom}:\n"
+            f"{_tail(result.stdout)}"
+        )
+
+
+# -- the registry process ------------------------------------------------------------------------
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    # Loaded once in the parent: dlopen() in a forked child of a threaded process can deadlock.
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+        return prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A preexec_fn asking the kernel to SIGKILL the child when its parent dies."""
+
+    def preexec() -> None:
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+class EmbeddedSchemaRegistry:
+    """One real schema registry in a child JVM, on a free loopback port, with in-memory storage."""
+
+    def __init__(
+        self,
+        *,
+        compatibility: str | None = "BACKWARD",
+        heap: str = "256m",
+        startup_timeout: float = 120.0,
+        stop_timeout: float = 20.0,
+        extra_properties: Mapping[str, str] | None = None,
+        java: str | None = None,
+        mvn: str = "mvn",
+        pom: Path = DEFAULT_POM,
+        cache_dir: Path = DEFAULT_CACHE_DIR,
+    ) -> None:
+        self._compatibility = compatibility
+        self._heap = heap
+        self._startup_timeout = startup_timeout
+        self._stop_timeout = stop_timeout
+        self._extra_properties = dict(extra_properties or {})
+        self._java_name = java
+        self._mvn = mvn
+        self._pom = pom
+        self._cache_dir = cache_dir
+        self._runner: Path | None = None
+        self._workdir: Path | None = None
+        self._port: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # -- public surface ----------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Base URL for SchemaRegistryClient({"url": ...}): http://127.0.0.1:PORT/apis/ccompat/v7."""
+        return f"http://{_HOST}:{self.port}{_API_PATH}"
+
+    @property
+    def port(self) -> int:
+        """The loopback HTTP port the registry listens on."""
+        if self._port is None:
+            raise BrokerError("the embedded schema registry is not started")
+        return self._port
+
+    @property
+    def workdir(self) -> Path:
+        """Temporary directory holding registry.log and the JVM's tmp dir."""
+        if self._workdir is None:
+            raise BrokerError("the embedded schema registry is not started")
+        return self._workdir
+
+    @property
+    def log_path(self) -> Path:
+        """The JVM's combined log/stdout/stderr output."""
+        return self.workdir / "registry.log"
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the registry JVM, None when it is not running."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def is_running(self) -> bool:
+        """True while the registry JVM process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> EmbeddedSchemaRegistry:
+        """Unpack the distribution if needed, launch the JVM and wait until the API answers."""
+        if self._workdir is not None:
+            raise BrokerError("the embedded schema registry is already started")
+        started = time.monotonic()
+        java = _require_executable(self._java_name or _default_java(), "Java (java) 17+")
+        self._runner = prepare_distribution(self._pom, self._cache_dir, mvn=self._mvn)
+        self._workdir = Path(tempfile.mkdtemp(prefix="embedded-schema-registry-"))
+        atexit.register(self.stop)
+        try:
+            (self._workdir / "tmp").mkdir()
+            self._start_on_free_port(java)
+        except BaseException:
+            self.stop()
+            raise
+        log.info(
+            "registry_started url=%s pid=%s elapsed_s=%.1f workdir=%s",
+            self.url,
+            self.pid,
+            time.monotonic() - started,
+            self._workdir,
+        )
+        return self
+
+    def stop(self) -> None:
+        """Stop the JVM (SIGTERM, then SIGKILL after stop_timeout) and delete the work directory."""
+        atexit.unregister(self.stop)
+        self._terminate()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            log.info("registry_stopped workdir=%s", self._workdir)
+        self._workdir = None
+        self._port = None
+
+    def __enter__(self) -> EmbeddedSchemaRegistry:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- lifecycle steps ---------------------------------------------------------------------------
+
+    def _start_on_free_port(self, java: str) -> None:
+        # A free port can be taken between our probe and the JVM's bind; then try another.
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            self._port = _free_port()
+            try:
+                self._launch(java)
+                self._wait_until_ready()
+                return
+            except BrokerError:
+                tail = self._log_tail()
+                if attempt == _PORT_ATTEMPTS or not any(m in tail for m in _PORT_CLASH_MARKERS):
+                    raise
+                log.warning("registry_port_clash attempt=%d port=%s", attempt, self._port)
+                self._terminate()
+
+    def _launch(self, java: str) -> None:
+        command = [java, *self._jvm_flags(), "-jar", str(self._runner)]
+        # One file gets Quarkus' console log and anything the JVM itself prints (crashes).
+        with self.log_path.open("ab") as log_file:
+            self._proc = subprocess.Popen(
+                command,
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent(os.getpid()),
+            )
+        log.debug("registry_launched pid=%s url=%s", self._proc.pid, self.url)
+
+    def _jvm_flags(self) -> list[str]:
+        return [
+            *_JVM_FLAGS,
+            f"-Xmx{self._heap}",
+            f"-Djava.io.tmpdir={self.workdir / 'tmp'}",
+            *(f"-D{key}={value}" for key, value in self._properties().items()),
+        ]
+
+    def _properties(self) -> dict[str, str]:
+        tmp = str(self.workdir / "tmp")
+        properties = {
+            **_BASE_PROPERTIES,
+            "quarkus.http.host": _HOST,
+            "quarkus.http.port": str(self.port),
+            "apicurio.storage.snapshot.location": tmp,
+            "apicurio.import.work-dir": tmp,
+        }
+        if self._compatibility is not None:
+            properties["apicurio.rules.global.compatibility"] = self._compatibility.upper()
+        return {**properties, **self._extra_properties}
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + self._startup_timeout
+        last_error = "no answer yet"
+        while True:
+            if self._proc is None or self._proc.poll() is not None:
+                code = None if self._proc is None else self._proc.returncode
+                raise BrokerError(
+                    f"schema registry JVM exited with code {code} during startup; "
+                    f"registry.log excerpt:\n{self._log_tail()}"
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BrokerError(
+                    f"schema registry at {self.url} did not answer within "
+                    f"{self._startup_timeout:.0f}s (last error: {last_error}); "
+                    f"registry.log excerpt:\n{self._log_tail()}"
+                )
+            error = _probe(f"{self.url}/subjects", timeout=min(2.0, remaining))
+            if error is None:
+                return
+            last_error = error
+            time.sleep(0.1)
+
+    def _terminate(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=self._stop_timeout)
+        if proc.poll() is None:
+            log.warning("registry_kill pid=%s reason=sigterm_timeout", proc.pid)
+            proc.kill()
+        proc.wait()
+
+    def _log_tail(self) -> str:
+        try:
+            text = self.log_path.read_bytes().decode(errors="replace")
+        except (FileNotFoundError, BrokerError):
+            return "(no log)"
+        return _excerpt(text)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+# Loopback only: never route the readiness probe through an HTTP proxy from the environment.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _probe(url: str, *, timeout: float) -> str | None:
+    """None when GET url answers 200 with a JSON list, else a short reason."""
+    try:
+        with _OPENER.open(url, timeout=timeout) as response:
+            body = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if isinstance(body, list) else f"unexpected body {body!r:.200}"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((_HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _default_java() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").is_file():
+        return str(Path(java_home) / "bin" / "java")
+    return "java"
+
+
+def _require_executable(name: str, what: str) -> str:
+    executable = shutil.which(name)
+    if executable is None:
+        raise BrokerError(f"{what} not found: {name!r} is not an executable on PATH")
+    return executable
+
+
+def _tail(output: str | bytes | None, lines: int = _LOG_TAIL_LINES) -> str:
+    if output is None:
+        return "(no output)"
+    if isinstance(output, bytes):
+        output = output.decode(errors="replace")
+    return "\n".join(output.strip().splitlines()[-lines:]) or "(no output)"
+
+
+def _excerpt(log_text: str) -> str:
+    """The log's last errors and root causes, then its tail (a Java stack hides the cause)."""
+    key_lines = [
+        line
+        for line in log_text.splitlines()
+        if line.startswith("Caused by:") or " ERROR " in line or "Exception in thread" in line
+    ][-_KEY_LINES:]
+    tail = _tail(log_text)
+    if not key_lines:
+        return tail
+    return "errors and causes:\n" + "\n".join(key_lines) + "\n--- log tail ---\n" + tail
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text + "\n")
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
