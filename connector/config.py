@@ -10,6 +10,7 @@ Secrets are `SecretStr`: they print as `**********` everywhere, including `check
 
 from __future__ import annotations
 
+import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -132,6 +133,18 @@ class NormalizerSettings(Section):
     idle_punctuation_seconds: PositiveInt = 30
     #: How long state of an ended webinar is kept (for late records and corrections).
     ended_retention_hours: PositiveInt = 72
+    #: Activity further than this before the scheduled start / after the end is dead-lettered.
+    max_days_before_start: PositiveInt = 365
+    max_days_after_end: PositiveInt = 30
+    #: Stable per instance (defaults to the host name): a restarted instance with the same id
+    #: fences its predecessor's open transaction at once instead of waiting for it to time out.
+    instance_id: str = Field(default_factory=socket.gethostname)
+    #: Records per transaction (one transaction commits commands, changelog and offsets).
+    max_records_per_transaction: Annotated[int, Field(gt=0, le=100_000)] = 5000
+    transaction_timeout_ms: Annotated[int, Field(ge=1000)] = 30_000
+    #: Partitions of topics the normalizer creates (commands, changelogs, dead letters) when
+    #: they do not exist; 0 = as many as the activity topic has.
+    partitions: Annotated[int, Field(ge=0)] = 0
 
 
 class SinkSettings(Section):

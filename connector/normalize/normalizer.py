@@ -84,6 +84,7 @@ class AttendanceNormalizer:
         self.held: dict[str, list[Held]] = {}
         self.expired: set[str] = set()
         self.stream_time = 0
+        self._stream_time_written = 0
         self._due: list[tuple[int, str, str]] = []  # (deadline, webinarId, person key)
         self._changed_people: set[tuple[str, str]] = set()
         self._changed_held: set[str] = set()
@@ -172,17 +173,11 @@ class AttendanceNormalizer:
 
     def _evaluate(self, webinar_id: str, key: str, webinar: dict[str, Any], out: Output) -> None:
         person = self.people[(webinar_id, key)]
-        end = ended_at(webinar)
         outcome: Outcome | None
         if person.has_joined:
-            if end is None:
-                if person.open_sessions:
-                    return
-                last_left = person.last_left or 0
-                deadline = last_left + self.rules.rejoin_grace_ms
-                if self.stream_time < deadline:
-                    heapq.heappush(self._due, (deadline, webinar_id, key))
-                    return
+            end = self._closing_end(webinar, person, webinar_id, key)
+            if end is False:
+                return
             outcome = person.attended_outcome(end)
         else:
             outcome = person.registration_outcome()
@@ -191,6 +186,30 @@ class AttendanceNormalizer:
         person.emitted = outcome
         self._changed_people.add((webinar_id, key))
         out.commands.append(self._command(webinar, person, outcome))
+
+    def _closing_end(self, webinar: dict[str, Any], person: Person, webinar_id: str,
+                     key: str) -> int | bool | None:
+        """The end that closes the person's attendance now (None: all their connections
+        ended), or False when it is not closed yet (a deadline is then scheduled).
+
+        The webinar's end counts once *stream time* reaches actualEnd, not when the ENDED
+        description arrives: a replay then closes each person once, with final times, instead
+        of correcting them record by record.
+        """
+        end = ended_at(webinar)
+        if end is not None and self.stream_time >= end:
+            return end
+        if person.open_sessions:
+            if end is not None:
+                heapq.heappush(self._due, (end, webinar_id, key))
+            return False
+        deadline = (person.last_left or 0) + self.rules.rejoin_grace_ms
+        if end is not None:
+            deadline = min(deadline, end)
+        if self.stream_time < deadline:
+            heapq.heappush(self._due, (deadline, webinar_id, key))
+            return False
+        return None
 
     def _close_due(self) -> Output:
         out = Output()
@@ -238,7 +257,9 @@ class AttendanceNormalizer:
             yield f"h|{webinar_id}", [_held_state(h) for h in held] if held else None
         for webinar_id in sorted(self._changed_expired):
             yield f"x|{webinar_id}", 1
-        yield "t", self.stream_time
+        if self.stream_time != self._stream_time_written:
+            self._stream_time_written = self.stream_time
+            yield "t", self.stream_time
         self._changed_people.clear()
         self._changed_held.clear()
         self._changed_expired.clear()

@@ -151,6 +151,8 @@ def test_an_open_connection_holds_attended_until_the_webinar_ends() -> None:
     h.advance(T0 + 50 * MIN)
     assert h.states() == []
     h.meta(webinar("ENDED"))
+    assert h.states() == []  # the end counts once stream time reaches actualEnd
+    h.advance(T0 + 60 * MIN)
     [attended] = h.attendance()
     assert (attended.joinedAt, attended.leftAt) == (T0, T0 + 60 * MIN)  # actualEnd closes it
     assert attended.attendedMillis == 60 * MIN  # union of overlapping connections
@@ -190,6 +192,7 @@ def test_attended_comes_after_an_earlier_emitted_later_cancellation() -> None:
     h.act("Joined", T0)
     h.act("Left", T0 + MIN)
     h.meta(webinar("ENDED"))
+    h.advance(T0 + 60 * MIN)
     cancelled, attended = h.attendance()
     assert attended.state == "ATTENDED"
     assert attended.interactionDateTime > cancelled.interactionDateTime
@@ -208,9 +211,22 @@ def test_a_late_left_after_the_end_corrects_left_at() -> None:
     h = Harness(webinar())
     h.act("Joined", T0)
     h.meta(webinar("ENDED"))
+    h.advance(T0 + 60 * MIN)
     h.act("Left", T0 + 30 * MIN)
     first, corrected = h.attendance()
     assert first.leftAt == T0 + 60 * MIN and corrected.leftAt == T0 + 30 * MIN
+
+
+def test_replaying_an_ended_webinar_closes_each_person_once() -> None:
+    h = Harness(webinar("ENDED"))  # the table already knows the end, as in a replay
+    h.act("Registered", T0 - 9 * MIN)
+    for n in range(3):
+        h.act("Joined", T0 + n * 10 * MIN, session=f"s{n}")
+        h.act("Left", T0 + n * 10 * MIN + 5 * MIN, session=f"s{n}")
+    h.act("Joined", T0 + 50 * MIN, session="crashed")
+    h.advance(T0 + 60 * MIN)
+    assert h.states() == ["REGISTERED", "ATTENDED"]
+    assert (h.attendance()[1].joinedAt, h.attendance()[1].leftAt) == (T0, T0 + 60 * MIN)
 
 
 def test_activity_waits_for_its_webinar_metadata() -> None:
@@ -302,7 +318,7 @@ def run(activities: list[dict[str, Any]], metadata_after: int) -> list[Command]:
     for webinar_id, record in {**live, **FINAL_WEBINARS}.items():
         table[webinar_id] = record
         commands += normalizer.on_webinar(webinar_id).commands
-    return commands
+    return commands + normalizer.advance(2**62).commands  # idle punctuation at the end
 
 
 def test_in_order_delivery_matches_the_oracle() -> None:

@@ -1,0 +1,86 @@
+"""`connector run normalizer|sink|all`: the long-running workers."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+import click
+
+from connector.cli.common import reports_errors, settings_from
+from connector.config import Settings
+
+log = logging.getLogger("connector.run")
+
+Worker = Callable[[Settings, threading.Event], None]
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM / SIGINT ask the workers to finish their transaction or batch and exit."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping signal=%s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run_workers(settings: Settings, workers: dict[str, Worker], stop: threading.Event) -> None:
+    """Run each worker in its own thread; the first to fail stops the others."""
+    failures: list[BaseException] = []
+
+    def guarded(name: str, worker: Worker) -> None:
+        try:
+            worker(settings, stop)
+        except BaseException as exc:
+            log.error("worker_failed worker=%s error=%s", name, exc)
+            failures.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=guarded, args=item, name=item[0], daemon=True)
+               for item in workers.items()]
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        for thread in threads:
+            thread.join(0.2)
+    if failures:
+        raise failures[0]
+
+
+def _normalizer() -> Worker:
+    from connector.normalize.worker import run_normalizer
+
+    return run_normalizer
+
+
+def _sink() -> Worker:
+    from connector.sink import run_sink  # type: ignore[attr-defined]
+
+    return run_sink  # type: ignore[no-any-return]
+
+
+@click.command("run")
+@click.argument("role", type=click.Choice(["normalizer", "sink", "all"]))
+@click.pass_context
+@reports_errors
+def run_command(ctx: click.Context, role: str) -> None:
+    """Run a worker until SIGTERM: the normalizer (platform topics -> commands), the sink
+    (commands -> HubSpot), or both in one process for small deployments."""
+    settings = settings_from(ctx)
+    workers: dict[str, Worker] = {}
+    if role in ("normalizer", "all"):
+        workers["normalizer"] = _normalizer()
+    if role in ("sink", "all"):
+        workers["sink"] = _sink()
+    stop = threading.Event()
+    stop_on_signals(stop)
+    log.info("starting role=%s bootstrap=%s", role, settings.kafka.bootstrap_servers)
+    run_workers(settings, workers, stop)
+    log.info("stopped role=%s", role)
+    sys.exit(0)

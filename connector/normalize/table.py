@@ -1,0 +1,93 @@
+"""The webinar table: every webinar's latest description, read by every normalizer instance.
+
+Like a Kafka Streams GlobalKTable: each instance reads *all* partitions of the compacted
+webinars topic (assign, no group, no commits), whatever the partition counts of the two topics.
+Only the consumer-group owner of a webinars partition turns records into event commands and
+dead-letters bad ones; the table reader skips bad records quietly (the owner reports them).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from connector.serde import Decoded, SourceRecord, TopicDecoder
+
+log = logging.getLogger(__name__)
+
+
+class WebinarTable:
+    """webinarId -> latest webinar datum (by updatedAt; a replayed older version is ignored)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, dict[str, Any]] = {}
+
+    def get(self, webinar_id: str) -> dict[str, Any] | None:
+        return self._rows.get(webinar_id)
+
+    def put(self, webinar: dict[str, Any]) -> bool:
+        """Store if newer; True when the table changed."""
+        current = self._rows.get(webinar["webinarId"])
+        if current is not None and current["updatedAt"] > webinar["updatedAt"]:
+            return False
+        if current == webinar:
+            return False
+        self._rows[webinar["webinarId"]] = webinar
+        return True
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+class WebinarTableReader:
+    """Keeps a WebinarTable up to date from the whole webinars topic."""
+
+    def __init__(self, client_config: dict[str, Any], topic: str, decoder: TopicDecoder,
+                 table: WebinarTable):
+        self.table = table
+        self._topic = topic
+        self._decoder = decoder
+        self._consumer = Consumer({
+            **client_config,
+            "group.id": "webinar-table-reader",  # required by librdkafka; never committed
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+        })
+        metadata = self._consumer.list_topics(topic, timeout=30)
+        partitions = metadata.topics[topic].partitions
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        self._at_end: set[int] = set()
+        self._partitions = set(partitions)
+
+    def poll(self, timeout: float = 0.0, max_records: int = 1000) -> list[str]:
+        """Read what is available; returns the webinarIds whose description changed."""
+        changed: list[str] = []
+        for message in self._consumer.consume(max_records, timeout):
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    self._at_end.add(message.partition() or 0)
+                else:
+                    log.warning("webinar_table_error error=%s", error)
+                continue
+            self._at_end.discard(message.partition())
+            result = self._decoder.decode(SourceRecord.from_message(message))
+            if isinstance(result, Decoded) and self.table.put(result.value):
+                changed.append(result.value["webinarId"])
+        return changed
+
+    def catch_up(self, timeout: float = 60.0) -> list[str]:
+        """Read until every partition reached its end (start-up), returns changed ids."""
+        deadline = time.monotonic() + timeout
+        changed: list[str] = []
+        while self._at_end != self._partitions and time.monotonic() < deadline:
+            changed += self.poll(0.2)
+        return changed
+
+    def close(self) -> None:
+        self._consumer.close()

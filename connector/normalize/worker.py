@@ -1,0 +1,340 @@
+"""The normalizer worker: platform topics in, commands out, exactly once.
+
+One consumer group reads both platform topics. Each loop iteration is one Kafka transaction that
+holds the commands, the dead letters, the changelog writes and the input offsets, so a crash at
+any point leaves either all of an iteration's effects or none of them.
+
+    consume (rebalance callbacks run here, between transactions)
+      -> webinar table updates (every instance reads the whole webinars topic)
+      -> activity: decode -> AttendanceNormalizer (per input partition)
+      -> webinars: decode -> EventProjector (per input partition)
+      -> idle punctuation (stream time follows the wall clock while a partition is quiet)
+      -> one transaction: commands + dead letters + changelog + offsets
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from connector.config import Settings
+from connector.dlq import DeadLetter, Stage
+from connector.errors import ConnectorError
+from connector.kafka import TopicSpec, ensure_topics
+from connector.normalize import changelog
+from connector.normalize.command import COMMAND_SCHEMA, Command
+from connector.normalize.event import EventProjector
+from connector.normalize.normalizer import AttendanceNormalizer, NormalizeRules, Output
+from connector.normalize.rules import Rejection, TimeWindow
+from connector.normalize.table import WebinarTable, WebinarTableReader
+from connector.serde import (
+    ACTIVITY_SCHEMA,
+    WEBINAR_SCHEMA,
+    Decoded,
+    DecodeFailure,
+    SchemaCatalog,
+    SchemaRegistry,
+    SourceRecord,
+    TopicDecoder,
+    TopicFormat,
+    build_codec,
+)
+
+log = logging.getLogger(__name__)
+
+HOUR_MS = 3_600_000
+
+
+class NormalizerFailure(ConnectorError):
+    """The normalizer cannot go on (Kafka refused a transaction for good, or fenced us)."""
+
+
+class _RestartNeeded(Exception):
+    """A transaction was aborted: state in memory is ahead of Kafka; rebuild from changelogs."""
+
+
+@dataclass
+class _Pending:
+    """Everything one transaction will write."""
+
+    commands: list[tuple[Command, SourceRecord | None]] = field(default_factory=list)
+    dead_letters: list[tuple[str, DeadLetter]] = field(default_factory=list)
+    consumed: int = 0
+
+    def is_empty(self) -> bool:
+        return not (self.commands or self.dead_letters or self.consumed)
+
+
+def rules_from(settings: Settings) -> NormalizeRules:
+    n = settings.normalizer
+    return NormalizeRules(
+        rejoin_grace_ms=n.rejoin_grace_seconds * 1000,
+        ended_retention_ms=n.ended_retention_hours * HOUR_MS,
+        window=TimeWindow(n.max_days_before_start, n.max_days_after_end),
+    )
+
+
+class NormalizerWorker:
+    """Runs until `stop` is set; call `run()`."""
+
+    def __init__(self, settings: Settings, stop: threading.Event):
+        self.settings = settings
+        self.stop = stop
+        self.topics = settings.topics
+        self.group = settings.normalizer.group_id
+        self.client_config = settings.kafka.client_config()
+        self.rules = rules_from(settings)
+        self.activity_changelog = changelog.changelog_topic(self.group, self.topics.activity)
+        self.webinars_changelog = changelog.changelog_topic(self.group, self.topics.webinars)
+        self.normalizers: dict[int, AttendanceNormalizer] = {}
+        self.projectors: dict[int, EventProjector] = {}
+        self.table = WebinarTable()
+        self._quiet_since: dict[int, float] = {}
+        self._restored_output = Output()
+        self._build_codecs()
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def _build_codecs(self) -> None:
+        serde = self.settings.serde
+        catalog = SchemaCatalog.from_directory(serde.schemas_dir)
+        registry = (SchemaRegistry.from_url(serde.schema_registry_url, serde.registry_config())
+                    if serde.schema_registry_url else None)
+        self.activity_decoder = TopicDecoder(build_codec(
+            TopicFormat(serde.activity_framing, ACTIVITY_SCHEMA), self.topics.activity, catalog,
+            registry))
+        self.webinar_decoder = TopicDecoder(build_codec(
+            TopicFormat(serde.webinars_framing, WEBINAR_SCHEMA), self.topics.webinars, catalog,
+            registry))
+        self.command_codec = build_codec(TopicFormat(serde.commands_framing, COMMAND_SCHEMA),
+                                         self.topics.commands, catalog, registry)
+
+    def _ensure_topics(self) -> None:
+        metadata = Consumer({**self.client_config, "group.id": self.group}).list_topics(
+            timeout=30)
+        partitions = {name: len(t.partitions) for name, t in metadata.topics.items()}
+        for source in (self.topics.activity, self.topics.webinars):
+            if source not in partitions:
+                raise ConnectorError(f"input topic {source} does not exist (check "
+                                     "CONNECTOR_TOPICS__* and that the platform publishes)")
+        count = self.settings.normalizer.partitions or partitions[self.topics.activity]
+        compact = {"cleanup.policy": "compact"}
+        ensure_topics(self.client_config, [
+            TopicSpec(self.topics.commands, count),
+            TopicSpec(self.topics.dlq_for(self.topics.activity), count),
+            TopicSpec(self.topics.dlq_for(self.topics.webinars), count),
+            TopicSpec(self.activity_changelog, partitions[self.topics.activity], config=compact),
+            TopicSpec(self.webinars_changelog, partitions[self.topics.webinars], config=compact),
+        ])
+
+    def _producer(self) -> Producer:
+        n = self.settings.normalizer
+        producer = Producer({
+            **self.client_config,
+            "transactional.id": f"{self.group}-{n.instance_id}",
+            "transaction.timeout.ms": n.transaction_timeout_ms,
+            "enable.idempotence": True,
+            "linger.ms": 5,
+        })
+        producer.init_transactions(60)
+        return producer
+
+    def _consumer(self) -> Consumer:
+        consumer = Consumer({
+            **self.client_config,
+            "group.id": self.group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "partition.assignment.strategy": "cooperative-sticky",
+        })
+        consumer.subscribe([self.topics.activity, self.topics.webinars],
+                           on_assign=self._on_assign, on_revoke=self._on_revoke,
+                           on_lost=self._on_revoke)
+        return consumer
+
+    # -- rebalancing (called inside consume(), between transactions) -------------------------
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            if tp.topic == self.topics.activity:
+                self._restore_activity(tp.partition)
+            elif tp.topic == self.topics.webinars:
+                projector = EventProjector()
+                for key, value in changelog.read_partition(self.client_config,
+                                                           self.webinars_changelog,
+                                                           tp.partition):
+                    projector.restore(key, value)
+                self.projectors[tp.partition] = projector
+        log.info("partitions_assigned partitions=%s", _names(partitions))
+
+    def _restore_activity(self, partition: int) -> None:
+        normalizer = AttendanceNormalizer(self.table.get, self.rules)
+        entries = 0
+        for key, value in changelog.read_partition(self.client_config, self.activity_changelog,
+                                                   partition):
+            normalizer.restore(key, value)
+            entries += 1
+        normalizer.after_restore()
+        self.normalizers[partition] = normalizer
+        self._quiet_since[partition] = time.monotonic()
+        for webinar_id in [w for w in normalizer.held if self.table.get(w) is not None]:
+            self._restored_output.extend(normalizer.on_webinar(webinar_id))
+        log.info("state_restored partition=%s entries=%s people=%s held_webinars=%s",
+                 partition, entries, len(normalizer.people), len(normalizer.held))
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            if tp.topic == self.topics.activity:
+                self.normalizers.pop(tp.partition, None)
+                self._quiet_since.pop(tp.partition, None)
+            elif tp.topic == self.topics.webinars:
+                self.projectors.pop(tp.partition, None)
+        log.info("partitions_revoked partitions=%s", _names(partitions))
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Process until stopped; restarts itself from the changelogs after an aborted txn."""
+        self._ensure_topics()
+        reader = WebinarTableReader(self.client_config, self.topics.webinars,
+                                    self.webinar_decoder, self.table)
+        reader.catch_up()
+        log.info("webinar_table_loaded webinars=%s", len(self.table))
+        producer = self._producer()
+        try:
+            while not self.stop.is_set():
+                consumer = self._consumer()
+                try:
+                    self._loop(consumer, producer, reader)
+                except _RestartNeeded:
+                    log.warning("normalizer_restarting reason=transaction-aborted")
+                    self.normalizers.clear()
+                    self.projectors.clear()
+                finally:
+                    consumer.close()
+        finally:
+            reader.close()
+            producer.flush(10)
+
+    def _loop(self, consumer: Consumer, producer: Producer, reader: WebinarTableReader) -> None:
+        max_records = self.settings.normalizer.max_records_per_transaction
+        while not self.stop.is_set():
+            messages = consumer.consume(max_records, 0.1)
+            pending = _Pending()
+            restored, self._restored_output = self._restored_output, Output()
+            self._collect(pending, restored, None)
+            for webinar_id in reader.poll(0):
+                for normalizer in self.normalizers.values():
+                    self._collect(pending, normalizer.on_webinar(webinar_id), None)
+            for message in messages:
+                self._handle(message, pending)
+            self._punctuate(pending)
+            if not pending.is_empty():
+                self._commit(consumer, producer, pending)
+
+    def _handle(self, message: Any, pending: _Pending) -> None:
+        if message.error() is not None:
+            log.warning("consume_error error=%s", message.error())
+            return
+        pending.consumed += 1
+        record = SourceRecord.from_message(message)
+        if record.topic == self.topics.activity:
+            self._quiet_since[record.partition] = time.monotonic()
+            result = self.activity_decoder.decode(record)
+            normalizer = self.normalizers.get(record.partition)
+            if isinstance(result, DecodeFailure):
+                self._dead_letter(pending, result)
+            elif normalizer is not None:
+                self._collect(pending, normalizer.on_activity(result.value, record), record)
+        else:
+            result = self.webinar_decoder.decode(record)
+            projector = self.projectors.get(record.partition)
+            if isinstance(result, DecodeFailure):
+                self._dead_letter(pending, result)
+            elif projector is not None and isinstance(result, Decoded):
+                # The table itself is fed by the reader alone, so it notifies every normalizer.
+                pending.commands += [(c, record) for c in projector.on_webinar(result.value)]
+
+    def _punctuate(self, pending: _Pending) -> None:
+        """While a partition is quiet, its stream time follows the wall clock."""
+        idle = self.settings.normalizer.idle_punctuation_seconds
+        now = time.monotonic()
+        for partition, normalizer in self.normalizers.items():
+            quiet_since = self._quiet_since.get(partition, now)
+            if now - quiet_since >= idle:
+                step = int((now - quiet_since) * 1000)
+                self._quiet_since[partition] = now
+                self._collect(pending, normalizer.advance(normalizer.stream_time + step), None)
+
+    def _collect(self, pending: _Pending, out: Output, source: SourceRecord | None) -> None:
+        pending.commands += [(c, source) for c in out.commands]
+        for rejection in out.rejections:
+            self._dead_letter(pending, rejection)
+
+    def _dead_letter(self, pending: _Pending, failure: DecodeFailure | Rejection) -> None:
+        if isinstance(failure, DecodeFailure):
+            letter = DeadLetter(failure.source, Stage.DECODE, failure.reason.value,
+                                failure.detail, "connector.serde.TopicDecoder",
+                                failure.exception_class)
+        else:
+            letter = DeadLetter(failure.source, Stage.NORMALIZE, failure.reason, failure.detail,
+                                "connector.normalize.AttendanceNormalizer")
+        log.info("dead_letter topic=%s partition=%s offset=%s reason=%s",
+                 failure.source.topic, failure.source.partition, failure.source.offset,
+                 letter.reason)
+        pending.dead_letters.append((self.topics.dlq_for(failure.source.topic), letter))
+
+    def _commit(self, consumer: Consumer, producer: Producer, pending: _Pending) -> None:
+        now_ms = int(time.time() * 1000)
+        try:
+            producer.begin_transaction()
+            for command, source in pending.commands:
+                headers: list[tuple[str, str | bytes | None]] = [] if source is None else [
+                    ("connector.source", f"{source.topic}/{source.partition}/{source.offset}")]
+                producer.produce(self.topics.commands, key=command.key,
+                                 value=self.command_codec.encode(command.to_avro()),
+                                 headers=headers)
+            for topic, letter in pending.dead_letters:
+                producer.produce(**letter.produce_args(topic, now_ms))
+            self._write_changelogs(producer)
+            offsets = [tp for tp in consumer.position(consumer.assignment()) if tp.offset >= 0]
+            if offsets:
+                producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata())
+            producer.commit_transaction()
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.txn_requires_abort():
+                producer.abort_transaction()
+                raise _RestartNeeded() from exc
+            if error.retriable():
+                raise _RestartNeeded() from exc
+            raise NormalizerFailure(f"Kafka transaction failed: {error.str()} "
+                                    f"(fatal={error.fatal()})") from exc
+        if pending.commands or pending.dead_letters:
+            log.debug("transaction_committed records=%s commands=%s dead_letters=%s",
+                      pending.consumed, len(pending.commands), len(pending.dead_letters))
+
+    def _write_changelogs(self, producer: Producer) -> None:
+        for partition, normalizer in self.normalizers.items():
+            for key, value in changelog.records(normalizer.drain_changes()):
+                producer.produce(self.activity_changelog, key=key, value=value,
+                                 partition=partition)
+        for partition, projector in self.projectors.items():
+            for key, value in changelog.records(projector.drain_changes()):
+                producer.produce(self.webinars_changelog, key=key, value=value,
+                                 partition=partition)
+
+
+def _names(partitions: list[TopicPartition]) -> str:
+    return ",".join(f"{tp.topic}[{tp.partition}]" for tp in partitions)
+
+
+def run_normalizer(settings: Settings, stop: threading.Event) -> None:
+    """Entry point for `connector run normalizer`."""
+    NormalizerWorker(settings, stop).run()
