@@ -10,6 +10,7 @@ def register(group: click.Group) -> None:
     from connector.cli.check_config import check_config_command
     from connector.cli.produce_sample import produce_sample_command
     from connector.cli.run import run_command
+    from connector.cli.sandbox import sandbox_command
 
-    for command in (check_config_command, produce_sample_command, run_command):
+    for command in (check_config_command, produce_sample_command, run_command, sandbox_command):
         group.add_command(command)

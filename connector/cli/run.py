@@ -60,9 +60,9 @@ def _normalizer() -> Worker:
 
 
 def _sink() -> Worker:
-    from connector.sink import run_sink  # type: ignore[attr-defined]
+    from connector.sink import run_sink  # type: ignore[attr-defined,unused-ignore]
 
-    return run_sink  # type: ignore[no-any-return]
+    return run_sink  # type: ignore[no-any-return,unused-ignore]
 
 
 @click.command("run")

@@ -1,1 +1,21 @@
-"""sandbox."""
+"""A faithful local emulator of HubSpot's Marketing Events API (ASGI, Starlette).
+
+    from connector.sandbox import create_app, SandboxConfig
+    app = create_app(SandboxConfig.default())      # httpx.ASGITransport(app=app) works
+
+See connector/sandbox/README.md for the fault table, admin endpoints and deviations.
+"""
+
+from connector.sandbox.app import ConnectionDropped, SandboxApp, create_app
+from connector.sandbox.config import AppConfig, SandboxConfig
+from connector.sandbox.faults import FaultConfig, Window
+
+__all__ = [
+    "AppConfig",
+    "ConnectionDropped",
+    "FaultConfig",
+    "SandboxApp",
+    "SandboxConfig",
+    "Window",
+    "create_app",
+]

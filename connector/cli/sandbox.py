@@ -1,0 +1,143 @@
+"""`connector sandbox`: serve the local HubSpot Marketing Events emulator with uvicorn."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from connector.sandbox import AppConfig, FaultConfig, SandboxConfig, create_app
+from connector.sandbox.server import bind_socket, url_of, uvicorn_server
+
+_DEFAULT = SandboxConfig.default()
+_APP = _DEFAULT.apps[0]
+
+
+def _limit(value: int) -> int | None:
+    return None if value <= 0 else value
+
+
+@click.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=0, show_default=True, type=int, help="Port; 0 picks a free one.")
+@click.option(
+    "--window-limit",
+    default=_DEFAULT.window_limit or 0,
+    show_default=True,
+    type=int,
+    help="Requests per rolling 10 s per app; 0 = off.",
+)
+@click.option(
+    "--daily-limit",
+    default=_DEFAULT.daily_limit or 0,
+    show_default=True,
+    type=int,
+    help="Requests per day per account; 0 = off.",
+)
+@click.option(
+    "--persist",
+    "persist",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SQLite file that keeps state across restarts.",
+)
+@click.option("--app-id", default=_APP.app_id, show_default=True, type=int)
+@click.option("--token", default=_APP.token, show_default=True, help="Bearer token of the app.")
+@click.option("--client-secret", default=_APP.client_secret, help="Secret signing callbacks.")
+@click.option(
+    "--scopes",
+    default=",".join(sorted(_APP.scopes)),
+    show_default=True,
+    help="Comma-separated scopes granted to the token.",
+)
+@click.option("--allow-http-callbacks", is_flag=True, help="Accept http:// eventDetailsUrl values.")
+@click.option("--emit-nulls", is_flag=True, help="Render unset event fields as null (live style).")
+@click.option("--fault-seed", default=0, type=int, help="Seed of the fault RNG.")
+@click.option("--error-rate", default=0.0, type=float, help="Share of requests answered 5xx.")
+@click.option("--error-status", default=500, type=int, help="Status of injected errors.")
+@click.option("--latency", default=0.0, type=float, help="Seconds added to every request.")
+@click.option("--drop-rate", default=0.0, type=float, help="Share of connections dropped.")
+@click.option(
+    "--batch-failure-rate",
+    default=0.0,
+    type=float,
+    help="Share of batch inputs failing individually.",
+)
+@click.option("--outage", default=None, help="START_IN:DURATION seconds of 5xx outage.")
+@click.option("--storm", default=None, help="START_IN:DURATION seconds of forced 429s.")
+@click.option("--faults-json", default=None, help="Full fault settings as JSON (README table).")
+@click.option("--log-level", default="warning", show_default=True)
+def sandbox_command(
+    host: str,
+    port: int,
+    window_limit: int,
+    daily_limit: int,
+    persist: Path | None,
+    app_id: int,
+    token: str,
+    client_secret: str,
+    scopes: str,
+    allow_http_callbacks: bool,
+    emit_nulls: bool,
+    fault_seed: int,
+    error_rate: float,
+    error_status: int,
+    latency: float,
+    drop_rate: float,
+    batch_failure_rate: float,
+    outage: str | None,
+    storm: str | None,
+    faults_json: str | None,
+    log_level: str,
+) -> None:
+    """Serve a local HubSpot Marketing Events sandbox and print its URL and token."""
+    clock = _DEFAULT.clock
+    data: dict[str, object] = {
+        "seed": fault_seed,
+        "error_rate": error_rate,
+        "error_status": error_status,
+        "latency_seconds": latency,
+        "drop_rate": drop_rate,
+        "batch_input_failure_rate": batch_failure_rate,
+    }
+    for name, raw in (("outage", outage), ("storm", storm)):
+        if raw:
+            try:
+                start_in, duration = (float(x) for x in raw.split(":", 1))
+            except ValueError as exc:
+                raise click.BadParameter(
+                    "expected START_IN:DURATION", param_hint=f"--{name}"
+                ) from exc
+            data[name] = {"start_in": start_in, "duration": duration}
+    if faults_json:
+        data.update(json.loads(faults_json))
+    try:
+        faults = FaultConfig.from_dict(data, now=clock())
+        app = AppConfig(
+            app_id=app_id,
+            token=token,
+            client_secret=client_secret,
+            scopes=frozenset(s.strip() for s in scopes.split(",") if s.strip()),
+            name=_APP.name,
+            developer_api_key=_APP.developer_api_key,
+        )
+        config = _DEFAULT.replace(
+            apps=(app,),
+            window_limit=_limit(window_limit),
+            daily_limit=_limit(daily_limit),
+            persist_path=persist,
+            faults=faults,
+            allow_insecure_callbacks=allow_http_callbacks,
+            emit_nulls=emit_nulls,
+        )
+    except (ValueError, TypeError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    sock = bind_socket(host, port)
+    url = url_of(sock)
+    click.echo(f"HubSpot sandbox listening on {url}")
+    click.echo(f"  base URL : {url}  (marketing events at {url}/marketing/v3/marketing-events)")
+    click.echo(f"  token    : {token}  (app {app_id}; Authorization: Bearer <token>)")
+    click.echo(f"  admin    : {url}/_sandbox/state, /_sandbox/counters, /_sandbox/faults")
+    server = uvicorn_server(create_app(config), log_level=log_level)
+    server.run(sockets=[sock])

@@ -1,0 +1,162 @@
+"""Faults on demand: which request fails how (table in connector/sandbox/README.md).
+
+A `FaultConfig` is frozen; the running sandbox holds one `FaultInjector` that can be swapped at
+runtime (`PUT /_sandbox/faults`). Random decisions come from one seeded RNG, so the same
+request sequence under the same seed fails the same way.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Window:
+    """A time window on the sandbox clock: [start, start + duration) epoch seconds."""
+
+    start: float
+    duration: float
+
+    def contains(self, now: float) -> bool:
+        """Whether `now` falls inside the window."""
+        return self.start <= now < self.start + self.duration
+
+
+def _rate(value: float, name: str) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"FaultConfig.{name} must be within [0, 1], got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """Fault knobs. Rates are probabilities per request (or per batch input).
+
+    error_rate / error_rates: answer `error_status` instead of serving; error_rates overrides the
+      global rate per operation name (see README's operation table).
+    latency_seconds / latencies: added before serving (global / per operation).
+    outage: answer `outage_status` to every HubSpot request inside the window.
+    storm: answer 429 TEN_SECONDLY_ROLLING to every HubSpot request inside the window.
+    drop_rate / drop_rates: close the connection without any response.
+    batch_input_failure_rate: each input of a batch (events upsert, batch update/archive,
+      attendance) fails on its own with a per-input error; the rest succeed.
+    """
+
+    seed: int = 0
+    error_rate: float = 0.0
+    error_rates: Mapping[str, float] = field(default_factory=dict)
+    error_status: int = 500
+    latency_seconds: float = 0.0
+    latencies: Mapping[str, float] = field(default_factory=dict)
+    outage: Window | None = None
+    outage_status: int = 503
+    storm: Window | None = None
+    drop_rate: float = 0.0
+    drop_rates: Mapping[str, float] = field(default_factory=dict)
+    batch_input_failure_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        _rate(self.error_rate, "error_rate")
+        _rate(self.drop_rate, "drop_rate")
+        _rate(self.batch_input_failure_rate, "batch_input_failure_rate")
+        for name, value in {**self.error_rates, **self.drop_rates}.items():
+            _rate(value, f"rates[{name}]")
+        if not 400 <= self.error_status <= 599 or not 500 <= self.outage_status <= 599:
+            raise ValueError("FaultConfig: error_status must be 4xx/5xx, outage_status 5xx")
+        if self.latency_seconds < 0 or any(v < 0 for v in self.latencies.values()):
+            raise ValueError("FaultConfig: latencies must be >= 0")
+        object.__setattr__(self, "error_rates", dict(self.error_rates))
+        object.__setattr__(self, "latencies", dict(self.latencies))
+        object.__setattr__(self, "drop_rates", dict(self.drop_rates))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, now: float) -> FaultConfig:
+        """Build from JSON (admin endpoint / CLI). Windows take `start` (absolute clock seconds)
+        or `start_in` (seconds from `now`), plus `duration`."""
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown fault settings: {sorted(unknown)}")
+        values = dict(data)
+        for key in ("outage", "storm"):
+            raw = values.get(key)
+            if raw is None:
+                continue
+            if not isinstance(raw, Mapping) or "duration" not in raw:
+                raise ValueError(f"{key} must be an object with duration and start or start_in")
+            start = float(raw["start"]) if "start" in raw else now + float(raw.get("start_in", 0))
+            values[key] = Window(start=start, duration=float(raw["duration"]))
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (windows as {start, duration})."""
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, Window):
+                value = {"start": value.start, "duration": value.duration}
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            out[name] = value
+        return out
+
+
+class FaultKind(enum.Enum):
+    """What the injector decided for one request."""
+
+    NONE = "none"
+    OUTAGE = "outage"
+    STORM = "storm"
+    DROP = "drop"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class FaultDecision:
+    """The decision for one request: a kind, a status to answer (if any) and latency to add."""
+
+    kind: FaultKind
+    status: int | None = None
+    latency: float = 0.0
+
+
+class FaultInjector:
+    """Decides per request (and per batch input) whether to inject a fault."""
+
+    def __init__(self, config: FaultConfig) -> None:
+        self.config = config
+        self._rng = random.Random(config.seed)
+        self.injected: dict[str, int] = {}
+
+    def decide(self, operation: str, now: float) -> FaultDecision:
+        """Fault for one HubSpot request, checked in the README's order."""
+        cfg = self.config
+        latency = cfg.latencies.get(operation, cfg.latency_seconds)
+        if cfg.outage is not None and cfg.outage.contains(now):
+            return self._count(FaultDecision(FaultKind.OUTAGE, cfg.outage_status, latency))
+        if cfg.storm is not None and cfg.storm.contains(now):
+            return self._count(FaultDecision(FaultKind.STORM, 429, latency))
+        drop = cfg.drop_rates.get(operation, cfg.drop_rate)
+        if drop and self._rng.random() < drop:
+            return self._count(FaultDecision(FaultKind.DROP, None, latency))
+        error = cfg.error_rates.get(operation, cfg.error_rate)
+        if error and self._rng.random() < error:
+            return self._count(FaultDecision(FaultKind.ERROR, cfg.error_status, latency))
+        return FaultDecision(FaultKind.NONE, None, latency)
+
+    def fail_batch_input(self) -> bool:
+        """Whether the next batch input should fail on its own."""
+        rate = self.config.batch_input_failure_rate
+        if rate and self._rng.random() < rate:
+            self.injected["batch_input"] = self.injected.get("batch_input", 0) + 1
+            return True
+        return False
+
+    def _count(self, decision: FaultDecision) -> FaultDecision:
+        key = decision.kind.value
+        self.injected[key] = self.injected.get(key, 0) + 1
+        return decision

@@ -1,0 +1,211 @@
+"""The request pipeline every HubSpot operation goes through.
+
+faults (latency, outage, 429 storm, drop, error) -> authentication (401) -> rate limits (429)
+-> scope (403) -> handler -> persistence flush -> rate-limit and correlation headers -> log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from connector.sandbox.config import AppConfig
+from connector.sandbox.errors import (
+    SandboxHTTPError,
+    correlation_id,
+    missing_scopes_body,
+    rate_limit_body,
+    server_error_body,
+    unauthenticated_body,
+    validation,
+)
+from connector.sandbox.faults import FaultKind
+from connector.sandbox.ratelimit import TEN_SECONDLY
+from connector.sandbox.runtime import Sandbox
+
+CONNECTION_KEY = "sandbox.connection"
+
+
+@dataclass
+class Ctx:
+    """What a handler gets: the request, the sandbox and the calling app."""
+
+    request: Request
+    sandbox: Sandbox
+    app: AppConfig
+    operation: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def path(self, name: str) -> str:
+        """A path parameter."""
+        return str(self.request.path_params[name])
+
+    def query(self, name: str) -> str | None:
+        """A query parameter (None when absent)."""
+        return self.request.query_params.get(name)
+
+    def required_query(self, name: str) -> str:
+        """A required query parameter (400 when absent)."""
+        value = self.request.query_params.get(name)
+        if value is None:
+            raise validation(f"Missing required query parameter {name}", field=name)
+        return value
+
+    async def json(self) -> Any:
+        """The JSON body (400 when absent or invalid)."""
+        raw = await self.request.body()
+        if not raw:
+            raise validation("Request body is required", field="body")
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise validation(f"Invalid input JSON: {exc}", field="body") from exc
+
+    async def json_object(self) -> dict[str, Any]:
+        """The JSON body, which must be an object."""
+        body = await self.json()
+        if not isinstance(body, dict):
+            raise validation("Request body must be a JSON object", field="body")
+        return body
+
+    def base_url(self) -> str:
+        """scheme://host of this request."""
+        return str(self.request.base_url).rstrip("/")
+
+
+Handler = Callable[[Ctx], Awaitable[Response]]
+
+
+class DropResponse(Response):
+    """Sends nothing and asks `SandboxApp` to drop the connection."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=499)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        holder = scope.get(CONNECTION_KEY)
+        if isinstance(holder, dict):
+            holder["drop"] = True
+
+
+def _json(status: int, body: Any, headers: Mapping[str, str]) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=dict(headers))
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+AuthResolver = Callable[[Request, Sandbox], AppConfig | None]
+
+
+def bearer_app(request: Request, sandbox: Sandbox) -> AppConfig | None:
+    """The app owning the request's bearer token."""
+    token = _bearer(request)
+    return sandbox.apps_by_token.get(token) if token else None
+
+
+def bearer_or_developer_key(request: Request, sandbox: Sandbox) -> AppConfig | None:
+    """Bearer token, or a developer API key in `hapikey` (settings endpoints)."""
+    app = bearer_app(request, sandbox)
+    if app is None and (key := request.query_params.get("hapikey")):
+        app = sandbox.config.app_by_developer_key(key)
+    return app
+
+
+def operation(
+    name: str,
+    scope: str | None,
+    handler: Handler,
+    *,
+    auth: AuthResolver = bearer_app,
+) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a handler into a Starlette endpoint running the full pipeline."""
+
+    async def endpoint(request: Request) -> Response:
+        sandbox: Sandbox = request.app.state.sandbox
+        cid = correlation_id()
+        app = auth(request, sandbox)
+        entry: dict[str, Any] = {
+            "time": sandbox.now(),
+            "method": request.method,
+            "path": request.url.path,
+            "query": request.url.query,
+            "operation": name,
+            "appId": app.app_id if app else None,
+            "correlationId": cid,
+        }
+        response = await _serve(request, sandbox, app, cid, entry)
+        entry["status"] = None if isinstance(response, DropResponse) else response.status_code
+        sandbox.log_request(entry)
+        return response
+
+    async def _serve(
+        request: Request,
+        sandbox: Sandbox,
+        app: AppConfig | None,
+        cid: str,
+        entry: dict[str, Any],
+    ) -> Response:
+        base = {"X-HubSpot-Correlation-Id": cid}
+        decision = sandbox.faults.decide(name, sandbox.now())
+        if decision.latency:
+            await sandbox.config.sleep(decision.latency)
+        if decision.kind is not FaultKind.NONE:
+            entry["fault"] = decision.kind.value
+        if decision.kind is FaultKind.DROP:
+            return DropResponse()
+        if decision.kind in (FaultKind.OUTAGE, FaultKind.ERROR):
+            assert decision.status is not None
+            return _json(decision.status, server_error_body(cid, decision.status), base)
+        if decision.kind is FaultKind.STORM:
+            app_id = app.app_id if app else 0
+            headers = {**base, **(sandbox.limiter.exhaust(app_id) if app else {})}
+            entry["policy"] = TEN_SECONDLY
+            body = rate_limit_body(cid, TEN_SECONDLY, app_id, sandbox.config.portal_id)
+            return _json(429, body, headers)
+        if app is None:
+            return _json(401, unauthenticated_body(cid), base)
+        verdict = sandbox.limiter.admit(app.app_id)
+        headers = {**base, **verdict.headers}
+        if not verdict.is_allowed:
+            assert verdict.policy is not None
+            entry["policy"] = verdict.policy
+            body = rate_limit_body(cid, verdict.policy, app.app_id, sandbox.config.portal_id)
+            return _json(429, body, headers)
+        if scope is not None and not app.has_scope(scope):
+            return _json(403, missing_scopes_body(cid, [scope]), headers)
+        ctx = Ctx(request=request, sandbox=sandbox, app=app, operation=name)
+        try:
+            response = await handler(ctx)
+        except SandboxHTTPError as exc:
+            response = _json(exc.status, exc.body(cid), {})
+        finally:
+            sandbox.store.flush()
+        response.headers.update(headers)
+        return response
+
+    endpoint.__name__ = name.replace(".", "_")
+    return endpoint
+
+
+def ok(body: Any, status: int = 200) -> JSONResponse:
+    """A JSON answer."""
+    return JSONResponse(body, status_code=status)
+
+
+def no_content(status: int = 204) -> Response:
+    """An empty answer."""
+    return Response(status_code=status)

@@ -1,0 +1,166 @@
+"""Shared helpers for pipeline tests on the real broker: settings, input, reading outputs."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+from connector.config import Settings, load_settings
+from connector.normalize.command import COMMAND_SCHEMA, Command
+from connector.normalize.event import EventProjector
+from connector.normalize.normalizer import AttendanceNormalizer
+from connector.normalize.table import WebinarTable
+from connector.normalize.worker import rules_from
+from connector.sample import Sample
+from connector.sample.publish import publish_sample
+from connector.serde import (
+    ACTIVITY_SCHEMA,
+    WEBINAR_SCHEMA,
+    Decoded,
+    Framing,
+    SchemaCatalog,
+    SourceRecord,
+    TopicDecoder,
+    TopicFormat,
+    build_codec,
+)
+
+CATALOG = SchemaCatalog.from_directory()
+
+
+def pipeline_env(bootstrap: str, **overrides: str) -> dict[str, str]:
+    """CONNECTOR_* variables for a pipeline on uniquely named topics and groups."""
+    tag = uuid.uuid4().hex[:8]
+    env = {
+        "CONNECTOR_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "CONNECTOR_TOPICS__ACTIVITY": f"activity-{tag}",
+        "CONNECTOR_TOPICS__WEBINARS": f"webinars-{tag}",
+        "CONNECTOR_TOPICS__COMMANDS": f"commands-{tag}",
+        "CONNECTOR_TOPICS__COMMANDS_DLQ": f"commands-{tag}.dlq",
+        "CONNECTOR_NORMALIZER__GROUP_ID": f"normalizer-{tag}",
+        "CONNECTOR_NORMALIZER__INSTANCE_ID": "i1",
+        "CONNECTOR_NORMALIZER__IDLE_PUNCTUATION_SECONDS": "3600",
+        "CONNECTOR_SINK__GROUP_ID": f"sink-{tag}",
+    }
+    env.update(overrides)
+    return env
+
+
+def settings_for(env: dict[str, str], **overrides: str) -> Settings:
+    return load_settings({**env, **overrides})
+
+
+def publish(settings: Settings, sample: Sample, create_topics: Callable[..., Any]) -> None:
+    """Create the platform topics (3 partitions each) and publish the sample, raw framing."""
+    create_topics(settings.topics.activity, 3, {"cleanup.policy": "delete"})
+    create_topics(settings.topics.webinars, 3, {"cleanup.policy": "compact"})
+    producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True,
+                         "linger.ms": 20})
+    publish_sample(
+        producer, sample, activity_topic=settings.topics.activity,
+        webinar_topic=settings.topics.webinars,
+        activity_encoder=build_codec(TopicFormat(Framing.RAW, ACTIVITY_SCHEMA), "a", CATALOG),
+        webinar_encoder=build_codec(TopicFormat(Framing.RAW, WEBINAR_SCHEMA), "w", CATALOG))
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Any]:
+    """Every committed message of `topic` (all partitions), read to the end."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4()}",
+                         "enable.partition.eof": True, "isolation.level": "read_committed",
+                         "enable.auto.commit": False})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        partitions = set(metadata.partitions)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        done: set[int] = set()
+        messages = []
+        deadline = time.monotonic() + timeout
+        while done != partitions and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            if message.error():
+                if message.error().code() == KafkaError._PARTITION_EOF:
+                    done.add(message.partition())
+                continue
+            messages.append(message)
+        return messages
+    finally:
+        consumer.close()
+
+
+def decode_commands(messages: list[Any]) -> list[tuple[int, Command, str]]:
+    """(partition, command, commandId) in partition order."""
+    codec = TopicDecoder(build_codec(TopicFormat(Framing.SINGLE_OBJECT, COMMAND_SCHEMA), "c",
+                                     CATALOG))
+    out = []
+    for message in messages:
+        result = codec.decode(SourceRecord.from_message(message))
+        assert isinstance(result, Decoded), result
+        out.append((message.partition(), Command.from_avro(result.value),
+                    result.value["commandId"]))
+    return out
+
+
+def reference_commands(settings: Settings) -> Counter[str]:
+    """The commandIds a crash-free normalizer must emit, from the input as Kafka holds it:
+    each input partition in offset order, with the whole webinar table known up front."""
+    bootstrap = settings.kafka.bootstrap_servers
+    activity = TopicDecoder(build_codec(TopicFormat(Framing.RAW, ACTIVITY_SCHEMA), "a", CATALOG))
+    webinars = TopicDecoder(build_codec(TopicFormat(Framing.RAW, WEBINAR_SCHEMA), "w", CATALOG))
+    table = WebinarTable()
+    projectors: dict[int, EventProjector] = {}
+    ids: Counter[str] = Counter()
+    for message in read_topic(bootstrap, settings.topics.webinars):
+        result = webinars.decode(SourceRecord.from_message(message))
+        assert isinstance(result, Decoded)
+        table.put(result.value)
+        projector = projectors.setdefault(message.partition(), EventProjector())
+        ids.update(c.to_avro()["commandId"] for c in projector.on_webinar(result.value))
+    normalizers: dict[int, AttendanceNormalizer] = {}
+    for message in read_topic(bootstrap, settings.topics.activity):
+        result = activity.decode(SourceRecord.from_message(message))
+        assert isinstance(result, Decoded)
+        normalizer = normalizers.setdefault(message.partition(),
+                                            AttendanceNormalizer(table.get, rules_from(settings)))
+        out = normalizer.on_activity(result.value, result.source)
+        ids.update(c.to_avro()["commandId"] for c in out.commands)
+    return ids
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.5)
+
+
+class WorkerThread:
+    """A worker function running in a thread until stopped; re-raises its failure."""
+
+    def __init__(self, target: Callable[[Settings, threading.Event], None], settings: Settings):
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                target(settings, self.stop)
+            except BaseException as exc:  # surfaced by join()
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def join(self, timeout: float = 60.0) -> None:
+        self.stop.set()
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "worker did not stop"
+        if self.error is not None:
+            raise self.error
