@@ -39,7 +39,13 @@ def records(changes: Iterable[tuple[str, Any]]) -> Iterator[tuple[bytes, bytes |
 
 def read_partition(client_config: dict[str, Any], topic: str, partition: int,
                    timeout: float = 120.0) -> Iterator[tuple[str, Any]]:
-    """Every committed (key, value) of one changelog partition, oldest first."""
+    """Every committed (key, value) of one changelog partition, oldest first.
+
+    Reads up to the high watermark taken at the start, not just to the first end-of-partition:
+    a read_committed consumer stops at the last stable offset, which trails the previous owner's
+    just-committed transaction until its markers are written. Stopping there would lose that
+    transaction's state while its input offsets are already committed.
+    """
     consumer = Consumer({
         **client_config,
         "group.id": f"restore-{uuid.uuid4().hex[:8]}",
@@ -48,22 +54,29 @@ def read_partition(client_config: dict[str, Any], topic: str, partition: int,
         "isolation.level": "read_committed",
         "fetch.max.bytes": 52_428_800,
     })
+    tp = TopicPartition(topic, partition)
     try:
+        _low, high = consumer.get_watermark_offsets(tp, timeout=30)
+        if high <= 0:
+            return
         consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
         deadline = time.monotonic() + timeout
         while True:
-            message = consumer.poll(1.0)
-            if message is None:
-                if time.monotonic() > deadline:
-                    raise ConnectorError(f"restoring {topic}[{partition}] did not reach the end "
-                                         f"within {timeout:.0f}s")
-                continue
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
+            message = consumer.poll(0.5)
+            if time.monotonic() > deadline:
+                raise ConnectorError(f"restoring {topic}[{partition}] did not reach offset "
+                                     f"{high} within {timeout:.0f}s (an open transaction of "
+                                     "another instance? it ends with transaction.timeout.ms)")
+            if message is None or message.error() is not None:
+                error = None if message is None else message.error()
+                if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                    raise ConnectorError(f"restoring {topic}[{partition}] failed: {error}")
+                if consumer.position([tp])[0].offset >= high:
                     return
-                raise ConnectorError(f"restoring {topic}[{partition}] failed: {error}")
+                continue
             raw = message.value()
             yield (message.key() or b"").decode(), json.loads(raw) if raw is not None else None
+            if (message.offset() or 0) >= high - 1:
+                return
     finally:
         consumer.close()

@@ -285,12 +285,19 @@ class AttendanceNormalizer:
                 self.people[(webinar_id, person_key)] = Person.from_state(value)
                 self.by_webinar.setdefault(webinar_id, set()).add(person_key)
 
-    def after_restore(self) -> None:
-        """Rebuild what is derived (closure deadlines) once the changelog is read."""
-        for (webinar_id, key), person in self.people.items():
-            if person.has_joined and not person.open_sessions and person.last_left is not None:
-                deadline = person.last_left + self.rules.rejoin_grace_ms
-                heapq.heappush(self._due, (deadline, webinar_id, key))
+    def after_restore(self) -> Output:
+        """Rebuild what is derived (closure deadlines) once the changelog is read.
+
+        Re-evaluating every person who joined schedules their deadline again (the grace end,
+        or actualEnd for a connection still open); anything already due was emitted by the
+        previous owner, so this normally returns no command.
+        """
+        out = Output()
+        for (webinar_id, key), person in sorted(self.people.items()):
+            webinar = self._webinars(webinar_id)
+            if person.has_joined and webinar is not None:
+                self._evaluate(webinar_id, key, webinar, out)
+        return out
 
 
 def _held_state(held: Held) -> dict[str, Any]:

@@ -180,7 +180,7 @@ class NormalizerWorker:
                                                    partition):
             normalizer.restore(key, value)
             entries += 1
-        normalizer.after_restore()
+        self._restored_output.extend(normalizer.after_restore())
         self.normalizers[partition] = normalizer
         self._quiet_since[partition] = time.monotonic()
         for webinar_id in [w for w in normalizer.held if self.table.get(w) is not None]:

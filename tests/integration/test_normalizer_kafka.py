@@ -51,6 +51,24 @@ def _command_ids(bootstrap: str, topic: str) -> Counter[str]:
     return Counter(cid for _, _, cid in decode_commands(read_topic(bootstrap, topic)))
 
 
+def _wait_for_commands(bootstrap: str, topic: str, expected: Counter[str],
+                       timeout: float) -> None:
+    """Wait until `topic` holds exactly `expected`; on timeout say what is missing or extra."""
+    got: Counter[str] = Counter()
+
+    def reached() -> bool:
+        nonlocal got
+        got = _command_ids(bootstrap, topic)
+        return got == expected
+
+    try:
+        wait_for(reached, timeout, "the reference command set")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {sum((expected - got).values())} missing, "
+                             f"{sum((got - expected).values())} extra or duplicated, "
+                             f"of {sum(expected.values())}") from None
+
+
 def test_commands_match_the_oracle_and_bad_records_are_dead_lettered(
         kafka_bootstrap: str, create_topic: Any) -> None:
     env = pipeline_env(kafka_bootstrap)
@@ -60,8 +78,7 @@ def test_commands_match_the_oracle_and_bad_records_are_dead_lettered(
     worker = WorkerThread(run_normalizer, settings)
     expected = reference_commands(settings)
     try:
-        wait_for(lambda: _command_ids(kafka_bootstrap, settings.topics.commands) == expected,
-                 90, "the reference command set")
+        _wait_for_commands(kafka_bootstrap, settings.topics.commands, expected, 90)
     finally:
         worker.join()
     commands = [c for _, c, _ in decode_commands(read_topic(kafka_bootstrap,
@@ -100,8 +117,7 @@ def test_two_instances_with_rebalances_emit_exactly_the_reference(
     time.sleep(2)
     a.join()  # leaves mid-stream: its partitions move to b with their state
     try:
-        wait_for(lambda: _command_ids(kafka_bootstrap, topic) == expected, 120,
-                 "the reference command set")
+        _wait_for_commands(kafka_bootstrap, topic, expected, 120)
     finally:
         b.join()
     assert _command_ids(kafka_bootstrap, topic) == expected
@@ -127,8 +143,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
                              env=process_env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: _command_ids(kafka_bootstrap, settings.topics.commands) == expected,
-                 120, "the reference command set after restarts")
+        _wait_for_commands(kafka_bootstrap, settings.topics.commands, expected, 120)
     finally:
         final.send_signal(signal.SIGTERM)
         assert final.wait(30) == 0
@@ -148,8 +163,7 @@ def test_replay_from_offset_zero_into_fresh_state_is_identical(
     for settings in (first, second):
         worker = WorkerThread(run_normalizer, settings)
         try:
-            wait_for(lambda s=settings: _command_ids(kafka_bootstrap, s.topics.commands)
-                     == expected, 90, "the reference command set")
+            _wait_for_commands(kafka_bootstrap, settings.topics.commands, expected, 90)
         finally:
             worker.join()
         streams.append([(p, cid) for p, _, cid in

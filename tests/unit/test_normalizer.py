@@ -278,10 +278,22 @@ def test_state_survives_a_changelog_round_trip() -> None:
     restored = AttendanceNormalizer(h.table.get)
     for key, value in changes:
         restored.restore(key, value)
-    restored.after_restore()
+    assert restored.after_restore().commands == []
     out = restored.advance(T0 + 5 * MIN + GRACE)
     assert [c.body.state for c in out.commands] == ["ATTENDED"]  # type: ignore[union-attr]
     assert h.advance(T0 + 5 * MIN + GRACE).commands == out.commands
+
+
+def test_an_open_connection_still_closes_at_the_end_after_a_restore() -> None:
+    h = Harness(webinar())
+    h.act("Joined", T0)
+    h.meta(webinar("ENDED"))  # known, but stream time has not reached actualEnd yet
+    restored = AttendanceNormalizer(h.table.get)
+    for key, value in h.normalizer.drain_changes():
+        restored.restore(key, value)
+    assert restored.after_restore().commands == []
+    [command] = restored.advance(T0 + 60 * MIN).commands
+    assert command.body.state == "ATTENDED"  # type: ignore[union-attr]
 
 
 def test_held_records_survive_a_changelog_round_trip() -> None:
