@@ -160,6 +160,25 @@ class SinkSettings(Section):
     retry_budget_seconds: PositiveFloat = 900.0
 
 
+class TelemetrySettings(Section):
+    """Traces, metrics and logs (connector.telemetry)."""
+
+    enabled: bool = True
+    service_name: str = "webinar-hubspot-connector"
+    traces: Literal["none", "console", "otlp"] = "none"
+    metrics: Literal["none", "prometheus", "otlp", "console"] = "prometheus"
+    otlp_endpoint: str = "http://localhost:4318"
+    otlp_headers: SecretStr | None = None
+    #: Share of records without a sampled trace context that start a trace.
+    trace_sample_ratio: Annotated[float, Field(ge=0, le=1)] = 0.01
+    metric_export_interval_seconds: PositiveFloat = 30.0
+    lag_interval_seconds: PositiveFloat = 5.0
+    #: Send traceparent to HubSpot (useful against the sandbox only).
+    propagate_to_hubspot: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = False
+
+
 class Settings(Section):
     """Every section of the connector's configuration."""
 
@@ -169,6 +188,7 @@ class Settings(Section):
     hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
     normalizer: NormalizerSettings = Field(default_factory=NormalizerSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets masked (safe to print)."""
@@ -218,8 +238,10 @@ def _setting_name(loc: tuple[int | str, ...]) -> str:
 def _explain(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        shown = "" if "secret" in str(item["loc"]) or "password" in str(item["loc"]) \
-            or "token" in str(item["loc"]) else f" (got {item.get('input')!r})"
+        where = str(item["loc"])
+        secret = any(word in where for word in ("secret", "password", "token", "headers",
+                                                "auth"))
+        shown = "" if secret else f" (got {item.get('input')!r})"
         lines.append(f"  {_setting_name(item['loc'])}: {item['msg']}{shown}")
     return "invalid configuration:\n" + "\n".join(lines)
 

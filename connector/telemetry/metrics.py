@@ -1,0 +1,254 @@
+"""The connector's metrics: one method per thing a worker reports.
+
+:class:`Metrics` is the API and, as it is, the telemetry-off implementation (every method does
+nothing). :class:`ConnectorMetrics` records through an OpenTelemetry meter.
+
+Per-record counters (records in/out, dead letters) are the hot path: an SDK ``Counter.add``
+costs about 5 µs, as much as decoding a record. So they are summed in plain dicts (one per
+thread, no lock) and reported by observable counters when a reader collects — the same
+cumulative series for about 0.1 µs a call. Gauges keep the last value set and are reported the
+same way. Histograms (per HTTP request, per batch) use SDK instruments directly.
+
+Instruments (for Prometheus, dots become underscores, counters get ``_total`` and seconds
+``_seconds``):
+
+- ``connector.records.in`` (counter): records consumed, by ``topic``
+- ``connector.records.out`` (counter): records produced, by ``topic``
+- ``connector.dead_letters`` (counter): dead letters, by ``topic`` and ``reason``
+- ``connector.hubspot.request.duration`` (histogram, s): by ``operation`` and ``status``
+- ``connector.hubspot.throttled`` (counter): 429 answers, by ``operation``
+- ``connector.hubspot.retries`` (counter): retries, by ``operation`` and ``reason``
+- ``connector.hubspot.rate_budget.remaining`` (gauge): requests left, by ``window`` (10s, daily)
+- ``connector.consumer.lag`` (gauge): records behind, by ``group``, ``topic``, ``partition``
+- ``connector.sink.batch.fill_ratio`` (histogram): inputs sent / batch capacity, by ``operation``
+- ``connector.normalizer.attendances.open`` (gauge): people currently in a session
+- ``connector.normalizer.state.size`` (gauge): entries in the normalizer's state
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+RECORDS_IN = "connector.records.in"
+RECORDS_OUT = "connector.records.out"
+DEAD_LETTERS = "connector.dead_letters"
+HUBSPOT_DURATION = "connector.hubspot.request.duration"
+HUBSPOT_THROTTLED = "connector.hubspot.throttled"
+HUBSPOT_RETRIES = "connector.hubspot.retries"
+RATE_BUDGET = "connector.hubspot.rate_budget.remaining"
+CONSUMER_LAG = "connector.consumer.lag"
+BATCH_FILL = "connector.sink.batch.fill_ratio"
+OPEN_ATTENDANCES = "connector.normalizer.attendances.open"
+STATE_SIZE = "connector.normalizer.state.size"
+
+#: Seconds; HubSpot answers in tens to hundreds of ms, batches can take seconds, timeout is 30 s.
+DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+FILL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+
+
+class Metrics:
+    """The metrics API workers call. This base records nothing: it is what telemetry-off gives."""
+
+    #: True when calls are recorded.
+    enabled = False
+
+    def records_in(self, topic: str, count: int = 1) -> None:
+        """``count`` records consumed from ``topic``."""
+
+    def records_out(self, topic: str, count: int = 1) -> None:
+        """``count`` records produced to ``topic`` (commands, changelog, ...)."""
+
+    def dead_letter(self, topic: str, reason: str, count: int = 1) -> None:
+        """``count`` records of ``topic`` dead-lettered for ``reason`` (a DecodeReason value...)."""
+
+    def hubspot_request(self, operation: str, status: str, duration_s: float) -> None:
+        """One HubSpot request (the tracing transport reports these; status "429" counts too)."""
+
+    def hubspot_retry(self, operation: str, reason: str) -> None:
+        """One retry of ``operation`` because of ``reason`` (e.g. "429", "timeout", "503")."""
+
+    def batch_sent(self, operation: str, size: int, capacity: int) -> None:
+        """One batch of ``size`` inputs sent, out of ``capacity`` allowed per request."""
+
+    def set_rate_budget(self, *, window: int | None = None, daily: int | None = None) -> None:
+        """Requests left in the rolling 10-second window and in the day (None: unchanged)."""
+
+    def set_open_attendances(self, count: int) -> None:
+        """People currently in a session (joined and not left) across the worker's partitions."""
+
+    def set_state_size(self, entries: int) -> None:
+        """Entries held in the normalizer's state."""
+
+    def set_consumer_lag(self, group: str, lags: Mapping[tuple[str, int], int]) -> None:
+        """Lag per (topic, partition) of ``group``; replaces that group's previous values."""
+
+
+NOOP_METRICS = Metrics()
+
+
+class _Sums:
+    """Monotonic sums by key, updated without a lock (one dict per thread), summed on read.
+
+    A key is an attribute value, or a tuple of them when the metric has several attributes.
+    """
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+        self._shards: list[dict[Any, int]] = []
+        self._lock = threading.Lock()
+
+    def shard(self) -> dict[Any, int]:
+        """This thread's dict (created on first use)."""
+        try:
+            shard: dict[Any, int] = self.local.shard
+        except AttributeError:
+            shard = {}
+            with self._lock:
+                self._shards.append(shard)
+            self.local.shard = shard
+        return shard
+
+    def totals(self) -> dict[Any, int]:
+        """The sum over threads of every key."""
+        with self._lock:
+            shards = list(self._shards)
+        total: dict[Any, int] = {}
+        for shard in shards:
+            for key, value in list(shard.items()):  # list() is atomic under the GIL
+                total[key] = total.get(key, 0) + value
+        return total
+
+
+class ConnectorMetrics(Metrics):
+    """Metrics recorded through an OpenTelemetry ``Meter`` (see the module docstring)."""
+
+    enabled = True
+
+    def __init__(self, meter: Meter) -> None:
+        self._in = _Sums()
+        self._out = _Sums()
+        self._dead = _Sums()
+        self._throttled = _Sums()
+        self._retries = _Sums()
+        self._rate_budget: dict[str, int] = {}
+        self._state: dict[str, int] = {}
+        self._lag: dict[str, dict[tuple[str, int], int]] = {}
+
+        meter.create_observable_counter(
+            RECORDS_IN, [self._observe(self._in, ("topic",))], unit="{record}",
+            description="Records consumed, by topic")
+        meter.create_observable_counter(
+            RECORDS_OUT, [self._observe(self._out, ("topic",))], unit="{record}",
+            description="Records produced, by topic")
+        meter.create_observable_counter(
+            DEAD_LETTERS, [self._observe(self._dead, ("topic", "reason"))], unit="{record}",
+            description="Records sent to a dead-letter topic, by source topic and reason")
+        meter.create_observable_counter(
+            HUBSPOT_THROTTLED, [self._observe(self._throttled, ("operation",))],
+            unit="{request}", description="HubSpot answers with status 429, by operation")
+        meter.create_observable_counter(
+            HUBSPOT_RETRIES, [self._observe(self._retries, ("operation", "reason"))],
+            unit="{request}", description="HubSpot requests retried, by operation and reason")
+        self._duration = meter.create_histogram(
+            HUBSPOT_DURATION, unit="s", description="HubSpot request duration",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS))
+        self._fill = meter.create_histogram(
+            BATCH_FILL, unit="1", description="Inputs per HubSpot batch request / maximum",
+            explicit_bucket_boundaries_advisory=list(FILL_BUCKETS))
+        meter.create_observable_gauge(
+            RATE_BUDGET, [self._observe_rate_budget], unit="{request}",
+            description="HubSpot requests left, by window (10s rolling, daily)")
+        meter.create_observable_gauge(
+            OPEN_ATTENDANCES, [self._observe_state("open_attendances")], unit="{attendance}",
+            description="People currently in a session")
+        meter.create_observable_gauge(
+            STATE_SIZE, [self._observe_state("state_size")], unit="{entry}",
+            description="Entries in the normalizer's state")
+        meter.create_observable_gauge(
+            CONSUMER_LAG, [self._observe_lag], unit="{record}",
+            description="Records between the consumer's position and the high watermark")
+
+    # -- hot path ------------------------------------------------------------------------------
+
+    # Inlined on purpose: a method call less is a third of the cost.
+
+    def records_in(self, topic: str, count: int = 1) -> None:
+        try:
+            shard = self._in.local.shard
+        except AttributeError:
+            shard = self._in.shard()
+        shard[topic] = shard.get(topic, 0) + count
+
+    def records_out(self, topic: str, count: int = 1) -> None:
+        try:
+            shard = self._out.local.shard
+        except AttributeError:
+            shard = self._out.shard()
+        shard[topic] = shard.get(topic, 0) + count
+
+    def dead_letter(self, topic: str, reason: str, count: int = 1) -> None:
+        shard = self._dead.shard()
+        key = (topic, reason)
+        shard[key] = shard.get(key, 0) + count
+
+    # -- per request / batch -------------------------------------------------------------------
+
+    def hubspot_request(self, operation: str, status: str, duration_s: float) -> None:
+        self._duration.record(duration_s, {"operation": operation, "status": status})
+        if status == "429":
+            shard = self._throttled.shard()
+            shard[(operation,)] = shard.get((operation,), 0) + 1
+
+    def hubspot_retry(self, operation: str, reason: str) -> None:
+        shard = self._retries.shard()
+        key = (operation, reason)
+        shard[key] = shard.get(key, 0) + 1
+
+    def batch_sent(self, operation: str, size: int, capacity: int) -> None:
+        if capacity > 0:
+            self._fill.record(min(size / capacity, 1.0), {"operation": operation})
+
+    # -- gauges --------------------------------------------------------------------------------
+
+    def set_rate_budget(self, *, window: int | None = None, daily: int | None = None) -> None:
+        if window is not None:
+            self._rate_budget["10s"] = window
+        if daily is not None:
+            self._rate_budget["daily"] = daily
+
+    def set_open_attendances(self, count: int) -> None:
+        self._state["open_attendances"] = count
+
+    def set_state_size(self, entries: int) -> None:
+        self._state["state_size"] = entries
+
+    def set_consumer_lag(self, group: str, lags: Mapping[tuple[str, int], int]) -> None:
+        self._lag[group] = dict(lags)
+
+    # -- callbacks (run by the metric reader, on its thread) -----------------------------------
+
+    @staticmethod
+    def _observe(sums: _Sums, names: tuple[str, ...]) -> Any:
+        def callback(_options: CallbackOptions) -> Iterable[Observation]:
+            return [Observation(value, dict(zip(names, key if isinstance(key, tuple) else (key,),
+                                                 strict=True)))
+                    for key, value in sums.totals().items()]
+        return callback
+
+    def _observe_rate_budget(self, _options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(v, {"window": w}) for w, v in list(self._rate_budget.items())]
+
+    def _observe_state(self, name: str) -> Any:
+        def callback(_options: CallbackOptions) -> Iterable[Observation]:
+            value = self._state.get(name)
+            return [] if value is None else [Observation(value)]
+        return callback
+
+    def _observe_lag(self, _options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(lag, {"group": group, "topic": topic, "partition": str(partition)})
+                for group, lags in list(self._lag.items())
+                for (topic, partition), lag in list(lags.items())]

@@ -1,0 +1,395 @@
+"""Spans for the pipeline: consume -> decode -> normalize -> produce, sink batches, HubSpot calls.
+
+Workers call :class:`Tracing` methods; with telemetry off they get the base class, whose methods
+return one shared do-nothing object, so instrumented code costs a few attribute look-ups.
+
+Sampling is decided once, where a trace starts, and then followed (W3C ``sampled`` flag):
+
+* a record whose ``traceparent`` is sampled is traced (the upstream decided);
+* a record whose ``traceparent`` is not sampled is not traced, and its trace headers are forwarded
+  unchanged to what it produces (a :class:`RecordTrace` that only copies two headers);
+* a record without trace context starts a trace with probability ``sample_ratio``; otherwise it
+  costs one random number and carries no trace context downstream.
+
+Only sampled records pay for OpenTelemetry spans. The SDK sampler is ``ParentBased(ALWAYS_ON)``:
+root decisions are made here, before any span object exists, because an unsampled SDK span still
+costs microseconds, which is a large share of the few microseconds a record takes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Protocol
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace.status import Status, StatusCode
+
+from connector.telemetry.propagation import (
+    TRACEPARENT,
+    HeaderList,
+    extract_context,
+    inject_context,
+    replace_trace_headers,
+    trace_headers_of,
+    traceparent_flags,
+)
+
+#: A sink batch links at most this many sampled records besides its parent.
+MAX_BATCH_LINKS = 32
+
+Attributes = Mapping[str, str | int | float | bool]
+
+
+class KafkaRecord(Protocol):
+    """What tracing needs of a consumed record (connector.serde.SourceRecord has it)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def headers(self) -> Iterable[tuple[str, Any]] | None: ...
+
+
+class SpanScope:
+    """A span used as a context manager; this base records nothing (not sampled, or off)."""
+
+    __slots__ = ()
+
+    #: True when this scope records a span.
+    sampled = False
+
+    def __enter__(self) -> SpanScope:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        return None
+
+    def inject(self, headers: HeaderList) -> HeaderList:
+        """``headers`` carrying this scope's trace context (unchanged when there is none)."""
+        return headers
+
+    def set_attribute(self, key: str, value: str | int | float | bool) -> None:
+        """Add an attribute to the span (ignored when not recording)."""
+
+    def add_event(self, name: str, attributes: Attributes | None = None) -> None:
+        """Add a span event (ignored when not recording)."""
+
+
+class RecordTrace(SpanScope):
+    """The trace of one consumed record: ``with`` it around the record's processing.
+
+    ``decode()``, ``normalize()`` and ``produce(topic)`` give child scopes; ``inject(headers)``
+    puts the record's trace context into the headers of what it produces. Keep the object with
+    what the record produced if producing happens later (e.g. at transaction commit).
+    This base is the shared no-op used when the record is not traced.
+    """
+
+    __slots__ = ()
+
+    def decode(self) -> SpanScope:
+        """A child span around decoding."""
+        return self
+
+    def normalize(self) -> SpanScope:
+        """A child span around normalizing."""
+        return self
+
+    def produce(self, topic: str) -> SpanScope:
+        """A producer span around sending a record to ``topic``; ``inject`` its headers."""
+        return self
+
+    def dead_letter(self, reason: str) -> None:
+        """Mark the record as dead-lettered (an event and an error status on its span)."""
+
+
+NOOP_SCOPE = SpanScope()
+NOOP_RECORD = RecordTrace()
+
+
+class _ForwardedTrace(RecordTrace):
+    """A record whose upstream trace is not sampled: forward its trace headers, record nothing."""
+
+    __slots__ = ("_trace_headers",)
+
+    def __init__(self, trace_headers: HeaderList) -> None:
+        self._trace_headers = trace_headers
+
+    def inject(self, headers: HeaderList) -> HeaderList:
+        return replace_trace_headers(headers, self._trace_headers)
+
+
+class _Span(SpanScope):
+    """A recording span with an explicit parent; ``with`` ends it (and makes it current if
+    ``attach``: worth its ~1 µs only where logs or HTTP calls happen inside)."""
+
+    __slots__ = ("_attach", "_context", "_parent", "_span", "_token")
+
+    sampled = True
+
+    def __init__(self, span: trace.Span, parent: Context | None, attach: bool = True) -> None:
+        self._span = span
+        self._parent = parent
+        self._attach = attach
+        self._context: Context | None = None
+        self._token: object | None = None
+
+    @property
+    def context(self) -> Context:
+        """The parent context with this span set in it."""
+        if self._context is None:
+            self._context = trace.set_span_in_context(self._span, self._parent)
+        return self._context
+
+    def __enter__(self) -> _Span:
+        if self._attach:
+            self._token = otel_context.attach(self.context)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is not None:
+            _record_error(self._span, exc)
+        if self._token is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+            self._token = None
+        self._span.end()
+
+    def inject(self, headers: HeaderList) -> HeaderList:
+        return inject_context(headers, self.context)
+
+    def set_attribute(self, key: str, value: str | int | float | bool) -> None:
+        self._span.set_attribute(key, value)
+
+    def add_event(self, name: str, attributes: Attributes | None = None) -> None:
+        self._span.add_event(name, attributes)
+
+
+class _RecordingTrace(RecordTrace):
+    """A sampled record: a CONSUMER span with decode / normalize / produce children."""
+
+    __slots__ = ("_scope", "_tracer")
+
+    sampled = True
+
+    def __init__(self, tracer: trace.Tracer, record: KafkaRecord, parent: Context) -> None:
+        self._tracer = tracer
+        span = tracer.start_span(
+            f"consume {record.topic}",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": record.topic,
+                "messaging.destination.partition.id": str(record.partition),
+                "messaging.kafka.offset": record.offset,
+            },
+        )
+        self._scope = _Span(span, parent)
+
+    def __enter__(self) -> _RecordingTrace:
+        self._scope.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._scope.__exit__(exc_type, exc, tb)
+
+    def _child(self, name: str, kind: SpanKind = SpanKind.INTERNAL,
+               attributes: Attributes | None = None) -> _Span:
+        parent = self._scope.context
+        return _Span(self._tracer.start_span(name, context=parent, kind=kind,
+                                             attributes=attributes), parent, attach=False)
+
+    def decode(self) -> SpanScope:
+        return self._child("decode")
+
+    def normalize(self) -> SpanScope:
+        return self._child("normalize")
+
+    def produce(self, topic: str) -> SpanScope:
+        return self._child(f"send {topic}", SpanKind.PRODUCER, {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": topic,
+        })
+
+    def inject(self, headers: HeaderList) -> HeaderList:
+        return self._scope.inject(headers)
+
+    def dead_letter(self, reason: str) -> None:
+        span = self._scope._span
+        span.add_event("dead_letter", {"reason": reason})
+        span.set_status(Status(StatusCode.ERROR, f"dead-lettered: {reason}"))
+
+    def set_attribute(self, key: str, value: str | int | float | bool) -> None:
+        self._scope.set_attribute(key, value)
+
+    def add_event(self, name: str, attributes: Attributes | None = None) -> None:
+        self._scope.add_event(name, attributes)
+
+    @property
+    def span_context(self) -> SpanContext:
+        """The consume span's context (for tests and links)."""
+        return self._scope._span.get_span_context()
+
+
+class _Attached(SpanScope):
+    """Makes a non-recording context current, so HTTP calls inside follow its decision."""
+
+    __slots__ = ("_context", "_token")
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+        self._token: object | None = None
+
+    def __enter__(self) -> _Attached:
+        self._token = otel_context.attach(self._context)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._token is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+            self._token = None
+
+
+def _record_error(span: trace.Span, exc: BaseException) -> None:
+    span.record_exception(exc)
+    span.set_attribute("error.type", type(exc).__qualname__)
+    span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+
+
+def _unsampled_context(rand_bits: Callable[[int], int]) -> Context:
+    span_context = SpanContext(trace_id=rand_bits(128) or 1, span_id=rand_bits(64) or 1,
+                               is_remote=False, trace_flags=TraceFlags(TraceFlags.DEFAULT))
+    return trace.set_span_in_context(NonRecordingSpan(span_context), Context())
+
+
+class Tracing:
+    """The tracing API workers call. This base records nothing: it is what telemetry-off gives."""
+
+    #: True when spans may be recorded.
+    enabled = False
+
+    def consume(self, record: KafkaRecord) -> RecordTrace:
+        """The trace of one consumed record (see :class:`RecordTrace`)."""
+        return NOOP_RECORD
+
+    def sink_batch(self, records: Iterable[KafkaRecord], *, operation: str) -> SpanScope:
+        """A span around sending one batch of consumed records to HubSpot.
+
+        Its parent is the first sampled record's trace; other sampled records are linked. HubSpot
+        requests made inside ``with`` it become its children.
+        """
+        return NOOP_SCOPE
+
+    def span(self, name: str, attributes: Attributes | None = None) -> SpanScope:
+        """A generic internal span, child of the current one."""
+        return NOOP_SCOPE
+
+    def client_span(self, name: str, attributes: Attributes) -> trace.Span | None:
+        """Start (not make current) a CLIENT span for an outgoing request; None to skip it."""
+        return None
+
+
+class OtelTracing(Tracing):
+    """Tracing backed by an OpenTelemetry SDK tracer (sampler: ParentBased(ALWAYS_ON))."""
+
+    enabled = True
+
+    def __init__(self, tracer: trace.Tracer, sample_ratio: float = 1.0,
+                 rng: random.Random | None = None) -> None:
+        self._tracer = tracer
+        self.sample_ratio = sample_ratio
+        self._rng = rng or random.Random()
+        self._random = self._rng.random
+
+    def _is_root_sampled(self) -> bool:
+        return self._random() < self.sample_ratio
+
+    def consume(self, record: KafkaRecord) -> RecordTrace:
+        headers = record.headers
+        flags = None
+        if headers:
+            for name, value in headers:
+                if name == TRACEPARENT:
+                    flags = traceparent_flags(value)
+                    break
+        if flags is None:
+            if self._random() < self.sample_ratio:
+                return _RecordingTrace(self._tracer, record, Context())
+            return NOOP_RECORD
+        if flags & TraceFlags.SAMPLED:
+            return _RecordingTrace(self._tracer, record, extract_context(headers))
+        return _ForwardedTrace(trace_headers_of(headers))
+
+    def sink_batch(self, records: Iterable[KafkaRecord], *, operation: str) -> SpanScope:
+        parent: SpanContext | None = None
+        links: list[Link] = []
+        count = 0
+        unsampled: Context | None = None
+        for record in records:
+            count += 1
+            headers = record.headers
+            if not headers:
+                continue
+            flags = next((traceparent_flags(v) for k, v in headers if k == TRACEPARENT), None)
+            if flags is None:
+                continue
+            if not flags & TraceFlags.SAMPLED:
+                if unsampled is None:
+                    unsampled = extract_context(headers)
+                continue
+            span_context = trace.get_current_span(extract_context(headers)).get_span_context()
+            if not span_context.is_valid:
+                continue
+            if parent is None:
+                parent = span_context
+            elif len(links) < MAX_BATCH_LINKS:
+                links.append(Link(span_context))
+        if parent is None:
+            if unsampled is not None:
+                return _Attached(unsampled)
+            if not self._is_root_sampled():
+                return _Attached(_unsampled_context(self._rng.getrandbits))
+        parent_context = (trace.set_span_in_context(NonRecordingSpan(parent), Context())
+                          if parent is not None else Context())
+        span = self._tracer.start_span(
+            f"sink batch {operation}", context=parent_context, kind=SpanKind.INTERNAL,
+            links=links,
+            attributes={"hubspot.operation": operation, "messaging.batch.message_count": count},
+        )
+        return _Span(span, parent_context)
+
+    def span(self, name: str, attributes: Attributes | None = None) -> SpanScope:
+        current = trace.get_current_span().get_span_context()
+        if current.is_valid:
+            if not current.trace_flags.sampled:
+                return NOOP_SCOPE
+        elif not self._is_root_sampled():
+            return NOOP_SCOPE
+        parent = otel_context.get_current()
+        return _Span(self._tracer.start_span(name, context=parent, attributes=attributes),
+                     parent)
+
+    def client_span(self, name: str, attributes: Attributes) -> trace.Span | None:
+        current = trace.get_current_span().get_span_context()
+        if current.is_valid:
+            if not current.trace_flags.sampled:
+                return None
+        elif not self._is_root_sampled():
+            return None
+        return self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
