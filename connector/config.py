@@ -10,6 +10,7 @@ Secrets are `SecretStr`: they print as `**********` everywhere, including `check
 
 from __future__ import annotations
 
+import json
 import socket
 import tomllib
 from collections.abc import Mapping
@@ -205,8 +206,18 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         if not sep or not key:
             raise ConfigError(f"{name}: expected the form CONNECTOR_<SECTION>__<FIELD>, "
                               f"e.g. CONNECTOR_KAFKA__BOOTSTRAP_SERVERS")
-        nested.setdefault(section, {})[key] = value
+        # Map-valued settings (e.g. CONNECTOR_KAFKA__EXTRA) take a JSON object.
+        nested.setdefault(section, {})[key] = _json_object(name, value) \
+            if value.lstrip().startswith("{") else value
     return nested
+
+
+def _json_object(name: str, value: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{name}: expected a JSON object, e.g. {{\"key\": \"value\"}} "
+                          f"({exc.msg})") from None
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -83,3 +83,18 @@ def test_settings_are_frozen() -> None:
     settings = load_settings({})
     with pytest.raises(Exception, match="frozen"):
         settings.kafka.bootstrap_servers = "x:1"  # type: ignore[misc]
+
+
+def test_map_settings_take_json_from_the_environment() -> None:
+    settings = load_settings({"CONNECTOR_KAFKA__EXTRA": '{"socket.keepalive.enable": "true"}'})
+    assert settings.kafka.client_config()["socket.keepalive.enable"] == "true"
+    with pytest.raises(ConfigError, match="CONNECTOR_KAFKA__EXTRA: expected a JSON object"):
+        load_settings({"CONNECTOR_KAFKA__EXTRA": "{nope"})
+
+
+def test_the_readme_documents_every_setting() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    settings = load_settings({})
+    for section in type(settings).model_fields:
+        for name in type(getattr(settings, section)).model_fields:
+            assert f"CONNECTOR_{section.upper()}__{name.upper()}" in readme

@@ -1,0 +1,22 @@
+# The README's two commands are `make demo` and `make test`; both set up a fresh machine first.
+.PHONY: setup test unit lint demo bench clean
+
+setup:
+	@bash scripts/bootstrap
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+	docker-compose -f docker-compose.yml config -q
+
+test: setup lint
+	.venv/bin/pytest
+
+unit: setup
+	.venv/bin/pytest tests/unit
+
+bench: setup
+	.venv/bin/python bench/decode.py
+
+clean:
+	rm -rf .cache .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis
