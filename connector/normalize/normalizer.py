@@ -86,6 +86,8 @@ class AttendanceNormalizer:
         self.stream_time = 0
         self._stream_time_written = 0
         self._due: list[tuple[int, str, str]] = []  # (deadline, webinarId, person key)
+        self._expiries: list[tuple[int, str]] = []  # (actualEnd + retention, webinarId)
+        self._expiry_tracked: set[str] = set()
         self._changed_people: set[tuple[str, str]] = set()
         self._changed_held: set[str] = set()
         self._changed_expired: set[str] = set()
@@ -121,6 +123,7 @@ class AttendanceNormalizer:
             self._changed_held.add(webinar_id)
             self._apply(held.datum, held.source, webinar, out)
         if ended_at(webinar) is not None:
+            self._track_expiry(webinar_id, webinar)
             for key in sorted(self.by_webinar.get(webinar_id, ())):
                 self._evaluate(webinar_id, key, webinar, out)
         out.extend(self._close_due())
@@ -144,6 +147,7 @@ class AttendanceNormalizer:
             out.rejections.append(Rejection(identity[0], identity[1], source))
             return
         webinar_id = datum["webinarId"]
+        self._track_expiry(webinar_id, webinar)
         person = self._person(webinar_id, identity)
         stamp = (occurred_at, datum["activityId"])
         person.merge_profile(stamp, contact_properties(datum["participant"]))
@@ -221,15 +225,26 @@ class AttendanceNormalizer:
         self._expire_ended()
         return out
 
+    def _track_expiry(self, webinar_id: str, webinar: dict[str, Any]) -> None:
+        end = ended_at(webinar)
+        if end is not None and webinar_id not in self._expiry_tracked:
+            self._expiry_tracked.add(webinar_id)
+            heapq.heappush(self._expiries, (end + self.rules.ended_retention_ms, webinar_id))
+
     def _expire_ended(self) -> None:
-        for webinar_id in list(self.by_webinar):
+        """Drop the state of webinars that ended more than the retention ago (stream time)."""
+        while self._expiries and self._expiries[0][0] < self.stream_time:
+            _, webinar_id = heapq.heappop(self._expiries)
+            self._expiry_tracked.discard(webinar_id)
             end = ended_at(self._webinars(webinar_id))
-            if end is not None and self.stream_time > end + self.rules.ended_retention_ms:
-                for key in self.by_webinar.pop(webinar_id):
-                    del self.people[(webinar_id, key)]
-                    self._changed_people.add((webinar_id, key))
-                self.expired.add(webinar_id)
-                self._changed_expired.add(webinar_id)
+            if end is None or self.stream_time <= end + self.rules.ended_retention_ms:
+                self._track_expiry(webinar_id, self._webinars(webinar_id) or {})
+                continue  # the webinar was re-opened or its end moved
+            for key in self.by_webinar.pop(webinar_id, ()):
+                del self.people[(webinar_id, key)]
+                self._changed_people.add((webinar_id, key))
+            self.expired.add(webinar_id)
+            self._changed_expired.add(webinar_id)
 
     @staticmethod
     def _command(webinar: dict[str, Any], person: Person, outcome: Outcome) -> Command:
@@ -293,6 +308,8 @@ class AttendanceNormalizer:
         previous owner, so this normally returns no command.
         """
         out = Output()
+        for webinar_id in self.by_webinar:
+            self._track_expiry(webinar_id, self._webinars(webinar_id) or {})
         for (webinar_id, key), person in sorted(self.people.items()):
             webinar = self._webinars(webinar_id)
             if person.has_joined and webinar is not None:
