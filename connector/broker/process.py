@@ -11,12 +11,23 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from connector.errors import BrokerError
 
-__all__ = ["die_with_parent", "free_ports", "require_executable", "stop_process", "tail_file"]
+__all__ = [
+    "default_java",
+    "die_with_parent",
+    "free_port",
+    "free_ports",
+    "require_executable",
+    "running_pid",
+    "stop_process",
+    "tail_file",
+    "wait_until_ready",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +74,27 @@ def free_ports(host: str) -> tuple[int, int]:
         return first.getsockname()[1], second.getsockname()[1]
 
 
-def require_executable(name: str, what: str) -> str:
-    """Absolute path of `name` on PATH, or BrokerError naming what is missing."""
+def free_port(host: str) -> int:
+    """One free port on `host`; the caller must bind it soon (it can be taken)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def default_java() -> str:
+    """$JAVA_HOME/bin/java when that exists, else plain "java" (looked up on PATH)."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").is_file():
+        return str(Path(java_home) / "bin" / "java")
+    return "java"
+
+
+def require_executable(name: str, what: str, *, why: str = "the embedded broker needs it") -> str:
+    """Absolute path of `name` on PATH, or BrokerError naming what is missing and why."""
     path = shutil.which(name)
     if path is None:
-        raise BrokerError(f"{what} ({name!r}) not found on PATH; the embedded broker needs it")
+        raise BrokerError(f"{what} ({name!r}) not found on PATH; {why}")
     return path
 
 
@@ -83,6 +110,11 @@ def tail_file(path: Path, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:]) or f"(empty log at {path})"
 
 
+def running_pid(proc: subprocess.Popen[bytes] | None) -> int | None:
+    """The process id of `proc` while it runs, else None."""
+    return proc.pid if proc is not None and proc.poll() is None else None
+
+
 def stop_process(proc: subprocess.Popen[bytes], *, graceful: bool, timeout: float) -> None:
     """SIGTERM and wait up to `timeout` (if graceful), then SIGKILL; always reap the child."""
     if proc.poll() is None and graceful:
@@ -96,3 +128,33 @@ def stop_process(proc: subprocess.Popen[bytes], *, graceful: bool, timeout: floa
             )
         proc.kill()
     proc.wait()
+
+
+def wait_until_ready(
+    proc: subprocess.Popen[bytes],
+    probe: Callable[[float], str | None],
+    *,
+    timeout: float,
+    name: str,
+    address: str,
+    log_excerpt: Callable[[], str],
+) -> None:
+    """Call probe(max_seconds) until it returns None, meaning ready (else it says why not).
+
+    Raises BrokerError, ending with log_excerpt(), if `proc` exits or `timeout` passes first.
+    """
+    deadline = time.monotonic() + timeout
+    last_error = "no answer yet"
+    while (code := proc.poll()) is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise BrokerError(
+                f"{name} at {address} did not answer within {timeout:.0f}s "
+                f"(last error: {last_error}); {log_excerpt()}"
+            )
+        error = probe(min(2.0, remaining))
+        if error is None:
+            return
+        last_error = error
+        time.sleep(0.1)
+    raise BrokerError(f"{name} JVM exited with code {code} during startup; {log_excerpt()}")

@@ -30,30 +30,39 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import fcntl
+import functools
 import hashlib
 import json
 import logging
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
+from typing import TypeVar
 
+from connector.broker.process import (
+    default_java,
+    die_with_parent,
+    free_port,
+    require_executable,
+    running_pid,
+    stop_process,
+    tail_file,
+    wait_until_ready,
+)
 from connector.errors import BrokerError
 
 __all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_POM", "EmbeddedSchemaRegistry", "prepare_distribution"]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POM = _REPO_ROOT / "registry" / "pom.xml"
@@ -69,8 +78,6 @@ _LOG_TAIL_LINES = 40
 _KEY_LINES = 5
 _PORT_ATTEMPTS = 3
 _PORT_CLASH_MARKERS = ("Address already in use", "Port already bound")
-_PR_SET_PDEATHSIG = 1
-_SIGKILL = int(signal.SIGKILL)
 
 # Small and quick to start: serial GC, C1 only, no perf-data file. About 230 MB resident.
 _JVM_FLAGS = (
@@ -138,7 +145,7 @@ def _find_runner(dist: Path) -> Path | None:
 
 
 def _run_maven(pom: Path, cache_dir: Path, *, mvn: str, timeout: float) -> None:
-    executable = _require_executable(mvn, f"Maven ({mvn!r}), needed once to fetch {pom}'s files")
+    executable = require_executable(mvn, "Maven", why=f"it is needed once to fetch {pom}'s files")
     command = [
         executable,
         "-q",
@@ -174,32 +181,6 @@ def _run_maven(pom: Path, cache_dir: Path, *, mvn: str, timeout: float) -> None:
 # -- the registry process ------------------------------------------------------------------------
 
 
-def _load_prctl() -> Callable[..., int] | None:
-    # Loaded once in the parent: dlopen() in a forked child of a threaded process can deadlock.
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
-        return prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _load_prctl()
-
-
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """A preexec_fn asking the kernel to SIGKILL the child when its parent dies."""
-
-    def preexec() -> None:
-        if _PRCTL is not None:
-            _PRCTL(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return preexec
-
-
 class EmbeddedSchemaRegistry:
     """One real schema registry in a child JVM, on a free loopback port, with in-memory storage."""
 
@@ -216,16 +197,13 @@ class EmbeddedSchemaRegistry:
         pom: Path = DEFAULT_POM,
         cache_dir: Path = DEFAULT_CACHE_DIR,
     ) -> None:
+        self._distribution = functools.partial(prepare_distribution, pom, cache_dir, mvn=mvn)
+        self._java_name = java
         self._compatibility = compatibility
         self._heap = heap
         self._startup_timeout = startup_timeout
         self._stop_timeout = stop_timeout
         self._extra_properties = dict(extra_properties or {})
-        self._java_name = java
-        self._mvn = mvn
-        self._pom = pom
-        self._cache_dir = cache_dir
-        self._runner: Path | None = None
         self._workdir: Path | None = None
         self._port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -240,16 +218,12 @@ class EmbeddedSchemaRegistry:
     @property
     def port(self) -> int:
         """The loopback HTTP port the registry listens on."""
-        if self._port is None:
-            raise BrokerError("the embedded schema registry is not started")
-        return self._port
+        return _started(self._port)
 
     @property
     def workdir(self) -> Path:
         """Temporary directory holding registry.log and the JVM's tmp dir."""
-        if self._workdir is None:
-            raise BrokerError("the embedded schema registry is not started")
-        return self._workdir
+        return _started(self._workdir)
 
     @property
     def log_path(self) -> Path:
@@ -259,25 +233,28 @@ class EmbeddedSchemaRegistry:
     @property
     def pid(self) -> int | None:
         """Process id of the registry JVM, None when it is not running."""
-        proc = self._proc
-        return proc.pid if proc is not None and proc.poll() is None else None
+        return running_pid(self._proc)
 
     def is_running(self) -> bool:
         """True while the registry JVM process is alive."""
-        return self._proc is not None and self._proc.poll() is None
+        return self.pid is not None
 
     def start(self) -> EmbeddedSchemaRegistry:
         """Unpack the distribution if needed, launch the JVM and wait until the API answers."""
         if self._workdir is not None:
             raise BrokerError("the embedded schema registry is already started")
         started = time.monotonic()
-        java = _require_executable(self._java_name or _default_java(), "Java (java) 17+")
-        self._runner = prepare_distribution(self._pom, self._cache_dir, mvn=self._mvn)
-        self._workdir = Path(tempfile.mkdtemp(prefix="embedded-schema-registry-"))
+        java = require_executable(
+            self._java_name or default_java(),
+            "Java 17+",
+            why="the embedded schema registry needs it",
+        )
+        runner = self._distribution()
+        self._workdir = workdir = Path(tempfile.mkdtemp(prefix="embedded-schema-registry-"))
         atexit.register(self.stop)
         try:
-            (self._workdir / "tmp").mkdir()
-            self._start_on_free_port(java)
+            (workdir / "tmp").mkdir()
+            self._start_on_free_port(java, runner)
         except BaseException:
             self.stop()
             raise
@@ -286,7 +263,7 @@ class EmbeddedSchemaRegistry:
             self.url,
             self.pid,
             time.monotonic() - started,
-            self._workdir,
+            workdir,
         )
         return self
 
@@ -294,32 +271,25 @@ class EmbeddedSchemaRegistry:
         """Stop the JVM (SIGTERM, then SIGKILL after stop_timeout) and delete the work directory."""
         atexit.unregister(self.stop)
         self._terminate()
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            log.info("registry_stopped workdir=%s", self._workdir)
-        self._workdir = None
-        self._port = None
+        workdir, self._workdir, self._port = self._workdir, None, None
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+            log.info("registry_stopped workdir=%s", workdir)
 
     def __enter__(self) -> EmbeddedSchemaRegistry:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     # -- lifecycle steps ---------------------------------------------------------------------------
 
-    def _start_on_free_port(self, java: str) -> None:
+    def _start_on_free_port(self, java: str, runner: Path) -> None:
         # A free port can be taken between our probe and the JVM's bind; then try another.
         for attempt in range(1, _PORT_ATTEMPTS + 1):
-            self._port = _free_port()
+            self._port = free_port(_HOST)
             try:
-                self._launch(java)
-                self._wait_until_ready()
+                self._wait_until_ready(self._launch(java, runner))
                 return
             except BrokerError:
                 tail = self._log_tail()
@@ -328,20 +298,21 @@ class EmbeddedSchemaRegistry:
                 log.warning("registry_port_clash attempt=%d port=%s", attempt, self._port)
                 self._terminate()
 
-    def _launch(self, java: str) -> None:
-        command = [java, *self._jvm_flags(), "-jar", str(self._runner)]
+    def _launch(self, java: str, runner: Path) -> subprocess.Popen[bytes]:
+        command = [java, *self._jvm_flags(), "-jar", str(runner)]
         # One file gets Quarkus' console log and anything the JVM itself prints (crashes).
         with self.log_path.open("ab") as log_file:
-            self._proc = subprocess.Popen(
+            self._proc = proc = subprocess.Popen(
                 command,
                 cwd=self.workdir,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent(os.getpid()),
+                preexec_fn=die_with_parent(),
             )
-        log.debug("registry_launched pid=%s url=%s", self._proc.pid, self.url)
+        log.debug("registry_launched pid=%s url=%s", proc.pid, self.url)
+        return proc
 
     def _jvm_flags(self) -> list[str]:
         return [
@@ -364,48 +335,28 @@ class EmbeddedSchemaRegistry:
             properties["apicurio.rules.global.compatibility"] = self._compatibility.upper()
         return {**properties, **self._extra_properties}
 
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self._startup_timeout
-        last_error = "no answer yet"
-        while True:
-            if self._proc is None or self._proc.poll() is not None:
-                code = None if self._proc is None else self._proc.returncode
-                raise BrokerError(
-                    f"schema registry JVM exited with code {code} during startup; "
-                    f"registry.log excerpt:\n{self._log_tail()}"
-                )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise BrokerError(
-                    f"schema registry at {self.url} did not answer within "
-                    f"{self._startup_timeout:.0f}s (last error: {last_error}); "
-                    f"registry.log excerpt:\n{self._log_tail()}"
-                )
-            error = _probe(f"{self.url}/subjects", timeout=min(2.0, remaining))
-            if error is None:
-                return
-            last_error = error
-            time.sleep(0.1)
+    def _wait_until_ready(self, proc: subprocess.Popen[bytes]) -> None:
+        wait_until_ready(
+            proc,
+            lambda seconds: _probe(f"{self.url}/subjects", timeout=seconds),
+            timeout=self._startup_timeout,
+            name="schema registry",
+            address=self.url,
+            log_excerpt=lambda: f"registry.log excerpt:\n{self._log_tail()}",
+        )
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=self._stop_timeout)
-        if proc.poll() is None:
-            log.warning("registry_kill pid=%s reason=sigterm_timeout", proc.pid)
-            proc.kill()
-        proc.wait()
+        if proc is not None:
+            stop_process(proc, graceful=True, timeout=self._stop_timeout)
 
     def _log_tail(self) -> str:
-        try:
-            text = self.log_path.read_bytes().decode(errors="replace")
-        except (FileNotFoundError, BrokerError):
-            return "(no log)"
-        return _excerpt(text)
+        """The log's last errors and root causes, then its tail (a Java stack hides the cause)."""
+        tail = tail_file(self.log_path, _LOG_TAIL_LINES)
+        key_lines = _key_lines(self.log_path)
+        if not key_lines:
+            return tail
+        return "errors and causes:\n" + "\n".join(key_lines) + "\n--- log tail ---\n" + tail
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -424,25 +375,10 @@ def _probe(url: str, *, timeout: float) -> str | None:
     return None if isinstance(body, list) else f"unexpected body {body!r:.200}"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((_HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _default_java() -> str:
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and (Path(java_home) / "bin" / "java").is_file():
-        return str(Path(java_home) / "bin" / "java")
-    return "java"
-
-
-def _require_executable(name: str, what: str) -> str:
-    executable = shutil.which(name)
-    if executable is None:
-        raise BrokerError(f"{what} not found: {name!r} is not an executable on PATH")
-    return executable
+def _started(value: _T | None) -> _T:
+    if value is None:
+        raise BrokerError("the embedded schema registry is not started")
+    return value
 
 
 def _tail(output: str | bytes | None, lines: int = _LOG_TAIL_LINES) -> str:
@@ -453,17 +389,17 @@ def _tail(output: str | bytes | None, lines: int = _LOG_TAIL_LINES) -> str:
     return "\n".join(output.strip().splitlines()[-lines:]) or "(no output)"
 
 
-def _excerpt(log_text: str) -> str:
-    """The log's last errors and root causes, then its tail (a Java stack hides the cause)."""
-    key_lines = [
+def _key_lines(log_path: Path) -> list[str]:
+    """The log's last few errors and root causes."""
+    try:
+        text = log_path.read_bytes().decode(errors="replace")
+    except OSError:
+        return []
+    return [
         line
-        for line in log_text.splitlines()
+        for line in text.splitlines()
         if line.startswith("Caused by:") or " ERROR " in line or "Exception in thread" in line
     ][-_KEY_LINES:]
-    tail = _tail(log_text)
-    if not key_lines:
-        return tail
-    return "errors and causes:\n" + "\n".join(key_lines) + "\n--- log tail ---\n" + tail
 
 
 def _write_atomic(path: Path, text: str) -> None:
