@@ -48,10 +48,11 @@ def expected_outcome(activities: list[dict[str, Any]],
             webinar = webinars[webinar_id]
             left_by_session = {a["action"][1]["sessionId"]: a["occurredAt"]
                                for a, k in kinds if k == "Left"}
-            ends = []
+            ends: list[int] = []
             for join in joins:
-                session = join["action"][1]["sessionId"]
-                ends.append(left_by_session.get(session, webinar.get("actualEnd")))
+                end = left_by_session.get(join["action"][1]["sessionId"], webinar.get("actualEnd"))
+                if end is not None:  # an open connection of a webinar that has not ended
+                    ends.append(end)
             result[(webinar_id, key)] = Expected(
                 "ATTENDED", min(a["occurredAt"] for a in joins), max(ends))
             continue

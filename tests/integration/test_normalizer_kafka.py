@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from connector.dlq.envelope import H_OFFSET, H_REASON, H_STAGE, header_map
 from connector.normalize.worker import run_normalizer
 from connector.sample import SampleSpec, generate
-from tests.oracle import expected_outcome, final_from_commands, person_key
+from connector.sample.oracle import expected_outcome, final_from_commands, person_key
 from tests.pipeline_helpers import (
     WorkerThread,
     decode_commands,

@@ -13,8 +13,8 @@ from connector.normalize.command import Attendance, Command
 from connector.normalize.normalizer import AttendanceNormalizer, NormalizeRules, Output
 from connector.normalize.rules import RejectReason
 from connector.sample import SampleSpec, generate
+from connector.sample.oracle import expected_outcome, final_from_commands
 from connector.serde import SourceRecord
-from tests.oracle import expected_outcome, final_from_commands
 
 NS = "webinar.platform.v1"
 T0 = 1_767_261_600_000
