@@ -1,0 +1,194 @@
+"""The client-side rate budget (pure): a rolling window per app and a daily allowance.
+
+Before each request the sink asks :meth:`RateBudget.reserve`; 0.0 means "send now" (the request
+is counted), a positive number is how long to wait first. After the answer, :meth:`settle` moves
+the request's timestamp to when the answer arrived (HubSpot admitted it somewhere in between, so
+our copy never expires before HubSpot's does) and corrects the budget from the
+``X-HubSpot-RateLimit-*`` headers:
+
+* ``Max`` / ``Interval-Milliseconds`` replace the configured window (the server knows the tier);
+* ``Remaining``: HubSpot counted ``Max - Remaining`` requests in its window. What we did not
+  send ourselves was sent by someone else sharing the app (another sink instance): that count
+  is *their share*, and we assume they keep using it — as each instance only replaces its own
+  expired requests, shares are stable. A measure taken while one of theirs had just expired
+  reads low, so we keep the largest share measured within the last window (a monotonic deque)
+  and, while anyone else shares the app, leave one request of headroom: we send only while
+  ``ours + theirs + 1 < Max`` (``ours < Max`` alone). Several instances
+  that all do this converge on the shared limit without talking to each other. A share not
+  re-measured for a whole window is forgotten, so an instance that stopped sending (or a
+  spent window) never blocks us for good: at worst one probe request per window.
+* ``Daily`` / ``Daily-Remaining`` set the daily allowance; when the server says fewer remain
+  than we think, we believe the server.
+
+The daily allowance resets at midnight in the HubSpot account's time zone, which the API does
+not tell us: with the daily budget spent we wait until the next midnight at
+``daily_reset_utc_offset_hours`` (default UTC), but never longer than ``daily_probe_seconds``
+before one probe request re-reads the daily headers. The clock (epoch seconds) is injected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+
+from connector.hubspot import RateLimitStatus
+
+Clock = Callable[[], float]
+
+
+class RateBudget:
+    """How many requests this instance may send now, kept in step with HubSpot's headers."""
+
+    def __init__(
+        self,
+        *,
+        window_limit: int,
+        window_seconds: float,
+        daily_limit: int | None,
+        clock: Clock,
+        daily_reset_utc_offset_hours: float = 0.0,
+        daily_probe_seconds: float = 3600.0,
+    ) -> None:
+        if window_limit < 1 or window_seconds <= 0:
+            raise ValueError("window_limit must be >= 1 and window_seconds > 0")
+        self.window_limit = window_limit
+        self.window_seconds = window_seconds
+        self.daily_limit = daily_limit
+        self._clock = clock
+        self._offset = daily_reset_utc_offset_hours * 3600.0
+        self._probe = daily_probe_seconds
+        self._sent: deque[float] = deque()
+        self._sent_at: float | None = None
+        self._measured: deque[tuple[float, int]] = deque()  # (when, their share)
+        self._daily_remaining: int | None = daily_limit
+        self._day = self._day_of(clock())
+        self._daily_blocked_until: float | None = None
+
+    # ----------------------------------------------------------------- inspection
+
+    @property
+    def theirs(self) -> int:
+        """Requests others sharing the app use per window, as last measured (0 when stale)."""
+        return self._theirs_at(self._clock())
+
+    @property
+    def used(self) -> int:
+        """Requests (ours and theirs) in the current window."""
+        now = self._clock()
+        self._prune(now)
+        return len(self._sent) + self._theirs_at(now)
+
+    @property
+    def daily_remaining(self) -> int | None:
+        """Our estimate of today's remaining calls (None when unknown/unlimited)."""
+        self._roll_day(self._clock())
+        return self._daily_remaining
+
+    # ----------------------------------------------------------------- the two calls
+
+    def reserve(self) -> float:
+        """0.0 and count one request when one may be sent now; else seconds to wait first."""
+        now = self._clock()
+        self._roll_day(now)
+        daily_wait = self._daily_wait(now)
+        if daily_wait > 0:
+            return daily_wait
+        self._prune(now)
+        theirs = self._theirs_at(now)
+        if theirs:
+            theirs += 1  # headroom: one of theirs may have just expired, about to be re-sent
+        if len(self._sent) + theirs >= self.window_limit:
+            frees = [t + self.window_seconds for t in (
+                self._sent[0] if self._sent else None,
+                self._measured[0][0] if theirs else None) if t is not None]
+            return max(min(frees) - now, 0.001)
+        self._sent.append(now)
+        self._sent_at = now
+        if self._daily_remaining is not None:
+            self._daily_remaining -= 1
+        return 0.0
+
+    def settle(self, status: RateLimitStatus | None, *, admitted: bool = True) -> None:
+        """The reserved request was answered now; correct from its rate-limit headers.
+
+        ``admitted=False`` for a 429: HubSpot did not count it, neither do we."""
+        now = self._clock()
+        if self._sent and self._sent_at is not None:
+            if admitted:
+                self._sent[-1] = max(self._sent[-1], now)
+            else:
+                self._sent.pop()
+        if status is not None:
+            self.observe(status, sent_at=self._sent_at)
+        self._sent_at = None
+
+    def observe(self, status: RateLimitStatus, *, sent_at: float | None = None) -> None:
+        """Correct the budget from what HubSpot said (any response, success or error).
+
+        ``sent_at``: when the answered request left; HubSpot counted its window somewhere
+        between then and now, so ours are counted over the wider span (never over-blaming
+        others for our own requests that expired while it was in flight)."""
+        now = self._clock()
+        if status.interval_ms:
+            self.window_seconds = status.interval_ms / 1000.0
+        if status.max:
+            self.window_limit = status.max
+        self._prune(now)
+        if status.remaining is not None and status.max:
+            server_used = max(0, status.max - status.remaining)
+            horizon = (sent_at if sent_at is not None else now) - self.window_seconds
+            ours = sum(1 for t in self._sent if t > horizon)
+            while self._measured and self._measured[-1][1] <= server_used - ours:
+                self._measured.pop()  # a larger, newer measure supersedes these
+            self._measured.append((now, max(0, server_used - ours)))
+        if status.daily:
+            self.daily_limit = status.daily
+        if status.daily_remaining is not None:
+            self._daily_remaining = status.daily_remaining
+            if status.daily_remaining > 0:
+                self._daily_blocked_until = None
+
+    def daily_exhausted(self) -> None:
+        """HubSpot answered 429 DAILY: nothing more until the allowance resets."""
+        now = self._clock()
+        self._daily_remaining = 0
+        self._daily_blocked_until = min(self._next_midnight(now), now + self._probe)
+
+    # ----------------------------------------------------------------- internals
+
+    def _prune(self, now: float) -> None:
+        horizon = now - self.window_seconds
+        while self._sent and self._sent[0] <= horizon:
+            self._sent.popleft()
+
+    def _theirs_at(self, now: float) -> int:
+        """The largest share measured within the last window (0 when none)."""
+        while self._measured and self._measured[0][0] <= now - self.window_seconds:
+            self._measured.popleft()
+        return self._measured[0][1] if self._measured else 0
+
+    def _day_of(self, now: float) -> int:
+        return math.floor((now + self._offset) / 86400.0)
+
+    def _next_midnight(self, now: float) -> float:
+        return (self._day_of(now) + 1) * 86400.0 - self._offset
+
+    def _roll_day(self, now: float) -> None:
+        day = self._day_of(now)
+        if day != self._day:
+            self._day = day
+            self._daily_remaining = self.daily_limit
+            self._daily_blocked_until = None
+
+    def _daily_wait(self, now: float) -> float:
+        if self._daily_remaining is None or self._daily_remaining > 0:
+            return 0.0
+        if self._daily_blocked_until is None:
+            self._daily_blocked_until = min(self._next_midnight(now), now + self._probe)
+        if now >= self._daily_blocked_until:
+            # Probe: allow one request to re-read the daily headers.
+            self._daily_blocked_until = None
+            self._daily_remaining = 1
+            return 0.0
+        return self._daily_blocked_until - now

@@ -1,0 +1,165 @@
+"""Commands -> HubSpot requests (pure): which endpoint, which group, which body.
+
+* Event commands use the external-ID endpoints: EventUpsert -> ``PUT /events/{externalEventId}``
+  (#2), EventComplete -> ``/complete`` (#6), EventCancel -> ``/cancel`` (#7). Every answer carries
+  the objectId, which the sink caches per :class:`EventKey`.
+* Attendance goes to the objectId endpoints: ``/{objectId}/attendance/{state}/create`` (#18) when
+  the contact id (``vid``) is known, else ``/email-create`` (#19) with ``contactProperties``.
+  The path state is the spec's verb (REGISTERED -> ``register``, CANCELLED -> ``cancel``,
+  ATTENDED -> ``attend``); ``joinedAt``/``leftAt`` are sent as ISO-8601 instants, ATTENDED only.
+* Attendance is batched by :class:`GroupKey` = (event, state, identifier kind): one request
+  carries inputs of one endpoint only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from connector.hubspot import (
+    AttendanceProperties,
+    CustomProperty,
+    MarketingEventCreateRequestParams,
+    MarketingEventEmailSubscriber,
+    MarketingEventSubscriber,
+    SubscriberState,
+)
+from connector.normalize.command import Attendance, Command, EventUpsert
+
+STATE_PATHS = {
+    "REGISTERED": SubscriberState.REGISTER,
+    "CANCELLED": SubscriberState.CANCEL,
+    "ATTENDED": SubscriberState.ATTEND,
+}
+
+Subscriber = MarketingEventSubscriber | MarketingEventEmailSubscriber
+
+
+class IdentifierKind(StrEnum):
+    """How an attendance input names the contact: by contact id or by email."""
+
+    VID = "vid"
+    EMAIL = "email"
+
+
+@dataclass(frozen=True, slots=True)
+class EventKey:
+    """A marketing event by external IDs (the objectId cache key)."""
+
+    account: str
+    event: str
+
+    @classmethod
+    def of(cls, command: Command) -> EventKey:
+        """The event a command is about."""
+        return cls(command.externalAccountId, command.externalEventId)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupKey:
+    """Attendance inputs that can share one request."""
+
+    event: EventKey
+    state: SubscriberState
+    kind: IdentifierKind
+
+
+def attendance_of(command: Command) -> Attendance | None:
+    """The Attendance body, or None for event commands."""
+    return command.body if isinstance(command.body, Attendance) else None
+
+
+def is_event_upsert(command: Command) -> bool:
+    """True for the command that can create the event."""
+    return isinstance(command.body, EventUpsert)
+
+
+def subscriber_state(attendance: Attendance) -> SubscriberState:
+    """The path state for an attendance state (ValueError for an unknown one)."""
+    try:
+        return STATE_PATHS[attendance.state]
+    except KeyError:
+        raise ValueError(f"unknown attendance state {attendance.state!r}") from None
+
+
+def identifier_kind(attendance: Attendance) -> IdentifierKind:
+    """VID when the contact id is known, else EMAIL (ValueError when neither is set)."""
+    if attendance.vid is not None:
+        return IdentifierKind.VID
+    if attendance.email:
+        return IdentifierKind.EMAIL
+    raise ValueError("attendance names no contact: neither vid nor email is set")
+
+
+def group_key(command: Command) -> GroupKey:
+    """The batch group of an attendance command."""
+    attendance = attendance_of(command)
+    if attendance is None:
+        raise ValueError(f"{command.kind} is not an attendance command")
+    return GroupKey(EventKey.of(command), subscriber_state(attendance), identifier_kind(attendance))
+
+
+def person_of(attendance: Attendance) -> str:
+    """The person an attendance is about, as HubSpot will identify them."""
+    if attendance.vid is not None:
+        return f"vid:{attendance.vid}"
+    return f"email:{(attendance.email or '').strip().lower()}"
+
+
+def subject_of(attendance: Attendance) -> str:
+    """How a batch error names this input (``context.vids`` / ``context.emails``)."""
+    if attendance.vid is not None:
+        return str(attendance.vid)
+    return (attendance.email or "").strip().lower()
+
+
+def instant(epoch_ms: int) -> datetime:
+    """Epoch milliseconds as an aware UTC datetime."""
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+
+
+def subscriber(attendance: Attendance) -> Subscriber:
+    """The attendance input for #18 (by vid) or #19 (by email)."""
+    properties = None
+    if attendance.state == "ATTENDED" and (attendance.joinedAt or attendance.leftAt):
+        properties = AttendanceProperties(
+            joined_at=instant(attendance.joinedAt) if attendance.joinedAt is not None else None,
+            left_at=instant(attendance.leftAt) if attendance.leftAt is not None else None,
+        )
+    if identifier_kind(attendance) is IdentifierKind.VID:
+        assert attendance.vid is not None
+        return MarketingEventSubscriber(
+            vid=attendance.vid,
+            interaction_date_time=attendance.interactionDateTime,
+            properties=properties,
+        )
+    return MarketingEventEmailSubscriber(
+        email=(attendance.email or "").strip(),
+        interaction_date_time=attendance.interactionDateTime,
+        contact_properties=dict(attendance.contactProperties) or None,
+        properties=properties,
+    )
+
+
+def event_params(command: Command) -> MarketingEventCreateRequestParams:
+    """The PUT body of an EventUpsert."""
+    body = command.body
+    if not isinstance(body, EventUpsert):
+        raise ValueError(f"{command.kind} is not an EventUpsert")
+    return MarketingEventCreateRequestParams(
+        external_account_id=command.externalAccountId,
+        external_event_id=command.externalEventId,
+        event_name=body.eventName,
+        event_organizer=body.eventOrganizer,
+        event_type=body.eventType,
+        event_description=body.eventDescription,
+        event_url=body.eventUrl,
+        start_date_time=instant(body.startDateTime) if body.startDateTime is not None else None,
+        end_date_time=instant(body.endDateTime) if body.endDateTime is not None else None,
+        event_cancelled=body.eventCancelled,
+        custom_properties=[
+            CustomProperty(name=name, value=value)
+            for name, value in sorted(body.customProperties.items())
+        ],
+    )

@@ -1,0 +1,172 @@
+"""RateBudget: window and daily accounting, header correction, convergence (injected clock)."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import pytest
+
+from connector.hubspot import RateLimitStatus
+from connector.sink.budget import RateBudget
+
+
+class Clock:
+    def __init__(self, now: float = 1_767_261_600.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_reserves_up_to_the_window_limit_then_says_how_long_to_wait() -> None:
+    clock = Clock()
+    budget = RateBudget(window_limit=3, window_seconds=10, daily_limit=None, clock=clock)
+    for _ in range(3):
+        assert budget.reserve() == 0.0
+        budget.settle(None)
+        clock.now += 1
+    assert budget.reserve() == pytest.approx(7.0)  # the first request leaves the window at +10
+    clock.now += 7
+    assert budget.reserve() == 0.0
+
+
+def test_a_request_counts_from_when_its_answer_arrived() -> None:
+    clock = Clock()
+    budget = RateBudget(window_limit=1, window_seconds=10, daily_limit=None, clock=clock)
+    assert budget.reserve() == 0.0
+    clock.now += 2  # a slow answer: HubSpot counted it somewhere in these 2 s
+    budget.settle(None)
+    assert budget.reserve() == pytest.approx(10.0)
+
+
+def test_server_says_fewer_remain_so_others_share_the_app_and_we_wait() -> None:
+    clock = Clock()
+    budget = RateBudget(window_limit=10, window_seconds=10, daily_limit=None, clock=clock)
+    assert budget.reserve() == 0.0
+    budget.settle(RateLimitStatus(interval_ms=10_000, max=10, remaining=2))
+    assert budget.used == 8 and budget.theirs == 7
+    assert budget.reserve() == 0.0  # 1 ours + 7 theirs + 1 headroom < 10
+    budget.settle(RateLimitStatus(max=10, remaining=1))
+    assert budget.reserve() > 0  # 2 + 7 + 1 headroom: full
+
+
+def test_their_share_is_the_largest_measured_within_a_window() -> None:
+    clock = Clock()
+    budget = RateBudget(window_limit=10, window_seconds=10, daily_limit=None, clock=clock)
+    budget.reserve()
+    budget.settle(RateLimitStatus(max=10, remaining=0))
+    assert budget.theirs == 9
+    clock.now += 5
+    budget.observe(RateLimitStatus(max=10, remaining=7))  # reads low: 3 used, 1 ours
+    assert budget.theirs == 9
+    clock.now += 5
+    assert budget.theirs == 2  # the large measure left the window; the later one remains
+    assert budget.reserve() == 0.0
+
+
+def test_a_share_not_measured_for_a_window_is_forgotten() -> None:
+    clock = Clock()
+    budget = RateBudget(window_limit=10, window_seconds=10, daily_limit=None, clock=clock)
+    budget.reserve()
+    clock.now += 1
+    budget.settle(RateLimitStatus(max=10, remaining=0))  # somebody else took all the rest
+    assert budget.reserve() == pytest.approx(10.0)
+    clock.now += 10
+    assert budget.theirs == 0
+    assert budget.reserve() == 0.0  # a probe, never blocked for good
+
+
+def test_a_rejected_request_does_not_count() -> None:
+    clock = Clock()
+    budget = RateBudget(window_limit=2, window_seconds=10, daily_limit=None, clock=clock)
+    assert budget.reserve() == 0.0
+    budget.settle(None, admitted=False)
+    assert budget.used == 0
+
+def test_headers_replace_the_configured_window() -> None:
+    clock = Clock()
+    budget = RateBudget(window_limit=100, window_seconds=10, daily_limit=None, clock=clock)
+    budget.reserve()
+    budget.settle(RateLimitStatus(interval_ms=2_000, max=2, remaining=1))
+    assert (budget.window_limit, budget.window_seconds) == (2, 2.0)
+    assert budget.reserve() == 0.0
+    budget.settle(RateLimitStatus(interval_ms=2_000, max=2, remaining=0))
+    assert budget.reserve() == pytest.approx(2.0)
+
+
+def test_daily_budget_believes_the_server_and_waits_for_midnight() -> None:
+    clock = Clock(1_767_261_600.0)  # 2026-01-01T10:00Z
+    budget = RateBudget(window_limit=100, window_seconds=10, daily_limit=1000, clock=clock,
+                        daily_probe_seconds=24 * 3600)
+    budget.reserve()
+    budget.settle(RateLimitStatus(daily=1000, daily_remaining=1))
+    assert budget.daily_remaining == 1
+    assert budget.reserve() == 0.0
+    budget.settle(None)
+    assert budget.reserve() == pytest.approx(14 * 3600)  # until 2026-01-02T00:00Z
+    clock.now += 14 * 3600
+    assert budget.reserve() == 0.0  # a new day, a fresh allowance
+    assert budget.daily_remaining == 999
+
+
+def test_a_daily_429_waits_at_most_the_probe_interval() -> None:
+    clock = Clock(1_767_261_600.0)
+    budget = RateBudget(window_limit=100, window_seconds=10, daily_limit=None, clock=clock,
+                        daily_probe_seconds=3600)
+    budget.daily_exhausted()
+    assert budget.reserve() == pytest.approx(3600)
+    clock.now += 3600
+    assert budget.reserve() == 0.0  # one probe request re-reads the daily headers
+
+
+class Server:
+    """HubSpot's rolling window for one app, shared by several clients."""
+
+    def __init__(self, clock: Clock, limit: int, window: float) -> None:
+        self.clock, self.limit, self.window = clock, limit, window
+        self.admitted: deque[float] = deque()
+        self.rejected = 0
+        self.served = 0
+
+    def request(self) -> RateLimitStatus:
+        now = self.clock()
+        while self.admitted and self.admitted[0] <= now - self.window:
+            self.admitted.popleft()
+        if len(self.admitted) >= self.limit:
+            self.rejected += 1
+        else:
+            self.admitted.append(now)
+            self.served += 1
+        return RateLimitStatus(interval_ms=int(self.window * 1000), max=self.limit,
+                               remaining=self.limit - len(self.admitted))
+
+
+def test_two_instances_sharing_one_app_converge_on_the_shared_limit() -> None:
+    clock = Clock()
+    server = Server(clock, limit=20, window=10.0)
+    # Each instance believes it has the whole limit to itself.
+    budgets = [RateBudget(window_limit=20, window_seconds=10, daily_limit=None, clock=clock)
+               for _ in range(2)]
+    ready_at = [clock.now, clock.now + 0.01]
+    step, latency = 0.05, 0.02
+    end = clock.now + 120
+    rejected_after_warmup = 0
+    while clock.now < end:
+        for n, budget in enumerate(budgets):
+            if clock.now < ready_at[n]:
+                continue
+            wait = budget.reserve()
+            if wait > 0:
+                ready_at[n] = clock.now + wait
+                continue
+            before = server.rejected
+            status = server.request()
+            clock.now += latency
+            budget.settle(status, admitted=server.rejected == before)
+            if clock.now > 1_767_261_600.0 + 20 and server.rejected > before:
+                rejected_after_warmup += 1
+        clock.now += step
+    assert rejected_after_warmup == 0
+    assert server.rejected <= 20  # at most the first window's overlap
+    # Together they use most of the shared limit (20 per 10 s over 120 s = 240).
+    assert server.served >= 0.75 * 240
