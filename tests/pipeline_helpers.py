@@ -9,9 +9,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from connector.config import Settings, load_settings
+from connector.kafka.reader import read_all
 from connector.normalize.command import COMMAND_SCHEMA, Command
 from connector.normalize.event import EventProjector
 from connector.normalize.normalizer import AttendanceNormalizer
@@ -71,28 +72,7 @@ def publish(settings: Settings, sample: Sample, create_topics: Callable[..., Any
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Any]:
     """Every committed message of `topic` (all partitions), read to the end."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4()}",
-                         "enable.partition.eof": True, "isolation.level": "read_committed",
-                         "enable.auto.commit": False})
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        partitions = set(metadata.partitions)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        done: set[int] = set()
-        messages = []
-        deadline = time.monotonic() + timeout
-        while done != partitions and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            if message.error():
-                if message.error().code() == KafkaError._PARTITION_EOF:
-                    done.add(message.partition())
-                continue
-            messages.append(message)
-        return messages
-    finally:
-        consumer.close()
+    return read_all({"bootstrap.servers": bootstrap}, topic, timeout)
 
 
 def decode_commands(messages: list[Any]) -> list[tuple[int, Command, str]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from connector import __version__
-from connector.cli.common import configure_logging
+from connector.telemetry import configure_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,9 +8,11 @@ import click
 def register(group: click.Group) -> None:
     """Add each sub-command module's command to `group`."""
     from connector.cli.check_config import check_config_command
+    from connector.cli.demo import demo_command
     from connector.cli.produce_sample import produce_sample_command
     from connector.cli.run import run_command
     from connector.cli.sandbox import sandbox_command
 
-    for command in (check_config_command, produce_sample_command, run_command, sandbox_command):
+    for command in (check_config_command, demo_command, produce_sample_command, run_command,
+                    sandbox_command):
         group.add_command(command)

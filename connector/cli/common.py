@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -14,6 +13,7 @@ import click
 
 from connector.config import Settings, load_settings
 from connector.errors import ConfigError, ConnectorError
+from connector.telemetry import configure_logging, register_secret
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,9 +22,28 @@ EXIT_FAILURE = 1
 
 
 def settings_from(ctx: click.Context) -> Settings:
-    """Settings for this invocation: defaults < --config file < CONNECTOR_* environment."""
+    """Settings for this invocation: defaults < --config file < CONNECTOR_* environment.
+
+    Every secret is registered with the log filter before anything can log it.
+    """
     config_file: Path | None = ctx.find_root().params.get("config_file")
-    return load_settings(os.environ, config_file)
+    settings = load_settings(os.environ, config_file)
+    protect_secrets(settings)
+    if settings.telemetry.log_json:
+        configure_logging(ctx.find_root().params.get("log_level") or "INFO", json=True)
+    return settings
+
+
+def protect_secrets(settings: Settings) -> None:
+    """Register every configured secret with the logging filter (masked wherever it appears)."""
+    candidates = [settings.hubspot.access_token, settings.hubspot.client_secret,
+                  settings.kafka.sasl_password, settings.serde.schema_registry_basic_auth,
+                  settings.telemetry.otlp_headers]
+    for secret in candidates:
+        if secret is not None:
+            value = secret.get_secret_value()
+            register_secret(value)
+            register_secret(value.partition(":")[2])  # user:password forms
 
 
 def reports_errors(func: F) -> F:
@@ -44,10 +63,3 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def configure_logging(level: str) -> None:
-    """`event key=value` lines on stderr."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )

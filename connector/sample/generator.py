@@ -31,6 +31,9 @@ class SampleSpec:
     walk_in_ratio: float = 0.05
     guest_without_email_ratio: float = 0.03
     known_contact_ratio: float = 0.1
+    #: HubSpot contact ids the platform already matched people to (e.g. contacts created in the
+    #: sandbox first); empty: made-up ids 100000 + n.
+    contact_ids: tuple[int, ...] = ()
     reconnect_ratio: float = 0.3
     second_device_ratio: float = 0.1
     missing_left_ratio: float = 0.03
@@ -98,8 +101,10 @@ class _WebinarWriter:
         email = None if guest else f"{first}.{last}.{self.webinar_id}.{n}@example.com"
         if email and rng.random() < 0.2:  # platforms pass emails through as typed
             email = f"  {email.upper()} "
-        contact_id = (100_000 + n) if not guest and rng.random() < self.spec.known_contact_ratio \
-            else None
+        contact_id = None
+        if not guest and rng.random() < self.spec.known_contact_ratio:
+            ids = self.spec.contact_ids
+            contact_id = ids[n % len(ids)] if ids else 100_000 + n
         return _Person(f"{self.webinar_id}-p{n}", email, first, last,
                        rng.choice(COMPANIES), contact_id)
 

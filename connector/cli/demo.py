@@ -1,0 +1,156 @@
+"""`connector demo`: the whole pipeline on embedded defaults, with a summary a person can read.
+
+Starts a local Kafka broker (the real one, from Maven Central; needs Java) and the HubSpot
+sandbox, creates the contacts the platform already knows, publishes a synthetic webinar, runs
+normalizer and sink, waits until HubSpot shows what the input predicts, and prints a summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import click
+import httpx
+from confluent_kafka import Producer
+
+from connector.cli.common import protect_secrets, reports_errors
+from connector.cli.demo_report import print_summary
+from connector.cli.produce_sample import platform_topics
+from connector.cli.run import Worker, run_workers
+from connector.config import Settings, load_settings
+from connector.errors import ConnectorError
+from connector.kafka import ensure_topics
+from connector.sample import SampleSpec, generate
+from connector.sample.oracle import Expected, expected_outcome
+from connector.sample.publish import publish_sample
+from connector.sandbox import SandboxConfig, create_app
+from connector.sandbox.server import serve_in_thread
+from connector.sandbox.view import final_state
+from connector.serde import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, SchemaCatalog, TopicFormat, build_codec
+
+log = logging.getLogger("connector.demo")
+
+
+@contextlib.contextmanager
+def local_kafka() -> Iterator[str]:
+    """A real single-node broker on a free loopback port."""
+    if shutil.which("java") is None:
+        raise ConnectorError("the demo runs a real Kafka broker and needs Java 17+ "
+                             "(`make setup` installs it; or set CONNECTOR_KAFKA__BOOTSTRAP_SERVERS"
+                             " and use `connector run all`)")
+    from connector.broker import EmbeddedKafka
+
+    click.echo("starting a local Apache Kafka broker (KRaft, from Maven Central) ...")
+    with EmbeddedKafka() as kafka:
+        yield kafka.bootstrap_servers
+
+
+def create_known_contacts(url: str, token: str, count: int) -> tuple[int, ...]:
+    """Contacts the platform already matched people to exist in HubSpot before attendance."""
+    ids = []
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
+        for n in range(count):
+            response = http.post("/crm/v3/objects/contacts", json={"properties": {
+                "email": f"known.{n}@customer.example.com", "firstname": f"Known{n}"}})
+            response.raise_for_status()
+            ids.append(int(response.json()["id"]))
+    return tuple(ids)
+
+
+def demo_settings(bootstrap: str, url: str, token: str) -> Settings:
+    return load_settings({
+        "CONNECTOR_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "CONNECTOR_HUBSPOT__BASE_URL": url,
+        "CONNECTOR_HUBSPOT__ACCESS_TOKEN": token,
+        "CONNECTOR_NORMALIZER__IDLE_PUNCTUATION_SECONDS": "2",
+        "CONNECTOR_NORMALIZER__INSTANCE_ID": "demo",
+        "CONNECTOR_SINK__LINGER_MS": "100",
+    })
+
+
+def hubspot_view(url: str, by_vid: set[int]) -> tuple[dict[tuple[str, str], Expected],
+                                                          dict[str, Any]]:
+    state = httpx.get(f"{url}/_sandbox/state", timeout=10).json()
+    return final_state(state, by_vid), state
+
+
+def _workers() -> dict[str, Worker]:
+    from connector.normalize.worker import run_normalizer
+    from connector.sink import run_sink
+
+    return {"normalizer": run_normalizer, "sink": run_sink}
+
+
+@click.command("demo")
+@click.option("--webinars", default=2, show_default=True, type=click.IntRange(1, 50))
+@click.option("--people", default=150, show_default=True, type=click.IntRange(1, 5000),
+              help="People per webinar.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--timeout", default=120.0, show_default=True,
+              help="Seconds to wait for HubSpot to show the prediction.")
+@reports_errors
+def demo_command(webinars: int, people: int, seed: int, timeout: float) -> None:
+    """Run the whole pipeline locally (Kafka, sandbox, normalizer, sink) on a synthetic webinar
+    and show HubSpot's result next to what the input predicts."""
+    started = time.monotonic()
+    logging.getLogger("connector").setLevel(logging.WARNING)  # the summary says it all
+    sandbox_config = SandboxConfig.default(window_limit=190)
+    token = sandbox_config.apps[0].token
+    with local_kafka() as bootstrap, serve_in_thread(create_app(sandbox_config)) as sandbox:
+        click.echo(f"HubSpot sandbox at {sandbox.url} (190 requests / 10 s, like a paid portal)")
+        settings = demo_settings(bootstrap, sandbox.url, token)
+        protect_secrets(settings)
+        contact_ids = create_known_contacts(sandbox.url, token, 10)
+        sample = generate(SampleSpec(seed=seed, webinars=webinars, people_per_webinar=people,
+                                     contact_ids=contact_ids))
+        _publish(settings, sample)
+        activities = [r for k, r in sample.publish_order() if k == "activity"]
+        final = {w["webinarId"]: w for w in sample.webinars if w["status"] == "ENDED"}
+        predicted = expected_outcome(activities, final)
+        click.echo(f"published {len(activities)} activities for {webinars} webinar(s); "
+                   f"running normalizer and sink ...")
+        stop = threading.Event()
+        runner = threading.Thread(target=run_workers, args=(settings, _workers(), stop),
+                                  daemon=True)
+        runner.start()
+        shown = _wait(sandbox.url, set(contact_ids), predicted, timeout, runner)
+        stop.set()
+        runner.join(60)
+        _, state = hubspot_view(sandbox.url, set(contact_ids))
+        print_summary(settings, sample, predicted, shown, state, time.monotonic() - started)
+
+
+def _publish(settings: Settings, sample: Any) -> None:
+    client = settings.kafka.client_config()
+    ensure_topics(client, platform_topics(settings, 3))
+    catalog = SchemaCatalog.from_directory(settings.serde.schemas_dir)
+    producer = Producer({**client, "enable.idempotence": True, "linger.ms": 20})
+    publish_sample(
+        producer, sample, activity_topic=settings.topics.activity,
+        webinar_topic=settings.topics.webinars,
+        activity_encoder=build_codec(TopicFormat(settings.serde.activity_framing,
+                                                 ACTIVITY_SCHEMA), "a", catalog),
+        webinar_encoder=build_codec(TopicFormat(settings.serde.webinars_framing,
+                                                WEBINAR_SCHEMA), "w", catalog))
+
+
+def _wait(url: str, by_vid: set[int], predicted: dict[tuple[str, str], Expected],
+          timeout: float, runner: threading.Thread) -> dict[tuple[str, str], Expected]:
+    deadline = time.monotonic() + timeout
+    shown: dict[tuple[str, str], Expected] = {}
+    while time.monotonic() < deadline and runner.is_alive():
+        shown, _ = hubspot_view(url, by_vid)
+        if shown == predicted:
+            break
+        time.sleep(1.0)
+    done = Counter(k in shown and shown[k] == v for k, v in predicted.items())
+    log.debug("demo_wait matched=%s", json.dumps(done))
+    return shown

@@ -1,0 +1,80 @@
+"""The demo's summary: HubSpot's counts next to the input's prediction, the event, dead letters."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from connector.config import Settings
+from connector.dlq.envelope import H_HTTP_STATUS, H_REASON, header_map
+from connector.kafka.reader import read_all
+from connector.sample import Sample
+from connector.sample.oracle import Expected
+
+STATES = ("ATTENDED", "REGISTERED", "CANCELLED")
+
+
+def _when(ms: Any) -> str:
+    if ms in (None, ""):
+        return "-"
+    return datetime.fromtimestamp(int(ms) / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _counts(outcome: dict[tuple[str, str], Expected], webinar_id: str) -> Counter[str]:
+    return Counter(v.state for (w, _), v in outcome.items() if w == webinar_id)
+
+
+def print_summary(settings: Settings, sample: Sample, predicted: dict[tuple[str, str], Expected],
+                  shown: dict[tuple[str, str], Expected], state: dict[str, Any],
+                  elapsed: float) -> None:
+    """Print the whole summary."""
+    events = {e["external_event_id"]: e for e in state["events"]}
+    click.echo("")
+    for webinar_id in sorted({w["webinarId"] for w in sample.webinars}):
+        _print_webinar(webinar_id, events.get(webinar_id), predicted, shown)
+    matching = sum(1 for key, value in predicted.items() if shown.get(key) == value)
+    extra = len(set(shown) - set(predicted))
+    click.echo(f"people as predicted: {matching}/{len(predicted)}"
+               + (f", {extra} not predicted" if extra else ""))
+    _print_dead_letters(settings)
+    verdict = "OK" if matching == len(predicted) and not extra else "DIFFERENT"
+    click.echo(f"\n{verdict}: HubSpot shows what the input predicts ({elapsed:.0f}s)")
+
+
+def _print_webinar(webinar_id: str, event: dict[str, Any] | None,
+                   predicted: dict[tuple[str, str], Expected],
+                   shown: dict[tuple[str, str], Expected]) -> None:
+    if event is None:
+        click.echo(f"webinar {webinar_id}: no marketing event in HubSpot")
+        return
+    click.echo(f"marketing event {event['external_event_id']} ({event['event_name']!r}, "
+               f"{event.get('event_type') or '-'}, organizer {event.get('event_organizer')})")
+    click.echo(f"  scheduled {_when(event.get('start_ms'))} .. {_when(event.get('end_ms'))}; "
+               f"completed={bool(event.get('completed'))} "
+               f"cancelled={bool(event.get('cancelled'))}")
+    want, got = _counts(predicted, webinar_id), _counts(shown, webinar_id)
+    click.echo(f"  {'state':<12}{'input predicts':>16}{'HubSpot shows':>16}")
+    for name in STATES:
+        mark = "" if want[name] == got[name] else "   <- differs"
+        click.echo(f"  {name:<12}{want[name]:>16}{got[name]:>16}{mark}")
+    counters = event.get("counters") or {}
+    click.echo(f"  HubSpot's counters: {counters} (registered people who never joined count "
+               "as noShows once the event is completed)")
+
+
+def _print_dead_letters(settings: Settings) -> None:
+    client = settings.kafka.client_config()
+    topics = [settings.topics.dlq_for(settings.topics.activity),
+              settings.topics.dlq_for(settings.topics.webinars), settings.topics.commands_dlq]
+    click.echo("dead letters:")
+    for topic in topics:
+        reasons: Counter[str] = Counter()
+        for message in read_all(client, topic, timeout=10):
+            headers = header_map(message.headers())
+            status = headers.get(H_HTTP_STATUS)
+            reasons[headers.get(H_REASON, "?") + (f" (HTTP {status})" if status else "")] += 1
+        listed = ", ".join(f"{n} x {reason}" for reason, n in reasons.most_common()) or "none"
+        click.echo(f"  {topic}: {listed}")
