@@ -1,6 +1,6 @@
 """The sink: the commands topic into HubSpot's Marketing Events API.
 
-Start from :func:`run_sink` (the CLI's entry point) or :class:`SinkWorker`. The pure parts —
+Start from :func:`run_sink` (`connector run sink`) or :class:`SinkWorker`. The pure parts —
 :mod:`~connector.sink.batch`, :mod:`~connector.sink.budget`, :mod:`~connector.sink.retry`,
 :mod:`~connector.sink.request`, :mod:`~connector.sink.offsets`, :mod:`~connector.sink.park` —
 take an injected clock and never sleep.

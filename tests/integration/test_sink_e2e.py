@@ -527,9 +527,8 @@ def _kill_and_restart(t: Topics, running: RunningSandbox, work: Workload, tmp: A
         "CONNECTOR_SINK__GROUP_ID": t.group,
         "CONNECTOR_SINK__MAX_INPUTS_PER_REQUEST": "10",
         "CONNECTOR_SINK__LINGER_MS": "20",
-        "SINK_LOG_LEVEL": "WARNING",
     }
-    cmd = [sys.executable, "-m", "connector.sink"]
+    cmd = [sys.executable, "-m", "connector", "--log-level", "WARNING", "run", "sink"]
     first = subprocess.Popen(cmd, env=env)
     try:
         total = len(expected_state(work.commands))
