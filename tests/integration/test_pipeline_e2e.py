@@ -1,0 +1,84 @@
+"""Platform records to HubSpot's final state, through normalizer and sink, under HubSpot faults."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from connector.cli.demo import create_known_contacts, demo_settings, hubspot_view
+from connector.cli.run import run_workers
+from connector.dlq.envelope import H_REASON, header_map
+from connector.kafka.reader import read_all
+from connector.normalize.worker import run_normalizer
+from connector.sample import SampleSpec, generate
+from connector.sample.oracle import expected_outcome, person_key
+from connector.sandbox import SandboxConfig, create_app
+from connector.sandbox.faults import FaultConfig, Window
+from connector.sandbox.server import serve_in_thread
+from connector.sink import run_sink
+from tests.pipeline_helpers import publish, wait_for
+
+pytestmark = pytest.mark.integration
+
+FAULTS: dict[str, Callable[[float], FaultConfig]] = {
+    "none": lambda now: FaultConfig(),
+    "outage": lambda now: FaultConfig(outage=Window(now, 5)),
+    "429-storm": lambda now: FaultConfig(storm=Window(now, 5)),
+    "5xx-slow-dropped": lambda now: FaultConfig(seed=3, error_rate=0.15, error_status=503,
+                                                latency_seconds=0.02, drop_rate=0.03),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_hubspot_ends_as_the_contract_says(fault: str, kafka_bootstrap: str,
+                                           kafka_admin: AdminClient) -> None:
+    config = SandboxConfig.default(window_limit=190)
+    token = config.apps[0].token
+    with serve_in_thread(create_app(config)) as sandbox:
+        contact_ids = create_known_contacts(sandbox.url, token, 5)
+        hubspot = sandbox.app.sandbox
+        before = hubspot.stats()["requests"]
+        settings = demo_settings(kafka_bootstrap, sandbox.url, token)
+        settings = settings.model_copy(update={"topics": settings.topics.model_copy(update={
+            name: f"{value}-{fault}-{int(time.time())}" for name, value in
+            settings.topics.model_dump().items() if name != "dlq_suffix"})})
+        sample = generate(SampleSpec(seed=17, webinars=2, people_per_webinar=80,
+                                     contact_ids=contact_ids))
+        publish(settings, sample, _creator(kafka_admin))
+        activities = [r for k, r in sample.publish_order() if k == "activity"]
+        predicted = expected_outcome(
+            activities, {w["webinarId"]: w for w in sample.webinars if w["status"] == "ENDED"})
+        stop = threading.Event()
+        workers = threading.Thread(target=run_workers, daemon=True, args=(
+            settings, {"normalizer": run_normalizer, "sink": run_sink}, stop))
+        workers.start()
+        try:  # the faults start with the sink's first request, so that it meets all of them
+            wait_for(lambda: hubspot.stats()["requests"] > before, 60, "the first request")
+            hubspot.set_faults(FAULTS[fault](time.time()))
+            wait_for(lambda: hubspot_view(sandbox.url, set(contact_ids))[0] == predicted, 150,
+                     f"HubSpot to show the contract's outcome under {fault}")
+        finally:
+            stop.set()
+            workers.join(60)
+    if fault != "none":
+        assert sum(hubspot.stats()["faults"].values()) > 0, hubspot.stats()
+    client = settings.kafka.client_config()
+    assert read_all(client, settings.topics.commands_dlq, timeout=5) == []
+    letters = read_all(client, settings.topics.dlq_for(settings.topics.activity))
+    unusable = [a for a in activities if person_key(a["participant"]) is None]
+    assert len(letters) == len(unusable) > 0
+    assert {header_map(m.headers())[H_REASON] for m in letters} == {"no-contact-identifier"}
+
+
+def _creator(admin: AdminClient) -> Any:
+    from confluent_kafka.admin import NewTopic
+
+    def create(name: str, partitions: int, config: dict[str, str]) -> None:
+        admin.create_topics([NewTopic(name, partitions, 1, config=config)])[name].result(30)
+
+    return create
