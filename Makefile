@@ -12,6 +12,9 @@ lint: setup
 test: setup lint
 	.venv/bin/pytest
 
+demo: setup
+	.venv/bin/connector demo
+
 unit: setup
 	.venv/bin/pytest tests/unit
 
