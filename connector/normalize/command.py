@@ -7,8 +7,7 @@ of its content, so replaying the same input yields a byte-identical command stre
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 COMMAND_SCHEMA = "connector.v1.HubSpotCommand"
@@ -80,9 +79,12 @@ class Command:
 
     def to_avro(self) -> dict[str, Any]:
         """The Avro datum (union branch named) for the commands topic."""
-        body = asdict(self.body)
-        content = json.dumps([self.externalEventId, self.externalAccountId, self.kind, body],
-                             sort_keys=True, separators=(",", ":"))
+        body = _fields(self.body)
+        # repr of plain values is deterministic; maps are sorted first. (dataclasses.asdict and
+        # json.dumps here cost a third of the normalizer's time.)
+        content = repr((self.externalEventId, self.externalAccountId, self.kind,
+                        [(k, sorted(v.items()) if isinstance(v, dict) else v)
+                         for k, v in body.items()]))
         command_id = hashlib.blake2b(content.encode(), digest_size=12).hexdigest()
         return {
             "commandId": command_id,
@@ -97,6 +99,12 @@ class Command:
         name, body = datum["command"]
         kind = _KINDS[name.rsplit(".", 1)[-1]]
         return cls(datum["externalEventId"], datum["externalAccountId"], kind(**body))
+
+
+def _fields(body: Body) -> dict[str, Any]:
+    """The body's fields as a new dict (maps copied), in declaration order."""
+    return {name: (dict(value) if isinstance(value := getattr(body, name), dict) else value)
+            for name in type(body).__slots__}
 
 
 _KINDS: dict[str, type[Any]] = {

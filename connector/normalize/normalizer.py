@@ -150,7 +150,8 @@ class AttendanceNormalizer:
         self._track_expiry(webinar_id, webinar)
         person = self._person(webinar_id, identity)
         stamp = (occurred_at, datum["activityId"])
-        person.merge_profile(stamp, contact_properties(datum["participant"]))
+        participant = datum["participant"]
+        person.merge_profile(stamp, lambda: contact_properties(participant))
         action_name, action = datum["action"]
         kind = action_name.rsplit(".", 1)[-1]
         if kind in _REGISTRATION:

@@ -11,6 +11,7 @@ activityId, late records and Left-before-Joined are handled without remembering 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,9 +56,12 @@ class Person:
 
     # -- merging ---------------------------------------------------------------------------
 
-    def merge_profile(self, stamp: Stamp, profile: dict[str, str]) -> None:
-        if profile and (self.profile_stamp is None or stamp > self.profile_stamp):
-            self.profile, self.profile_stamp = profile, stamp
+    def merge_profile(self, stamp: Stamp, profile: Callable[[], dict[str, str]]) -> None:
+        """Keep the profile of the latest activity that has one (computed only when newer)."""
+        if self.profile_stamp is None or stamp > self.profile_stamp:
+            fields = profile()
+            if fields:
+                self.profile, self.profile_stamp = fields, stamp
 
     def merge_registration(self, stamp: Stamp, state: str) -> None:
         if self.registration_stamp is None or stamp > self.registration_stamp:

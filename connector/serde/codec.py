@@ -11,11 +11,11 @@ framing is configured per topic. A decoder's `decode` raises `RecordDecodeError`
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 from collections.abc import Callable
 from enum import StrEnum
+from io import BytesIO
 from typing import Any, Protocol
 
 from fastavro import schemaless_reader, schemaless_writer
@@ -66,35 +66,42 @@ class ValueEncoder(Protocol):
     def encode(self, datum: Any) -> bytes: ...
 
 
+_MALFORMED = (IndexError, UnicodeDecodeError, ValueError, KeyError, TypeError, OverflowError,
+              MemoryError, StopIteration)
+
+
 def read_body(body: bytes, writer: Any, reader: Any | None, start: int = 0) -> Any:
-    """Decode one Avro body, classifying every way it can be wrong."""
-    buffer = io.BytesIO(body)
+    """Decode one Avro body, classifying every way it can be wrong (the hot path of decoding:
+    kept to one BytesIO and one call into fastavro)."""
+    buffer = BytesIO(body)
     if start:
         buffer.seek(start)
     try:
-        datum = schemaless_reader(buffer, writer, reader, return_record_name=True)
-    except EOFError as exc:
-        # fastavro reports a negative length ("Expected -3 bytes") as EOF: that is malformed.
-        if "Expected -" in str(exc):
-            raise RecordDecodeError(DecodeReason.MALFORMED, f"negative length: {exc}", exc) from exc
-        detail = f"value ends early ({len(body)} bytes): {exc or 'no more bytes'}"
-        raise RecordDecodeError(DecodeReason.TRUNCATED, detail, exc) from exc
-    except SchemaResolutionError as exc:
-        raise RecordDecodeError(DecodeReason.INCOMPATIBLE_SCHEMA, str(exc), exc) from exc
-    except (IndexError, UnicodeDecodeError, ValueError, KeyError, TypeError, OverflowError,
-            MemoryError, StopIteration) as exc:
-        detail = f"{type(exc).__name__}: {exc}"
-        raise RecordDecodeError(DecodeReason.MALFORMED, detail, exc) from exc
-    remaining = len(body) - buffer.tell()
-    if remaining:
+        datum = schemaless_reader(buffer, writer, reader, True)  # return_record_name
+    except (EOFError, SchemaResolutionError, *_MALFORMED) as exc:
+        raise _classified(exc, len(body)) from exc
+    if buffer.tell() != len(body):
+        remaining = len(body) - buffer.tell()
         detail = f"{remaining} bytes left after a complete record of {buffer.tell() - start} bytes"
         raise RecordDecodeError(DecodeReason.TRAILING_BYTES, detail)
     return datum
 
 
+def _classified(exc: BaseException, size: int) -> RecordDecodeError:
+    if isinstance(exc, EOFError):
+        # fastavro reports a negative length ("Expected -3 bytes") as EOF: that is malformed.
+        if "Expected -" in str(exc):
+            return RecordDecodeError(DecodeReason.MALFORMED, f"negative length: {exc}", exc)
+        return RecordDecodeError(DecodeReason.TRUNCATED,
+                                 f"value ends early ({size} bytes): {exc or 'no more bytes'}", exc)
+    if isinstance(exc, SchemaResolutionError):
+        return RecordDecodeError(DecodeReason.INCOMPATIBLE_SCHEMA, str(exc), exc)
+    return RecordDecodeError(DecodeReason.MALFORMED, f"{type(exc).__name__}: {exc}", exc)
+
+
 def write_body(datum: Any, writer: Any) -> bytes:
     """Encode one Avro body with a fastavro-parsed writer schema."""
-    buffer = io.BytesIO()
+    buffer = BytesIO()
     schemaless_writer(buffer, writer, datum)
     return buffer.getvalue()
 
@@ -112,7 +119,8 @@ class RawCodec:
         self._reader = None if writer is None or writer is reader else reader.parsed
 
     def decode(self, value: bytes) -> Any:
-        _require_value(value)
+        if not value:
+            raise RecordDecodeError(DecodeReason.EMPTY_VALUE, "value is empty (0 bytes)")
         return read_body(value, self._writer, self._reader)
 
     def encode(self, datum: Any) -> bytes:
