@@ -10,6 +10,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 COMMAND_SCHEMA = "connector.v1.HubSpotCommand"
 NS = "connector.v1"
 
@@ -80,12 +82,11 @@ class Command:
     def to_avro(self) -> dict[str, Any]:
         """The Avro datum (union branch named) for the commands topic."""
         body = _fields(self.body)
-        # repr of plain values is deterministic; maps are sorted first. (dataclasses.asdict and
-        # json.dumps here cost a third of the normalizer's time.)
-        content = repr((self.externalEventId, self.externalAccountId, self.kind,
-                        [(k, sorted(v.items()) if isinstance(v, dict) else v)
-                         for k, v in body.items()]))
-        command_id = hashlib.blake2b(content.encode(), digest_size=12).hexdigest()
+        # orjson with sorted keys is a deterministic rendering of the content, and cheap (the
+        # stdlib's dataclasses.asdict + json.dumps were a third of the normalizer's time).
+        content = orjson.dumps([self.externalEventId, self.externalAccountId, self.kind, body],
+                               option=orjson.OPT_SORT_KEYS)
+        command_id = hashlib.blake2b(content, digest_size=12).hexdigest()
         return {
             "commandId": command_id,
             "externalEventId": self.externalEventId,

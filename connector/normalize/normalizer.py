@@ -150,8 +150,10 @@ class AttendanceNormalizer:
         self._track_expiry(webinar_id, webinar)
         person = self._person(webinar_id, identity)
         stamp = (occurred_at, datum["activityId"])
-        participant = datum["participant"]
-        person.merge_profile(stamp, lambda: contact_properties(participant))
+        if person.vid is None:  # contactProperties only matter for contacts made by email
+            participant = datum["participant"]
+            person.merge_profile(stamp, participant["firstName"], participant["lastName"],
+                                 participant["company"])
         action_name, action = datum["action"]
         kind = action_name.rsplit(".", 1)[-1]
         if kind in _REGISTRATION:
@@ -179,8 +181,9 @@ class AttendanceNormalizer:
     def _evaluate(self, webinar_id: str, key: str, webinar: dict[str, Any], out: Output) -> None:
         person = self.people[(webinar_id, key)]
         outcome: Outcome | None
-        if person.has_joined:
-            end = self._closing_end(webinar, person, webinar_id, key)
+        joined, open_sessions, last_left = person.connections()
+        if joined:
+            end = self._closing_end(webinar, open_sessions, last_left, webinar_id, key)
             if end is False:
                 return
             outcome = person.attended_outcome(end)
@@ -192,8 +195,8 @@ class AttendanceNormalizer:
         self._changed_people.add((webinar_id, key))
         out.commands.append(self._command(webinar, person, outcome))
 
-    def _closing_end(self, webinar: dict[str, Any], person: Person, webinar_id: str,
-                     key: str) -> int | bool | None:
+    def _closing_end(self, webinar: dict[str, Any], open_sessions: int, last_left: int | None,
+                     webinar_id: str, key: str) -> int | bool | None:
         """The end that closes the person's attendance now (None: all their connections
         ended), or False when it is not closed yet (a deadline is then scheduled).
 
@@ -204,11 +207,11 @@ class AttendanceNormalizer:
         end = ended_at(webinar)
         if end is not None and self.stream_time >= end:
             return end
-        if person.open_sessions:
+        if open_sessions:
             if end is not None:
                 heapq.heappush(self._due, (end, webinar_id, key))
             return False
-        deadline = (person.last_left or 0) + self.rules.rejoin_grace_ms
+        deadline = (last_left or 0) + self.rules.rejoin_grace_ms
         if end is not None:
             deadline = min(deadline, end)
         if self.stream_time < deadline:
@@ -255,7 +258,7 @@ class AttendanceNormalizer:
             vid=person.vid,
             email=person.email,
             interactionDateTime=outcome.interaction,
-            contactProperties=dict(person.profile) if person.vid is None else {},
+            contactProperties=contact_properties(person.profile) if person.vid is None else {},
             joinedAt=outcome.joined_at if attended else None,
             leftAt=outcome.left_at if attended else None,
             attendedMillis=outcome.attended_millis if attended else None,

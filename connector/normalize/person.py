@@ -11,7 +11,6 @@ activityId, late records and Left-before-Joined are handled without remembering 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +45,8 @@ class Person:
 
     vid: int | None
     email: str | None
-    profile: dict[str, str] = field(default_factory=dict)
+    #: [firstName, lastName, company] as the platform sent them (mapped only when emitting).
+    profile: list[str | None] = field(default_factory=list)
     profile_stamp: Stamp | None = None
     registration: str | None = None
     registration_stamp: Stamp | None = None
@@ -56,12 +56,12 @@ class Person:
 
     # -- merging ---------------------------------------------------------------------------
 
-    def merge_profile(self, stamp: Stamp, profile: Callable[[], dict[str, str]]) -> None:
-        """Keep the profile of the latest activity that has one (computed only when newer)."""
-        if self.profile_stamp is None or stamp > self.profile_stamp:
-            fields = profile()
-            if fields:
-                self.profile, self.profile_stamp = fields, stamp
+    def merge_profile(self, stamp: Stamp, first: str | None, last: str | None,
+                      company: str | None) -> None:
+        """Keep the profile of the latest activity that has one."""
+        if (first or last or company) and (self.profile_stamp is None or
+                                           stamp > self.profile_stamp):
+            self.profile, self.profile_stamp = [first, last, company], stamp
 
     def merge_registration(self, stamp: Stamp, state: str) -> None:
         if self.registration_stamp is None or stamp > self.registration_stamp:
@@ -76,6 +76,19 @@ class Person:
         times[1] = at if times[1] is None else max(times[1], at)
 
     # -- reading ---------------------------------------------------------------------------
+
+    def connections(self) -> tuple[bool, int, int | None]:
+        """(joined at least once, connections open now, latest Left) in one pass."""
+        joined, open_now, last_left = False, 0, None
+        for joined_at, left_at in self.sessions.values():
+            if joined_at is None:
+                continue  # a Left whose Joined has not arrived yet
+            joined = True
+            if left_at is None:
+                open_now += 1
+            elif last_left is None or left_at > last_left:
+                last_left = left_at
+        return joined, open_now, last_left
 
     @property
     def has_joined(self) -> bool:

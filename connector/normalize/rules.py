@@ -63,11 +63,13 @@ def identify(participant: dict[str, Any]) -> Identity | tuple[str, str]:
     return Identity(f"email:{email}", None, email)
 
 
-def contact_properties(participant: dict[str, Any]) -> dict[str, str]:
-    """HubSpot contact properties for a contact HubSpot creates (names and company)."""
-    pairs = (("firstname", "firstName"), ("lastname", "lastName"), ("company", "company"))
-    return {ours: value.strip() for ours, theirs in pairs
-            if (value := participant.get(theirs)) and value.strip()}
+def contact_properties(profile: list[str | None]) -> dict[str, str]:
+    """HubSpot contact properties for a contact HubSpot creates, from [first, last, company]."""
+    return {name: value.strip() for name, value in zip(_CONTACT_PROPERTIES, profile, strict=False)
+            if value and value.strip()}
+
+
+_CONTACT_PROPERTIES = ("firstname", "lastname", "company")
 
 
 @dataclass(frozen=True)
