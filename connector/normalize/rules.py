@@ -13,6 +13,10 @@ from typing import Any
 from connector.serde import SourceRecord
 
 DAY_MS = 86_400_000
+#: Bounds for any activity, so that times derived from it (+ grace, + 1 ms for a correction)
+#: stay far inside Avro's long.
+EARLIEST_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+LATEST_MS = 7_258_118_400_000  # 2200-01-01T00:00:00Z
 
 # Deliberately simple: one @, a dot in the domain, no spaces. HubSpot rejects worse; we only
 # want to stop what can never be a contact before it costs a request.
@@ -81,6 +85,8 @@ class TimeWindow:
 
     def check(self, occurred_at: int, webinar: dict[str, Any]) -> str | None:
         """None when plausible, else a detail for the rejection."""
+        if not EARLIEST_MS <= occurred_at <= LATEST_MS:  # whatever the webinar says
+            return f"occurredAt {occurred_at} is not between the years 2000 and 2200"
         start = webinar.get("scheduledStart") or webinar.get("actualStart")
         end = webinar.get("actualEnd") or webinar.get("scheduledEnd") or start
         if start is not None and occurred_at < start - self.days_before_start * DAY_MS:

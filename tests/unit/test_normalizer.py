@@ -259,6 +259,14 @@ def test_absurd_timestamps_are_rejected_and_do_not_move_stream_time() -> None:
     assert h.normalizer.stream_time == 0
 
 
+def test_timestamps_outside_any_plausible_range_are_rejected_even_without_webinar_times() -> None:
+    h = Harness(webinar(scheduledStart=None, scheduledEnd=None, actualStart=None))
+    h.act("Joined", 2**63 - 1)
+    h.act("Joined", -5)
+    h.act("Joined", T0)
+    assert [r.reason for r in h.rejections] == [RejectReason.TIMESTAMP_OUT_OF_RANGE] * 2
+
+
 def test_state_of_ended_webinars_expires_and_later_records_are_rejected() -> None:
     rules = NormalizeRules(ended_retention_ms=60 * MIN)
     h = Harness(webinar("ENDED"), rules)
