@@ -1,0 +1,21 @@
+"""The chaos run, short form: kills, a broker restart and HubSpot faults, judged by the oracle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connector.chaos import ChaosPlan, run_chaos
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_nothing_is_lost_or_duplicated_under_chaos(seed: int, tmp_path: Path) -> None:
+    plan = ChaosPlan(seed=seed, webinars=3, people_per_webinar=150, kills=3,
+                     fault_horizon=15, timeout=240)
+    result = run_chaos(plan, tmp_path)
+    timeline = "\n".join(result.events)
+    assert result.passed, f"{timeline}\n" + "\n".join(result.differences)
+    assert result.activities > 1000 and "restart-broker" in timeline
