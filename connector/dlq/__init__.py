@@ -1,4 +1,11 @@
-"""Dead letters: the envelope and headers (inspection and redrive come with `connector dlq`)."""
+"""Dead letters: the envelope and headers, and what `connector dlq` inspects and redrives with.
+
+envelope.py   the dead-letter record: original record + `__connect.errors.*`/`connector.errors.*`
+record.py     a dead letter read back; filters.py which ones an operator means
+inspect.py    counts and decoded views; history.py the `connector.redrive.*` headers
+progress.py   what was redriven (a consumer group's offsets); redrive.py planning and sending
+topic.py      the Kafka access (thin)
+"""
 
 from connector.dlq.envelope import DeadLetter, Stage, header_map
 

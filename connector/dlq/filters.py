@@ -1,0 +1,171 @@
+"""Which dead letters an operator means: parsing `--since`, `--status`, ... and matching records.
+
+Pure: the current time is passed in. A value that cannot be parsed raises `FilterError` whose
+message says what a valid value looks like (the CLI turns it into a usage error, exit 2).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from connector.dlq.envelope import H_HTTP_STATUS, H_REASON, H_TIME
+from connector.dlq.record import DeadLetterRecord
+
+_UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_STATUS_CLASS = re.compile(r"([1-5])xx", re.IGNORECASE)
+_RECORD = re.compile(r"(\d+):(\d+)")
+_EPOCH_MS_DIGITS = 12  # 12+ digits: epoch milliseconds (from 2001-09-09 on), as headers carry
+
+TIME_EXAMPLES = "an ISO-8601 time (2026-01-01, 2026-01-01T10:00Z, 2026-01-01T10:00:00+02:00), " \
+                "a duration ago (90s, 15m, 1h, 2d, 1w, 1h30m) or epoch milliseconds"
+
+
+class FilterError(ValueError):
+    """A filter value cannot be parsed or makes no sense; the message shows a valid form."""
+
+
+def parse_duration_ms(text: str) -> int | None:
+    """`1h30m` -> 5_400_000; None when `text` is not a duration."""
+    compact = text.strip().lower()
+    if not compact or _DURATION.sub("", compact):
+        return None
+    return sum(int(n) * _UNITS_MS[unit] for n, unit in _DURATION.findall(compact))
+
+
+def parse_time_ms(text: str, now_ms: int) -> int:
+    """An absolute time or a duration ago, as epoch milliseconds (a time without zone is UTC)."""
+    value = text.strip()
+    duration = parse_duration_ms(value)
+    if duration is not None:
+        return now_ms - duration
+    if value.isdigit() and len(value) >= _EPOCH_MS_DIGITS:
+        return int(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise FilterError(f"{text!r} is not a time: expected {TIME_EXAMPLES}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def parse_status(text: str) -> tuple[int, int]:
+    """`429` -> (429, 429); `5xx` -> (500, 599): an inclusive range of HTTP statuses."""
+    value = text.strip()
+    if value.isdigit() and 100 <= int(value) <= 599:
+        return int(value), int(value)
+    match = _STATUS_CLASS.fullmatch(value)
+    if match:
+        base = int(match.group(1)) * 100
+        return base, base + 99
+    raise FilterError(f"{text!r} is not an HTTP status: expected a number from 100 to 599 "
+                      "(e.g. 429) or a class such as 4xx or 5xx")
+
+
+def parse_record(text: str) -> tuple[int, int]:
+    """`0:12` -> (partition 0, offset 12) of the dead-letter topic."""
+    match = _RECORD.fullmatch(text.strip())
+    if match is None:
+        raise FilterError(f"{text!r} is not a record position: expected PARTITION:OFFSET, "
+                          "e.g. 0:12")
+    return int(match.group(1)), int(match.group(2))
+
+
+def format_ms(ms: int) -> str:
+    """Epoch milliseconds as ISO-8601 UTC with milliseconds, e.g. 2026-01-01T10:00:00.000Z."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    """The selection: every given criterion must match; several values of one criterion OR."""
+
+    reasons: frozenset[str] = frozenset()
+    statuses: tuple[tuple[int, int], ...] = ()
+    webinars: frozenset[str] = frozenset()
+    records: frozenset[tuple[int, int]] = frozenset()
+    since_ms: int | None = None
+    until_ms: int | None = None
+
+    @classmethod
+    def parse(cls, *, now_ms: int, reasons: tuple[str, ...] = (), statuses: tuple[str, ...] = (),
+              webinars: tuple[str, ...] = (), records: tuple[str, ...] = (),
+              since: str | None = None, until: str | None = None) -> RecordFilter:
+        """From option values; raises FilterError naming the option that is wrong."""
+        since_ms = _option_time("--since", since, now_ms)
+        until_ms = _option_time("--until", until, now_ms)
+        if since_ms is not None and since_ms > now_ms:
+            raise FilterError(f"--since {since} is in the future ({format_ms(since_ms)}, now is "
+                              f"{format_ms(now_ms)}): dead letters cannot come from there")
+        if since_ms is not None and until_ms is not None and since_ms > until_ms:
+            raise FilterError(f"--since {since} ({format_ms(since_ms)}) is after --until {until} "
+                              f"({format_ms(until_ms)})")
+        try:
+            parsed_statuses = tuple(parse_status(s) for s in statuses)
+        except FilterError as exc:
+            raise FilterError(f"--status: {exc}") from None
+        try:
+            parsed_records = frozenset(parse_record(r) for r in records)
+        except FilterError as exc:
+            raise FilterError(f"--record: {exc}") from None
+        if any(not w for w in webinars):
+            raise FilterError("--webinar: expected a webinarId (the record key), got ''")
+        return cls(frozenset(reasons), parsed_statuses, frozenset(webinars), parsed_records,
+                   since_ms, until_ms)
+
+    @property
+    def is_everything(self) -> bool:
+        return self == RecordFilter()
+
+    def matches(self, record: DeadLetterRecord) -> bool:
+        """Does this dead letter belong to the selection?"""
+        headers = record.header_map
+        if self.reasons and headers.get(H_REASON) not in self.reasons:
+            return False
+        if self.statuses:
+            status = _int_or_none(headers.get(H_HTTP_STATUS))
+            if status is None or not any(lo <= status <= hi for lo, hi in self.statuses):
+                return False
+        if self.webinars and record.key_text not in self.webinars:
+            return False
+        if self.records and (record.partition, record.offset) not in self.records:
+            return False
+        if self.since_ms is not None or self.until_ms is not None:
+            when = failure_time_ms(record)
+            if when is None:
+                return False
+            if self.since_ms is not None and when < self.since_ms:
+                return False
+            if self.until_ms is not None and when > self.until_ms:
+                return False
+        return True
+
+
+def failure_time_ms(record: DeadLetterRecord) -> int | None:
+    """When the record was dead-lettered: its Kafka timestamp, else the `connector.errors.time`
+    header."""
+    if record.timestamp_ms is not None:
+        return record.timestamp_ms
+    return _int_or_none(record.header_map.get(H_TIME))
+
+
+def _option_time(option: str, text: str | None, now_ms: int) -> int | None:
+    if text is None:
+        return None
+    try:
+        return parse_time_ms(text, now_ms)
+    except FilterError as exc:
+        raise FilterError(f"{option}: {exc}") from None
+
+
+def _int_or_none(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
