@@ -17,7 +17,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connector.errors import ConfigError
 from connector.serde.catalog import DEFAULT_SCHEMAS_DIR
@@ -114,6 +122,37 @@ class SerdeSettings(Section):
         return {"basic.auth.user.info": self.schema_registry_basic_auth.get_secret_value()}
 
 
+class ListAssociation(Section):
+    """HubSpot lists the marketing event of some webinars joins: one webinar, or every webinar
+    of one account (`[[hubspot.list_associations]]` in the TOML file)."""
+
+    webinar_id: str | None = None
+    account_id: str | None = None
+    #: ILS list ids ("List IDs for API integrations" in HubSpot's UI).
+    list_ids: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("list_ids", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):  # list_ids = [123] is as clear as ["123"]
+            return tuple(str(item).strip() if isinstance(item, int | str) else item
+                         for item in value)
+        return value
+
+    @field_validator("list_ids")
+    @classmethod
+    def _non_empty_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not item for item in value):
+            raise ValueError("list ids must not be empty")
+        return value
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> ListAssociation:
+        if (self.webinar_id is None) == (self.account_id is None):
+            raise ValueError("give exactly one of webinar_id or account_id")
+        return self
+
+
 class HubSpotSettings(Section):
     """The HubSpot app the connector writes as."""
 
@@ -122,6 +161,20 @@ class HubSpotSettings(Section):
     app_id: PositiveInt | None = None
     client_secret: SecretStr | None = None
     request_timeout_seconds: PositiveFloat = 10.0
+    #: Lists each created event is associated with; from the environment a JSON array, e.g.
+    #: [{"account_id": "acct-1", "list_ids": ["123"]}, {"webinar_id": "w-9", "list_ids": ["7"]}].
+    list_associations: tuple[ListAssociation, ...] = ()
+
+    @field_validator("list_associations", mode="before")
+    @classmethod
+    def _json_array(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f'expected a JSON array, e.g. [{{"account_id": "a", '
+                                 f'"list_ids": ["123"]}}] ({exc.msg})') from None
+        return value
 
 
 class NormalizerSettings(Section):
@@ -180,6 +233,26 @@ class TelemetrySettings(Section):
     log_json: bool = False
 
 
+class ServeSettings(Section):
+    """`connector serve`: HubSpot's event-details callback, health checks and metrics."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    #: scheme://host[:port][/prefix] HubSpot calls, when a proxy in front of serve changes it
+    #: (TLS termination, a path prefix): signatures cover the URL HubSpot called. None = the URL
+    #: as serve sees it (Host header, X-Forwarded-Proto from trusted proxies).
+    public_url: str | None = None
+    #: How often /readyz's Kafka check asks the cluster for its metadata.
+    kafka_check_seconds: PositiveFloat = 15.0
+
+    @field_validator("public_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL, e.g. https://connector.example.com")
+        return value.rstrip("/") if value is not None else None
+
+
 class Settings(Section):
     """Every section of the connector's configuration."""
 
@@ -190,6 +263,7 @@ class Settings(Section):
     normalizer: NormalizerSettings = Field(default_factory=NormalizerSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets masked (safe to print)."""

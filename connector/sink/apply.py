@@ -13,13 +13,26 @@ objectId is cached per (externalAccountId, externalEventId); a cache miss is one
 
 A whole-request 400 on an attendance batch is split in halves until the bad input is alone, so
 only that command is dead-lettered (HubSpot validates whole bodies before it applies any input).
+
+List associations (``hubspot.list_associations``): after an EventUpsert succeeded, the lists
+configured for its event are linked with ``PUT /associations/{objectId}/lists/{listId}`` (#30),
+each (objectId, list) once per process (successes are cached; a restart re-sends them, which is
+idempotent). They go through the same rate budget and retry policy as every request: 429/5xx and
+network failures are retried within the budget, 401/403 stop the worker (the upsert is then not
+committed and is replayed). A list that fails for good (404 unknown list, 400, retries
+exhausted) dead-letters the *upsert command* with reason ``list-association-failed`` and the
+failed list ids — the event itself is upserted, its objectId cached and parked attendance
+released, and the other lists are still linked. Re-driving that dead letter re-sends the
+(idempotent) upsert and retries the association, which is what an operator wants once the list
+exists or the mapping is fixed; logging and moving on would hide a mapping error for good.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from connector.dlq import DeadLetter, Stage
@@ -43,6 +56,7 @@ from connector.sink.errors import HubSpotAccessError
 from connector.sink.request import (
     EventKey,
     IdentifierKind,
+    ListTargets,
     attendance_of,
     event_params,
     instant,
@@ -67,6 +81,7 @@ class Reason:
     UNEXPECTED_RESPONSE = "unexpected-response"
     INVALID_COMMAND = "invalid-command"
     UNDECODABLE = "undecodable"
+    LIST_ASSOCIATION_FAILED = "list-association-failed"
 
 
 def _qualified(cls: type) -> str:
@@ -156,12 +171,15 @@ class Applier:
         policy: RetryPolicy,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
+        lists: ListTargets | None = None,
     ) -> None:
         self._client = client
         self._budget = budget
         self._policy = policy
         self._clock = clock
         self._sleep = sleep
+        self._lists = lists or ListTargets()
+        self._associated: set[tuple[str, str]] = set()
         self._object_ids: dict[EventKey, str] = {}
         self.requests = 0
         self.last_lookup_error: HubSpotError | None = None
@@ -309,10 +327,48 @@ class Applier:
             outcome.failed.append(Failure.from_error(pending, Reason.INVALID_COMMAND, exc))
             return outcome
         self.remember(event, object_id)
-        outcome.applied.append(pending)
         if object_id:
             outcome.events_found.append(event)
+        failure = (self._associate_lists(pending, object_id)
+                   if object_id and isinstance(body, EventUpsert) else None)
+        if failure is None:
+            outcome.applied.append(pending)
+        else:
+            outcome.failed.append(failure)
         return outcome
+
+    # ----------------------------------------------------------------- list associations
+
+    def is_associated(self, object_id: str, list_id: str) -> bool:
+        """This process linked the event to the list already."""
+        return (object_id, list_id) in self._associated
+
+    def _associate_lists(self, pending: Pending, object_id: str) -> Failure | None:
+        """Link the event to its configured lists; a Failure naming the lists that failed."""
+        failed: list[tuple[str, HubSpotError]] = []
+        for list_id in self._lists.lists_for(pending.event):
+            if (object_id, list_id) in self._associated:
+                continue
+            try:
+                self._call(functools.partial(self._client.associate_list, object_id, list_id),
+                           [pending])
+            except HubSpotError as exc:
+                log.warning("sink.list_association_failed event=%s object_id=%s list_id=%s "
+                            "status=%s category=%s", pending.event.event, object_id, list_id,
+                            getattr(exc, "status", None), getattr(exc, "category", None))
+                failed.append((list_id, exc))
+                continue
+            self._associated.add((object_id, list_id))
+            log.info("sink.list_associated event=%s object_id=%s list_id=%s",
+                     pending.event.event, object_id, list_id)
+        if not failed:
+            return None
+        list_ids = ", ".join(list_id for list_id, _ in failed)
+        first = failed[0][1]
+        upserted = Failure.from_error(pending, Reason.LIST_ASSOCIATION_FAILED, first)
+        message = (f"event upserted (objectId={object_id}) but not associated with HubSpot "
+                   f"list(s) {list_ids}: {upserted.message}")
+        return replace(upserted, message=message)
 
     def _attendance(self, batch: AttendanceBatch) -> Outcome:
         event = batch.event

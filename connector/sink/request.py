@@ -9,14 +9,19 @@
   ATTENDED -> ``attend``); ``joinedAt``/``leftAt`` are sent as ISO-8601 instants, ATTENDED only.
 * Attendance is batched by :class:`GroupKey` = (event, state, identifier kind): one request
   carries inputs of one endpoint only.
+* List associations: :class:`ListTargets` says which HubSpot lists an event joins (configured by
+  webinar id = externalEventId, or by account = externalAccountId); the sink links them with
+  ``PUT /associations/{objectId}/lists/{listId}`` (#30) after an upsert taught it the objectId.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from connector.config import ListAssociation
 from connector.hubspot import (
     AttendanceProperties,
     CustomProperty,
@@ -163,3 +168,34 @@ def event_params(command: Command) -> MarketingEventCreateRequestParams:
             for name, value in sorted(body.customProperties.items())
         ],
     )
+
+
+@dataclass(frozen=True)
+class ListTargets:
+    """Which HubSpot lists each event is associated with (from ``hubspot.list_associations``)."""
+
+    by_webinar: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    by_account: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, associations: Iterable[ListAssociation]) -> ListTargets:
+        """Merge the configured associations (several entries may name the same webinar)."""
+        by_webinar: dict[str, tuple[str, ...]] = {}
+        by_account: dict[str, tuple[str, ...]] = {}
+        for item in associations:
+            if item.webinar_id is not None:
+                target, key = by_webinar, item.webinar_id
+            elif item.account_id is not None:
+                target, key = by_account, item.account_id
+            else:  # pragma: no cover - the settings validator requires one of them
+                continue
+            target[key] = tuple(dict.fromkeys((*target.get(key, ()), *item.list_ids)))
+        return cls(by_webinar, by_account)
+
+    def lists_for(self, event: EventKey) -> tuple[str, ...]:
+        """The event's lists: those of its webinar, then those of its account, each once."""
+        return tuple(dict.fromkeys((*self.by_webinar.get(event.event, ()),
+                                    *self.by_account.get(event.account, ()))))
+
+    def __bool__(self) -> bool:
+        return bool(self.by_webinar or self.by_account)

@@ -1,0 +1,180 @@
+"""Running ``connector serve``: the webinar-table feeder in a thread, uvicorn in the foreground.
+
+:func:`build_serve` wires settings into a :class:`Served` (table, feeder, app); :func:`run_serve`
+runs it until ``stop`` is set or uvicorn is asked to exit (SIGTERM/SIGINT, which uvicorn handles
+while it runs), then stops the feeder and closes the reader. :func:`serve_in_thread` serves any
+ASGI app on loopback for tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from connector.config import Settings
+from connector.errors import ConfigError
+from connector.kafka import ping
+from connector.normalize.table import WebinarTable, WebinarTableReader
+from connector.serde import (
+    WEBINAR_SCHEMA,
+    SchemaCatalog,
+    SchemaRegistry,
+    TopicDecoder,
+    TopicFormat,
+    build_codec,
+)
+from connector.serve.app import create_serve_app
+from connector.serve.feeder import TableFeeder
+from connector.telemetry import Telemetry
+
+log = logging.getLogger("connector.serve")
+
+CLIENT_SECRET_SETTING = "CONNECTOR_HUBSPOT__CLIENT_SECRET"
+APP_ID_SETTING = "CONNECTOR_HUBSPOT__APP_ID"
+PROBE_TIMEOUT_SECONDS = 5.0
+
+
+def app_credentials(settings: Settings) -> tuple[str, int]:
+    """(client secret, app id) of the HubSpot app, or a ConfigError naming what to set."""
+    secret = settings.hubspot.client_secret
+    missing = []
+    if secret is None or not secret.get_secret_value():
+        missing.append(f"{CLIENT_SECRET_SETTING} ([hubspot] client_secret)")
+    if settings.hubspot.app_id is None:
+        missing.append(f"{APP_ID_SETTING} ([hubspot] app_id)")
+    if missing or secret is None or settings.hubspot.app_id is None:
+        raise ConfigError(f"{' and '.join(missing)} required to verify HubSpot's signed "
+                          "event-details requests")
+    return secret.get_secret_value(), settings.hubspot.app_id
+
+
+def webinar_decoder(settings: Settings) -> TopicDecoder:
+    """The webinars topic's decoder, as the normalizer builds it."""
+    serde = settings.serde
+    catalog = SchemaCatalog.from_directory(serde.schemas_dir)
+    registry = (SchemaRegistry.from_url(serde.schema_registry_url, serde.registry_config())
+                if serde.schema_registry_url else None)
+    return TopicDecoder(build_codec(TopicFormat(serde.webinars_framing, WEBINAR_SCHEMA),
+                                    settings.topics.webinars, catalog, registry))
+
+
+@dataclass
+class Served:
+    """What ``connector serve`` runs: the table, its feeder and the ASGI app answering from it."""
+
+    table: WebinarTable
+    feeder: TableFeeder
+    app: Starlette
+
+
+def build_serve(
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    telemetry: Telemetry | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Served:
+    """Wire settings into the table feeder and the app (nothing started yet)."""
+    client_secret, app_id = app_credentials(settings)
+    decoder = webinar_decoder(settings)
+    client_config = settings.kafka.client_config()
+    table = WebinarTable()
+
+    def reader() -> WebinarTableReader:
+        return WebinarTableReader(client_config, settings.topics.webinars, decoder, table)
+
+    def probe() -> Any:
+        return ping(client_config, timeout=PROBE_TIMEOUT_SECONDS)
+
+    feeder = TableFeeder(reader, stop, probe=probe,
+                         probe_seconds=settings.serve.kafka_check_seconds)
+    app = create_serve_app(table.get, client_secret=client_secret, app_id=app_id, clock=clock,
+                           telemetry=telemetry, ready=feeder.checks,
+                           public_url=settings.serve.public_url)
+    return Served(table, feeder, app)
+
+
+def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A bound socket (port 0 picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    """http://host:port of a bound socket."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def uvicorn_server(app: Any, *, access_log: bool = False) -> uvicorn.Server:
+    """uvicorn for the app; its loggers propagate to the connector's logging setup."""
+    config = uvicorn.Config(app, log_config=None, access_log=access_log, ws="none",
+                            lifespan="off", timeout_keep_alive=30)
+    return uvicorn.Server(config)
+
+
+def run_serve(served: Served, sock: socket.socket, stop: threading.Event, *,
+              join_seconds: float = 10.0) -> None:
+    """Feed the table in a thread and serve in this one until ``stop`` or uvicorn exits."""
+    server = uvicorn_server(served.app)
+
+    def exit_on_stop() -> None:
+        stop.wait()
+        server.should_exit = True
+
+    served.feeder.start()
+    threading.Thread(target=exit_on_stop, name="serve-stop", daemon=True).start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        stop.set()
+        served.feeder.join(join_seconds)
+        log.info("serve.stopped webinars=%s", len(served.table))
+
+
+@dataclass
+class RunningServer:
+    """An ASGI app served in a background thread."""
+
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, *,
+                    startup_timeout: float = 10.0) -> Iterator[RunningServer]:
+    """Serve ``app`` with uvicorn in a daemon thread; yields once it accepts connections."""
+    sock = bind_socket(host, port)
+    server = uvicorn_server(app)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
+                              name="serve-uvicorn")
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("server did not start")
+        time.sleep(0.01)
+    try:
+        yield RunningServer(url_of(sock), server, thread)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=startup_timeout)
+        sock.close()
