@@ -35,14 +35,16 @@ from connector.serde import (
 GROUP = "bench-normalizer"
 
 
-def produce(bootstrap: str, activities: int, partitions: int) -> int:
+def produce(bootstrap: str, activities: int, partitions: int,
+            contact_ids: tuple[int, ...] = ()) -> int:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for name, config in (("webinar.activity", {}), ("webinar.webinars",
                                                     {"cleanup.policy": "compact"})):
         admin.create_topics([NewTopic(name, partitions, 1, config=config)])[name].result(30)
     people = 1000
     webinars = max(1, round(activities / (people * 3.66)))
-    sample = generate(SampleSpec(seed=1, webinars=webinars, people_per_webinar=people))
+    sample = generate(SampleSpec(seed=1, webinars=webinars, people_per_webinar=people,
+                                 contact_ids=contact_ids))
     catalog = SchemaCatalog.from_directory()
     activity = build_codec(TopicFormat(Framing.RAW, ACTIVITY_SCHEMA), "a", catalog)
     webinar = build_codec(TopicFormat(Framing.RAW, WEBINAR_SCHEMA), "w", catalog)
