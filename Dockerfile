@@ -3,7 +3,7 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY connector ./connector
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[otlp]"
 
 FROM python:3.11-slim
 # confluent-kafka's wheel bundles librdkafka: no system packages needed.

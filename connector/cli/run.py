@@ -1,7 +1,12 @@
-"""`connector run normalizer|sink|all`: the long-running workers."""
+"""`connector run normalizer|sink|all`: the long-running workers.
+
+One :class:`~connector.telemetry.Telemetry` per process, built from ``settings.telemetry``, is
+given to every worker and shut down (spans and metrics flushed) when they have stopped.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import sys
@@ -13,6 +18,7 @@ import click
 
 from connector.cli.common import reports_errors, settings_from
 from connector.config import Settings
+from connector.telemetry import Telemetry
 
 log = logging.getLogger("connector.run")
 
@@ -53,18 +59,6 @@ def run_workers(settings: Settings, workers: dict[str, Worker], stop: threading.
         raise failures[0]
 
 
-def _normalizer() -> Worker:
-    from connector.normalize.worker import run_normalizer
-
-    return run_normalizer
-
-
-def _sink() -> Worker:
-    from connector.sink import run_sink  # type: ignore[attr-defined,unused-ignore]
-
-    return run_sink  # type: ignore[no-any-return,unused-ignore]
-
-
 @click.command("run")
 @click.argument("role", type=click.Choice(["normalizer", "sink", "all"]))
 @click.pass_context
@@ -72,15 +66,31 @@ def _sink() -> Worker:
 def run_command(ctx: click.Context, role: str) -> None:
     """Run a worker until SIGTERM: the normalizer (platform topics -> commands), the sink
     (commands -> HubSpot), or both in one process for small deployments."""
-    settings = settings_from(ctx)
-    workers: dict[str, Worker] = {}
-    if role in ("normalizer", "all"):
-        workers["normalizer"] = _normalizer()
-    if role in ("sink", "all"):
-        workers["sink"] = _sink()
     stop = threading.Event()
-    stop_on_signals(stop)
-    log.info("starting role=%s bootstrap=%s", role, settings.kafka.bootstrap_servers)
-    run_workers(settings, workers, stop)
+    stop_on_signals(stop)  # first: a SIGTERM during start-up still ends in a clean exit
+    settings = settings_from(ctx)
+    telemetry = Telemetry.from_settings(settings.telemetry)
+    try:
+        workers = role_workers(role, telemetry)
+        t = settings.telemetry
+        log.info("starting role=%s bootstrap=%s traces=%s metrics=%s sample_ratio=%s", role,
+                 settings.kafka.bootstrap_servers, t.traces if t.enabled else "none",
+                 t.metrics if t.enabled else "none", t.trace_sample_ratio)
+        run_workers(settings, workers, stop)
+    finally:
+        telemetry.shutdown()
     log.info("stopped role=%s", role)
     sys.exit(0)
+
+
+def role_workers(role: str, telemetry: Telemetry) -> dict[str, Worker]:
+    """The worker functions of a role (normalizer, sink or all), each given ``telemetry``."""
+    from connector.normalize.worker import run_normalizer
+    from connector.sink import run_sink
+
+    workers: dict[str, Worker] = {}
+    if role in ("normalizer", "all"):
+        workers["normalizer"] = functools.partial(run_normalizer, telemetry=telemetry)
+    if role in ("sink", "all"):
+        workers["sink"] = functools.partial(run_sink, telemetry=telemetry)
+    return workers

@@ -58,8 +58,8 @@ def read_partition(client_config: dict[str, Any], topic: str, partition: int,
     })
     tp = TopicPartition(topic, partition)
     try:
-        _low, high = consumer.get_watermark_offsets(tp, timeout=30)
-        if high <= 0:
+        low, high = consumer.get_watermark_offsets(tp, timeout=30)
+        if high <= low:  # empty, or emptied by DeleteRecords (a replay reset)
             return
         consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
         deadline = time.monotonic() + timeout

@@ -10,6 +10,12 @@ any point leaves either all of an iteration's effects or none of them.
       -> webinars: decode -> EventProjector (per input partition)
       -> idle punctuation (stream time follows the wall clock while a partition is quiet)
       -> one transaction: commands + dead letters + changelog + offsets
+
+Telemetry (``connector.telemetry``): each consumed record gets a trace (``consume`` span from the
+W3C context in its headers, ``decode`` and ``normalize`` children); the commands and dead letters
+it causes are produced under ``send`` spans whose context goes into their headers, next to
+``connector.source``. Counters are added after the transaction commits; consumer lag, open
+attendances and state size are refreshed from the loop at most every ``lag_interval_seconds``.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from connector.serde import (
     TopicFormat,
     build_codec,
 )
+from connector.telemetry import NOOP_RECORD, RecordTrace, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +69,11 @@ class _RestartNeeded(Exception):
 class _Pending:
     """Everything one transaction will write."""
 
-    commands: list[tuple[Command, SourceRecord | None]] = field(default_factory=list)
-    dead_letters: list[tuple[str, DeadLetter]] = field(default_factory=list)
+    #: (command, the record that caused it, that record's trace)
+    commands: list[tuple[Command, SourceRecord | None, RecordTrace]] = field(
+        default_factory=list)
+    #: (dead-letter topic, letter, the record's trace)
+    dead_letters: list[tuple[str, DeadLetter, RecordTrace]] = field(default_factory=list)
     consumed: int = 0
 
     def is_empty(self) -> bool:
@@ -82,9 +92,13 @@ def rules_from(settings: Settings) -> NormalizeRules:
 class NormalizerWorker:
     """Runs until `stop` is set; call `run()`."""
 
-    def __init__(self, settings: Settings, stop: threading.Event):
+    def __init__(self, settings: Settings, stop: threading.Event,
+                 telemetry: Telemetry | None = None):
         self.settings = settings
         self.stop = stop
+        self.telemetry = telemetry if telemetry is not None else Telemetry.disabled()
+        self.tracing = self.telemetry.tracing
+        self.metrics = self.telemetry.metrics
         self.topics = settings.topics
         self.group = settings.normalizer.group_id
         self.client_config = settings.kafka.client_config()
@@ -96,6 +110,8 @@ class NormalizerWorker:
         self.table = WebinarTable()
         self._quiet_since: dict[int, float] = {}
         self._restored_output = Output()
+        self.lag = self.telemetry.lag_monitor(self.group)
+        self._next_state_report = 0.0
         self._build_codecs()
 
     # -- set-up ------------------------------------------------------------------------------
@@ -226,6 +242,8 @@ class NormalizerWorker:
         max_records = self.settings.normalizer.max_records_per_transaction
         while not self.stop.is_set():
             messages = consumer.consume(max_records, 0.1)
+            if self.metrics.enabled:
+                self._report(consumer)
             pending = _Pending()
             restored, self._restored_output = self._restored_output, Output()
             self._collect(pending, restored, None)
@@ -238,28 +256,53 @@ class NormalizerWorker:
             if not pending.is_empty():
                 self._commit(consumer, producer, pending)
 
+    def _report(self, consumer: Consumer) -> None:
+        """Lag, open attendances and state size, at most once per lag interval (metrics on)."""
+        self.lag.maybe_refresh(consumer)
+        now = time.monotonic()
+        if now < self._next_state_report:
+            return
+        self._next_state_report = now + self.telemetry.lag_interval_seconds
+        open_attendances = entries = 0
+        for normalizer in list(self.normalizers.values()):
+            entries += len(normalizer.people) + sum(len(h) for h in normalizer.held.values())
+            open_attendances += sum(1 for person in list(normalizer.people.values())
+                                    if person.open_sessions)
+        self.metrics.set_open_attendances(open_attendances)
+        self.metrics.set_state_size(entries)
+
     def _handle(self, message: Any, pending: _Pending) -> None:
         if message.error() is not None:
             log.warning("consume_error error=%s", message.error())
             return
         pending.consumed += 1
         record = SourceRecord.from_message(message)
-        if record.topic == self.topics.activity:
-            self._quiet_since[record.partition] = time.monotonic()
-            result = self.activity_decoder.decode(record)
-            normalizer = self.normalizers.get(record.partition)
-            if isinstance(result, DecodeFailure):
-                self._dead_letter(pending, result)
-            elif normalizer is not None:
-                self._collect(pending, normalizer.on_activity(result.value, record), record)
-        else:
-            result = self.webinar_decoder.decode(record)
-            projector = self.projectors.get(record.partition)
-            if isinstance(result, DecodeFailure):
-                self._dead_letter(pending, result)
-            elif projector is not None and isinstance(result, Decoded):
-                # The table itself is fed by the reader alone, so it notifies every normalizer.
-                pending.commands += [(c, record) for c in projector.on_webinar(result.value)]
+        self.metrics.records_in(record.topic)
+        rt = self.tracing.consume(record)
+        with rt:
+            if record.topic == self.topics.activity:
+                self._quiet_since[record.partition] = time.monotonic()
+                with rt.decode():
+                    result = self.activity_decoder.decode(record)
+                normalizer = self.normalizers.get(record.partition)
+                if isinstance(result, DecodeFailure):
+                    self._dead_letter(pending, result, rt)
+                elif normalizer is not None:
+                    with rt.normalize():
+                        out = normalizer.on_activity(result.value, record)
+                    self._collect(pending, out, record, rt)
+            else:
+                with rt.decode():
+                    result = self.webinar_decoder.decode(record)
+                projector = self.projectors.get(record.partition)
+                if isinstance(result, DecodeFailure):
+                    self._dead_letter(pending, result, rt)
+                elif projector is not None and isinstance(result, Decoded):
+                    # The table itself is fed by the reader alone, so it notifies every
+                    # normalizer.
+                    with rt.normalize():
+                        commands = projector.on_webinar(result.value)
+                    pending.commands += [(c, record, rt) for c in commands]
 
     def _punctuate(self, pending: _Pending) -> None:
         """While a partition is quiet, its stream time follows the wall clock."""
@@ -272,12 +315,16 @@ class NormalizerWorker:
                 self._quiet_since[partition] = now
                 self._collect(pending, normalizer.advance(normalizer.stream_time + step), None)
 
-    def _collect(self, pending: _Pending, out: Output, source: SourceRecord | None) -> None:
-        pending.commands += [(c, source) for c in out.commands]
+    def _collect(self, pending: _Pending, out: Output, source: SourceRecord | None,
+                 rt: RecordTrace = NOOP_RECORD) -> None:
+        if out.commands:
+            pending.commands += [(c, source, rt) for c in out.commands]
         for rejection in out.rejections:
-            self._dead_letter(pending, rejection)
+            # Rejections found while handling this record (e.g. expired state) are about it.
+            self._dead_letter(pending, rejection, rt if rejection.source is source else NOOP_RECORD)
 
-    def _dead_letter(self, pending: _Pending, failure: DecodeFailure | Rejection) -> None:
+    def _dead_letter(self, pending: _Pending, failure: DecodeFailure | Rejection,
+                     rt: RecordTrace = NOOP_RECORD) -> None:
         if isinstance(failure, DecodeFailure):
             letter = DeadLetter(failure.source, Stage.DECODE, failure.reason.value,
                                 failure.detail, "connector.serde.TopicDecoder",
@@ -288,21 +335,27 @@ class NormalizerWorker:
         log.info("dead_letter topic=%s partition=%s offset=%s reason=%s",
                  failure.source.topic, failure.source.partition, failure.source.offset,
                  letter.reason)
-        pending.dead_letters.append((self.topics.dlq_for(failure.source.topic), letter))
+        rt.dead_letter(letter.reason)
+        pending.dead_letters.append((self.topics.dlq_for(failure.source.topic), letter, rt))
 
     def _commit(self, consumer: Consumer, producer: Producer, pending: _Pending) -> None:
         now_ms = int(time.time() * 1000)
+        commands_topic = self.topics.commands
         try:
             producer.begin_transaction()
-            for command, source in pending.commands:
-                headers: list[tuple[str, str | bytes | None]] = [] if source is None else [
+            for command, source, rt in pending.commands:
+                headers: list[tuple[str, Any]] = [] if source is None else [
                     ("connector.source", f"{source.topic}/{source.partition}/{source.offset}")]
-                producer.produce(self.topics.commands, key=command.key,
-                                 value=self.command_codec.encode(command.to_avro()),
-                                 headers=headers)
-            for topic, letter in pending.dead_letters:
-                producer.produce(**letter.produce_args(topic, now_ms))
-            self._write_changelogs(producer)
+                with rt.produce(commands_topic) as send:
+                    producer.produce(commands_topic, key=command.key,
+                                     value=self.command_codec.encode(command.to_avro()),
+                                     headers=send.inject(headers))
+            for topic, letter, rt in pending.dead_letters:
+                args = letter.produce_args(topic, now_ms)
+                with rt.produce(topic) as send:
+                    args["headers"] = send.inject(args["headers"])
+                    producer.produce(**args)
+            changelog_writes = self._write_changelogs(producer)
             offsets = [tp for tp in consumer.position(consumer.assignment()) if tp.offset >= 0]
             if offsets:
                 producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata())
@@ -316,25 +369,53 @@ class NormalizerWorker:
                 raise _RestartNeeded() from exc
             raise NormalizerFailure(f"Kafka transaction failed: {error.str()} "
                                     f"(fatal={error.fatal()})") from exc
+        if self.metrics.enabled:
+            self._count(pending, changelog_writes)
         if pending.commands or pending.dead_letters:
             log.debug("transaction_committed records=%s commands=%s dead_letters=%s",
                       pending.consumed, len(pending.commands), len(pending.dead_letters))
 
-    def _write_changelogs(self, producer: Producer) -> None:
+    def _count(self, pending: _Pending, changelog_writes: dict[str, int]) -> None:
+        """What a committed transaction wrote, into the counters."""
+        metrics = self.metrics
+        if pending.commands:
+            metrics.records_out(self.topics.commands, len(pending.commands))
+        for topic, letter, _rt in pending.dead_letters:
+            metrics.dead_letter(letter.source.topic, letter.reason)
+            metrics.records_out(topic)
+        for topic, count in changelog_writes.items():
+            if count:
+                metrics.records_out(topic, count)
+
+    def _write_changelogs(self, producer: Producer) -> dict[str, int]:
+        """Produce the state changes; returns how many records went to each changelog."""
+        written = {self.activity_changelog: 0, self.webinars_changelog: 0}
         for partition, normalizer in self.normalizers.items():
             for key, value in changelog.records(normalizer.drain_changes()):
                 producer.produce(self.activity_changelog, key=key, value=value,
                                  partition=partition)
+                written[self.activity_changelog] += 1
         for partition, projector in self.projectors.items():
             for key, value in changelog.records(projector.drain_changes()):
                 producer.produce(self.webinars_changelog, key=key, value=value,
                                  partition=partition)
+                written[self.webinars_changelog] += 1
+        return written
 
 
 def _names(partitions: list[TopicPartition]) -> str:
     return ",".join(f"{tp.topic}[{tp.partition}]" for tp in partitions)
 
 
-def run_normalizer(settings: Settings, stop: threading.Event) -> None:
-    """Entry point for `connector run normalizer`."""
-    NormalizerWorker(settings, stop).run()
+def run_normalizer(settings: Settings, stop: threading.Event,
+                   telemetry: Telemetry | None = None) -> None:
+    """Entry point for `connector run normalizer`.
+
+    ``telemetry``: the process's (the CLI builds one); None builds one from
+    ``settings.telemetry`` for this worker alone and shuts it down on return.
+    """
+    if telemetry is not None:
+        NormalizerWorker(settings, stop, telemetry).run()
+        return
+    with Telemetry.from_settings(settings.telemetry) as owned:
+        NormalizerWorker(settings, stop, owned).run()

@@ -2,6 +2,10 @@
 
 The caller (the CLI) owns signals: it sets ``stop`` on SIGTERM/SIGINT; the worker then drains
 in-flight work (bounded), commits and returns. Nothing global is installed here.
+
+Telemetry: the HubSpot client's transport is wrapped by ``telemetry.http_transport`` (a CLIENT
+span and a latency sample per request, 429s counted); retries are counted as the retry policy
+sleeps before them; the worker reports the rate budget, batch fill and lag.
 """
 
 from __future__ import annotations
@@ -10,22 +14,64 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+from tenacity import RetryCallState
 
 from connector.config import Settings
 from connector.errors import ConfigError
-from connector.hubspot import HubSpotClient
+from connector.hubspot import HubSpotClient, HubSpotHTTPError, HubSpotTimeoutError
+from connector.kafka import TopicSpec, ensure_topics
 from connector.normalize.command import COMMAND_SCHEMA
 from connector.serde import SchemaCatalog, SchemaRegistry, TopicDecoder, TopicFormat, build_codec
 from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
 from connector.sink.budget import RateBudget
 from connector.sink.park import ParkingLot
+from connector.sink.request import ListTargets
 from connector.sink.retry import RetryPolicy
 from connector.sink.worker import SinkWorker
+from connector.telemetry import Metrics, Telemetry, route_of
+
+
+@dataclass
+class ObservedRetryPolicy(RetryPolicy):
+    """A :class:`RetryPolicy` that counts each retry in ``metrics.hubspot_retry``.
+
+    tenacity asks :meth:`wait_for` (seeing the failure) and then sleeps only when it will try
+    again, so the failure noted by the one is what the other counts.
+    """
+
+    metrics: Metrics | None = None
+    _failure: BaseException | None = field(default=None, init=False, repr=False)
+
+    def wait_for(self, state: RetryCallState) -> float:
+        self._failure = state.outcome.exception() if state.outcome is not None else None
+        return super().wait_for(state)
+
+    def retried(self) -> None:
+        """Called by the policy's ``sleep`` right before it waits for a retry."""
+        failure, self._failure = self._failure, None
+        if self.metrics is not None and failure is not None:
+            operation, reason = retry_labels(failure)
+            self.metrics.hubspot_retry(operation, reason)
+
+
+def retry_labels(error: BaseException) -> tuple[str, str]:
+    """(operation, reason) of a failed HubSpot request: the client method, and the status
+    ("429", "503", ...), "timeout", or the error's class for other transport failures."""
+    method, path = getattr(error, "method", None), getattr(error, "path", None)
+    operation = (route_of(method, path.partition("?")[0])[0]
+                 if isinstance(method, str) and isinstance(path, str) else "other")
+    if isinstance(error, HubSpotHTTPError):
+        return operation, str(error.status)
+    if isinstance(error, HubSpotTimeoutError):
+        return operation, "timeout"
+    return operation, type(error).__name__
 
 
 def consumer_config(settings: Settings) -> dict[str, Any]:
@@ -60,8 +106,11 @@ def build_worker(
     clock: Callable[[], float] = time.time,
     consumer: Any = None,
     producer: Any = None,
+    telemetry: Telemetry | None = None,
 ) -> tuple[SinkWorker, HubSpotClient]:
-    """The worker and its HubSpot client (close the client after the worker stopped)."""
+    """The worker and its HubSpot client (close the client after the worker stopped).
+
+    ``telemetry``: where spans and metrics go (None: nowhere)."""
     token = settings.hubspot.access_token
     if token is None or not token.get_secret_value():
         raise ConfigError("CONNECTOR_HUBSPOT__ACCESS_TOKEN ([hubspot] access_token) is required "
@@ -73,9 +122,10 @@ def build_worker(
                 if settings.serde.schema_registry_url else None)
     codec = build_codec(TopicFormat(settings.serde.commands_framing, COMMAND_SCHEMA),
                         settings.topics.commands, catalog, registry)
+    telemetry = telemetry if telemetry is not None else Telemetry.disabled()
     timeout = httpx.Timeout(settings.hubspot.request_timeout_seconds, connect=5.0)
     client = HubSpotClient(token.get_secret_value(), base_url=settings.hubspot.base_url,
-                           transport=transport, timeout=timeout)
+                           transport=telemetry.http_transport(transport), timeout=timeout)
     consumer = consumer if consumer is not None else Consumer(consumer_config(settings))
     producer = producer if producer is not None else Producer(producer_config(settings))
     budget = RateBudget(window_limit=sink.window_limit, window_seconds=sink.window_seconds,
@@ -85,9 +135,15 @@ def build_worker(
     def sleep(seconds: float) -> None:
         worker.idle(seconds)
 
-    policy = RetryPolicy(budget_seconds=sink.retry_budget_seconds, clock=clock, sleep=sleep,
-                         rng=random.Random())
-    applier = Applier(client, budget=budget, policy=policy, clock=clock, sleep=sleep)
+    def retry_sleep(seconds: float) -> None:
+        policy.retried()
+        worker.idle(seconds)
+
+    policy = ObservedRetryPolicy(budget_seconds=sink.retry_budget_seconds, clock=clock,
+                                 sleep=retry_sleep, rng=random.Random(),
+                                 metrics=telemetry.metrics if telemetry.metrics.enabled else None)
+    applier = Applier(client, budget=budget, policy=policy, clock=clock, sleep=sleep,
+                      lists=ListTargets.from_settings(settings.hubspot.list_associations))
     worker = SinkWorker(
         consumer=consumer,
         producer=producer,
@@ -100,6 +156,9 @@ def build_worker(
         dlq_topic=settings.topics.commands_dlq,
         stop=stop,
         clock=clock,
+        telemetry=telemetry,
+        budget=budget,
+        group=sink.group_id,
     )
     return worker, client
 
@@ -109,10 +168,34 @@ def run_sink(
     stop: threading.Event,
     *,
     transport: httpx.BaseTransport | None = None,
+    telemetry: Telemetry | None = None,
 ) -> None:
     """Run the sink until ``stop`` is set (then drain and commit) or a fatal error is raised
-    (:class:`~connector.sink.errors.HubSpotAccessError` for 401/403)."""
-    worker, client = build_worker(settings, stop, transport=transport)
+    (:class:`~connector.sink.errors.HubSpotAccessError` for 401/403).
+
+    ``telemetry``: the process's (the CLI builds one); None builds one from
+    ``settings.telemetry`` for this worker alone and shuts it down on return."""
+    if telemetry is None:
+        with Telemetry.from_settings(settings.telemetry) as owned:
+            _run(settings, stop, transport, owned)
+    else:
+        _run(settings, stop, transport, telemetry)
+
+
+def ensure_dead_letter_topic(settings: Settings) -> None:
+    """The sink must be able to dead-letter from its first record: create its DLQ topic with as
+    many partitions as the commands topic (clusters often disable auto-creation)."""
+    client = settings.kafka.client_config()
+    metadata = AdminClient(client).list_topics(timeout=30)
+    commands = metadata.topics.get(settings.topics.commands)
+    partitions = len(commands.partitions) if commands is not None and commands.partitions else 1
+    ensure_topics(client, [TopicSpec(settings.topics.commands_dlq, partitions)])
+
+
+def _run(settings: Settings, stop: threading.Event, transport: httpx.BaseTransport | None,
+         telemetry: Telemetry) -> None:
+    ensure_dead_letter_topic(settings)
+    worker, client = build_worker(settings, stop, transport=transport, telemetry=telemetry)
     try:
         worker.run()
     finally:

@@ -14,10 +14,18 @@ pauses every assigned partition and keeps polling (the worker stays in its group
 rebalances; anything a poll still returns is stashed in order), then resumes. Nothing sleeps in
 the poll loop. A 401/403 stops the worker with :class:`HubSpotAccessError`: the finished commands
 are committed, the unapplied ones are not, nothing is dead-lettered for it.
+
+Telemetry: each consumed command gets a ``consume`` span (parent: the normalizer's ``send``
+span, from the record's headers) and keeps that span's context in its headers, so the
+``sink batch`` span around each work item continues the trace of its first sampled command and
+the HubSpot request spans (the client's transport, see ``telemetry.http_transport``) are its
+children; dead letters carry it too. Metrics: records in, dead letters by reason, batch fill
+ratio, the rate budget left after each work item, and the consumer lag.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections import Counter
@@ -31,11 +39,21 @@ from connector.hubspot.errors import HubSpotHTTPError, NotFoundError
 from connector.normalize.command import Command
 from connector.serde import DecodeFailure, SourceRecord, TopicDecoder
 from connector.sink.apply import COMPONENT, Applier, Failure, Reason
-from connector.sink.batch import Batcher, Partition, Pending, Work, partition_of
+from connector.sink.batch import (
+    AttendanceBatch,
+    Batcher,
+    EventWork,
+    Partition,
+    Pending,
+    Work,
+    partition_of,
+)
+from connector.sink.budget import RateBudget
 from connector.sink.errors import DeadLetterDeliveryError, HubSpotAccessError, SinkInterrupted
 from connector.sink.offsets import OffsetTracker
 from connector.sink.park import ParkingLot
-from connector.sink.request import EventKey, is_event_upsert
+from connector.sink.request import EventKey, IdentifierKind, is_event_upsert
+from connector.telemetry import Telemetry
 
 log = logging.getLogger("connector.sink")
 
@@ -67,6 +85,9 @@ class SinkWorker:
         poll_seconds: float = 0.2,
         max_poll_records: int = 500,
         dlq_timeout_seconds: float = 30.0,
+        telemetry: Telemetry | None = None,
+        budget: RateBudget | None = None,
+        group: str = "",
     ) -> None:
         self._consumer = consumer
         self._producer = producer
@@ -94,6 +115,11 @@ class SinkWorker:
         self._fatal: HubSpotAccessError | None = None
         self._next_commit = 0.0
         self.stats: Counter[str] = Counter()
+        telemetry = telemetry if telemetry is not None else Telemetry.disabled()
+        self._tracing = telemetry.tracing
+        self._metrics = telemetry.metrics
+        self._budget = budget
+        self._lag = telemetry.lag_monitor(group or topic)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -123,6 +149,7 @@ class SinkWorker:
         messages, self._stash = self._stash, []
         messages += self._consumer.consume(self._max_poll, self._poll_timeout())
         self._raise_fatal()
+        self._lag.maybe_refresh(self._consumer)
         for message in messages:
             self.add(message)
         try:
@@ -215,24 +242,32 @@ class SinkWorker:
         source = SourceRecord.from_message(message)
         tracker.seen(source.offset)
         self.stats["consumed"] += 1
-        decoded = self._decoder.decode(source)
-        if isinstance(decoded, DecodeFailure):
-            self._dead_letter(DeadLetter(
-                source=source, stage=Stage.DECODE, reason=Reason.UNDECODABLE,
-                message=decoded.describe(), component=COMPONENT,
-                exception_class=decoded.exception_class,
-            ))
-            return
-        try:
-            command = Command.from_avro(decoded.value)
-        except (KeyError, TypeError, ValueError) as exc:
-            self._dead_letter(DeadLetter(
-                source=source, stage=Stage.SINK, reason=Reason.INVALID_COMMAND,
-                message=f"not a HubSpot command: {type(exc).__name__}: {exc}",
-                component=COMPONENT, exception_class=type(exc).__name__,
-            ))
-            return
-        self._route(Pending(source, command))
+        self._metrics.records_in(source.topic)
+        rt = self._tracing.consume(source)
+        with rt:
+            if rt.sampled:  # what follows (batch, requests, dead letter) continues this span
+                source = dataclasses.replace(source, headers=rt.inject(source.headers))
+            with rt.decode():
+                decoded = self._decoder.decode(source)
+            if isinstance(decoded, DecodeFailure):
+                rt.dead_letter(Reason.UNDECODABLE)
+                self._dead_letter(DeadLetter(
+                    source=source, stage=Stage.DECODE, reason=Reason.UNDECODABLE,
+                    message=decoded.describe(), component=COMPONENT,
+                    exception_class=decoded.exception_class,
+                ))
+                return
+            try:
+                command = Command.from_avro(decoded.value)
+            except (KeyError, TypeError, ValueError) as exc:
+                rt.dead_letter(Reason.INVALID_COMMAND)
+                self._dead_letter(DeadLetter(
+                    source=source, stage=Stage.SINK, reason=Reason.INVALID_COMMAND,
+                    message=f"not a HubSpot command: {type(exc).__name__}: {exc}",
+                    component=COMPONENT, exception_class=type(exc).__name__,
+                ))
+                return
+            self._route(Pending(source, command))
 
     def _route(self, pending: Pending) -> None:
         if pending.event in self._parking and not is_event_upsert(pending.command):
@@ -259,14 +294,19 @@ class SinkWorker:
     def _execute(self, work: Work) -> None:
         key = partition_of(work)
         self._in_flight = work
+        operation = _operation_of(work)
         try:
-            outcome = self._applier.execute(work)
+            with self._tracing.sink_batch([p.source for p in work.items], operation=operation):
+                outcome = self._applier.execute(work)
         except SinkInterrupted:
             if key in self._trackers:
                 self._batcher.push_front(work)
             raise
         finally:
             self._in_flight = None
+            self._report_budget()
+        if isinstance(work, AttendanceBatch):
+            self._metrics.batch_sent(operation, len(work.items), self._batcher.max_inputs)
         tracker = self._trackers.get(key)
         if tracker is None:
             return  # revoked while in flight: the new owner replays it (idempotent)
@@ -301,7 +341,11 @@ class SinkWorker:
         for parked in self._parking.due():
             if not parked.items or parked.items[0].partition not in self._trackers:
                 continue
-            if self._applier.lookup(parked.event, parked.items):
+            with self._tracing.sink_batch([p.source for p in parked.items],
+                                          operation="get_event"):
+                found = self._applier.lookup(parked.event, parked.items)
+            self._report_budget()
+            if found:
                 self._release(parked.event)
                 continue
             self._parking.probed(parked.event, self._applier.last_lookup_error)
@@ -360,6 +404,13 @@ class SinkWorker:
         if self._in_flight is not None and partition_of(self._in_flight) not in self._trackers:
             raise SinkInterrupted("the partition of the work in hand was revoked")
 
+    def _report_budget(self) -> None:
+        """Requests left in the rate budget's window and day, into the gauge."""
+        budget = self._budget
+        if budget is not None and self._metrics.enabled:
+            self._metrics.set_rate_budget(window=max(budget.window_limit - budget.used, 0),
+                                          daily=budget.daily_remaining)
+
     def _raise_fatal(self) -> None:
         if self._fatal is not None:
             raise self._fatal
@@ -387,6 +438,8 @@ class SinkWorker:
         self._producer.poll(0)
         self._awaiting.append(((s.topic, s.partition), s.offset))
         self.stats["dead_lettered"] += 1
+        self._metrics.dead_letter(s.topic, letter.reason)
+        self._metrics.records_out(self._dlq_topic)
 
     def _on_delivery(self, error: Any, _message: Any) -> None:
         if error is not None:
@@ -432,3 +485,17 @@ class SinkWorker:
         for tp in offsets:
             self._trackers[_key(tp)].committed = tp.offset
         log.debug("sink.committed offsets=%s", [(tp.partition, tp.offset) for tp in offsets])
+
+
+def _operation_of(work: Work) -> str:
+    """The HubSpotClient method a work item is sent with (the ``hubspot.operation`` of its
+    requests), e.g. ``upsert_event`` or ``record_attendance_by_email``."""
+    if isinstance(work, EventWork):
+        return _EVENT_OPERATIONS.get(work.pending.command.kind, "event")
+    if work.key.kind is IdentifierKind.VID:
+        return "record_attendance"
+    return "record_attendance_by_email"
+
+
+_EVENT_OPERATIONS = {"EventUpsert": "upsert_event", "EventComplete": "complete_event",
+                     "EventCancel": "cancel_event"}

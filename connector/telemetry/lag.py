@@ -5,7 +5,8 @@ application will read). Both are local reads in librdkafka: ``get_watermark_offs
 returns the high watermark of the last fetch response (fetches run in the background, so it
 stays fresh while the consumer polls), and ``position()`` what the application consumed. Before
 the first message of a partition is consumed the position is unknown; the committed offset is
-asked once (a broker round trip) and used instead.
+asked once (a broker round trip) and used instead; with none, an empty partition (low == high
+watermark) reads 0 and any other is left out until its first record is consumed.
 
 Call :meth:`LagMonitor.maybe_refresh` from the poll loop (the consumer is not thread-safe to share
 with the metric reader's thread, so the gauge only reads values computed here). Alternatively pass
@@ -14,7 +15,10 @@ librdkafka's own ``consumer_lag`` is measured from the *committed* offset, so it
 behind the position-based value between commits.
 
 On a topic written with transactions the high watermark counts commit markers, which are never
-delivered: after the last record of a transaction the lag can read 1 where 0 is meant.
+delivered. The position moves past a marker once the fetch that holds it is processed, so a
+caught-up consumer reads 0 (tests/integration/test_telemetry_pipeline.py), though for a moment
+after the last record of a transaction it can read 1; a *committed* offset stays before the
+marker (1 behind the high watermark).
 """
 
 from __future__ import annotations
@@ -67,9 +71,11 @@ class LagMonitor:
                 self._learn_committed(consumer, unknown)
             for tp in positions:
                 key = (tp.topic, tp.partition)
-                _low, high = consumer.get_watermark_offsets(
+                low, high = consumer.get_watermark_offsets(
                     TopicPartition(tp.topic, tp.partition), cached=True)
                 position = tp.offset if tp.offset >= 0 else self._committed.get(key, -1)
+                if position < 0 and high is not None and high >= 0 and low == high:
+                    position = high  # an empty partition: nothing to read, whatever the reset
                 if high is None or high < 0 or position < 0:
                     continue  # not known yet: better no point than a wrong one
                 lags[key] = max(high - position, 0)

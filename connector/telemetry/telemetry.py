@@ -65,10 +65,12 @@ class Telemetry:
 
     @classmethod
     def for_tests(cls, *, sample_ratio: float = 1.0, prometheus: bool = False,
-                  rng: random.Random | None = None) -> Telemetry:
+                  rng: random.Random | None = None,
+                  lag_interval_seconds: float = 5.0) -> Telemetry:
         """Spans into an in-memory exporter (synchronously), metrics via an in-memory reader.
 
         Read them with :meth:`finished_spans` and :meth:`metric_value`.
+        ``lag_interval_seconds=0`` refreshes consumer lag on every poll.
         """
         spans = InMemorySpanExporter()
         tracer_provider = exporters.tracer_provider("connector-test", [SimpleSpanProcessor(spans)])
@@ -85,6 +87,7 @@ class Telemetry:
             metrics=ConnectorMetrics(meter_provider.get_meter(INSTRUMENTATION_NAME)),
             tracer_provider=tracer_provider, meter_provider=meter_provider,
             span_exporter=spans, metric_reader=reader, prometheus_registry=registry,
+            lag_interval_seconds=lag_interval_seconds,
         )
 
     @classmethod
@@ -134,10 +137,16 @@ class Telemetry:
     def lag_monitor(self, group: str, *, interval_s: float | None = None,
                     clock: Callable[[], float] | None = None) -> LagMonitor:
         """A :class:`LagMonitor` for one consumer group, reporting into :attr:`metrics`."""
-        kwargs: dict[str, Any] = {"interval_s": interval_s or self._lag_interval}
+        kwargs: dict[str, Any] = {
+            "interval_s": interval_s if interval_s is not None else self._lag_interval}
         if clock is not None:
             kwargs["clock"] = clock
         return LagMonitor(self.metrics, group, **kwargs)
+
+    @property
+    def lag_interval_seconds(self) -> float:
+        """How often lag (and other polled gauges) are refreshed from a worker's loop."""
+        return self._lag_interval
 
     @property
     def has_prometheus(self) -> bool:
