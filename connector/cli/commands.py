@@ -12,10 +12,12 @@ def register(group: click.Group) -> None:
     from connector.cli.dlq import dlq_group
     from connector.cli.hubspot import hubspot_group
     from connector.cli.produce_sample import produce_sample_command
+    from connector.cli.replay import replay_group
     from connector.cli.run import run_command
     from connector.cli.sandbox import sandbox_command
     from connector.cli.serve import serve_command
 
     for command in (check_config_command, demo_command, dlq_group, hubspot_group,
-                    produce_sample_command, run_command, sandbox_command, serve_command):
+                    produce_sample_command, replay_group, run_command, sandbox_command,
+                    serve_command):
         group.add_command(command)

@@ -1,1 +1,37 @@
-"""replay."""
+"""Replay: move a consumer group's offsets (with the normalizer's state), or backfill a range.
+
+    spec.py      parsing what operators type (datetimes, durations, topic specs, offsets files)
+    plan.py      reset targets per partition, clamped to [low, high]; the dry-run table (pure)
+    cluster.py   what replay asks Kafka (groups, watermarks, offsets by time, commits, reads)
+    state.py     the normalizer state as of an offset: rebuilt, truncated, committed atomically
+    reset.py     `connector replay reset`: plan_reset (dry run) and execute_reset
+    backfill.py  `connector replay backfill`: a bounded re-run through temporary topics/groups
+    progress.py  a progress bar with rate and ETA on a terminal, plain lines otherwise
+
+The CLI is connector.cli.replay (`replay_group`).
+"""
+
+from connector.replay.backfill import Backfill, BackfillPlan, plan_backfill
+from connector.replay.errors import (
+    GroupActiveError,
+    OffsetCommitError,
+    ReplayError,
+    UnknownGroupError,
+    UnknownTopicError,
+)
+from connector.replay.reset import ResetPlan, ResetRequest, execute_reset, plan_reset
+
+__all__ = [
+    "Backfill",
+    "BackfillPlan",
+    "GroupActiveError",
+    "OffsetCommitError",
+    "ReplayError",
+    "ResetPlan",
+    "ResetRequest",
+    "UnknownGroupError",
+    "UnknownTopicError",
+    "execute_reset",
+    "plan_backfill",
+    "plan_reset",
+]

@@ -1,0 +1,445 @@
+"""`connector replay backfill`: re-send one time range to HubSpot without touching the live groups.
+
+Everything runs on temporary copies, named after a backfill id, and is deleted at the end:
+
+    <activity>.backfill-<id>    the activity records of [--from, --to), same partitions
+    <webinars>.backfill-<id>    the webinars topic up to --to (the webinar table as of --to)
+    <commands>.backfill-<id>    the commands the temporary normalizer emits
+    <normalizer group>.backfill-<id>, <sink group>.backfill-<id>   the temporary groups
+    and the temporary normalizer's changelogs and dead-letter topics
+
+1. plan: the offsets of --from and --to per partition (offsets_for_times; --to defaults to the
+   end offsets taken now, so records arriving during the backfill are the live pipeline's);
+2. copy the ranges (key, value, headers and timestamp kept, partition kept);
+3. warm state: the normalizer state as of --from is rebuilt from each activity partition's
+   records before the range ([low watermark, start)) with the webinar table as of --to, and
+   written to the temporary changelogs together with the temporary group's start offsets
+   (connector.replay.state). So an attendance that began before --from is completed correctly:
+   the backfill emits what the live normalizer emitted for the range's records;
+4. run a normalizer (connector.normalize.worker.run_normalizer) with the temporary group,
+   transactional id and topics until its committed offsets reach the copies' ends;
+5. run a sink (connector.sink.run_sink) with the temporary group over the temporary commands
+   until its committed offsets pass the last command; failed commands go to the live
+   `<commands>.dlq` (they are real failures to look at and redrive);
+6. delete the temporary topics and groups (also after a failure or Ctrl-C).
+
+Limits: the result is exact as long as the activity topic still holds every record of the
+attendances that overlap the range (its retention, a week by the platform's contract); records
+already deleted cannot be replayed. Stream time follows the records only (no idle punctuation):
+an attendance still open at --to, within the rejoin grace, is left to the live normalizer.
+Re-sending is harmless: HubSpot's operations are idempotent upserts, so backfilling a range that
+HubSpot already holds changes nothing. `--topic activity` alone re-sends attendance only: the
+marketing events must exist in HubSpot already, or the sink parks their attendance (up to its
+retry budget) and the backfill waits for it until --timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer
+
+from connector.config import Settings
+from connector.errors import ConfigError
+from connector.kafka import TopicSpec, ensure_topics
+from connector.normalize import changelog
+from connector.normalize.table import WebinarTable
+from connector.replay import state as normalizer_state
+from connector.replay.cluster import TP, Cluster, read_ranges
+from connector.replay.errors import ReplayError
+from connector.replay.progress import Progress
+from connector.replay.spec import format_ms
+
+log = logging.getLogger(__name__)
+
+ACTIVITY, WEBINARS = normalizer_state.ACTIVITY, normalizer_state.WEBINARS
+Worker = Callable[[Settings, threading.Event], None]
+ProgressFactory = Callable[[str, int], Progress]
+#: Temporary topics keep their records whatever their (copied, maybe old) timestamps.
+_KEEP = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+
+class BackfillInterrupted(ReplayError):
+    """The backfill was stopped (Ctrl-C or SIGTERM); temporary topics and groups are deleted."""
+
+
+@dataclass(frozen=True)
+class Names:
+    """The temporary topics and groups of one backfill."""
+
+    backfill_id: str
+    activity: str
+    webinars: str
+    commands: str
+    normalizer_group: str
+    sink_group: str
+    activity_changelog: str
+    webinars_changelog: str
+    dead_letters: tuple[str, ...]
+
+    @classmethod
+    def for_id(cls, settings: Settings, backfill_id: str) -> Names:
+        suffix = f".backfill-{backfill_id}"
+        topics = settings.topics
+        activity, webinars = topics.activity + suffix, topics.webinars + suffix
+        group = settings.normalizer.group_id + suffix
+        return cls(backfill_id, activity, webinars, topics.commands + suffix, group,
+                   settings.sink.group_id + suffix,
+                   changelog.changelog_topic(group, activity),
+                   changelog.changelog_topic(group, webinars),
+                   (topics.dlq_for(activity), topics.dlq_for(webinars)))
+
+    def topics(self) -> list[str]:
+        return [self.activity, self.webinars, self.commands, self.activity_changelog,
+                self.webinars_changelog, *self.dead_letters]
+
+
+@dataclass
+class BackfillPlan:
+    """Offset ranges per source partition (original topics) and the temporary names."""
+
+    from_ms: int
+    to_ms: int | None
+    roles: tuple[str, ...]
+    names: Names
+    #: the range to re-run, per partition: [start, end)
+    activity: dict[int, tuple[int, int]]
+    webinars: dict[int, tuple[int, int]]
+    #: low watermarks (the warm state is rebuilt from there up to the range's start)
+    activity_low: dict[int, int]
+    webinars_low: dict[int, int]
+
+    def records(self) -> int:
+        return sum(end - start for start, end in self.activity.values()) + \
+            sum(end - start for start, end in self.webinars.values())
+
+    def warm_ranges(self) -> tuple[dict[int, tuple[int, int]], dict[int, tuple[int, int]]]:
+        """[low, start) of each partition with records in the range (the others need no state)."""
+        return ({p: (self.activity_low[p], start) for p, (start, end) in self.activity.items()
+                 if end > start},
+                {p: (self.webinars_low[p], start) for p, (start, end) in self.webinars.items()
+                 if end > start})
+
+    def warm_records(self) -> int:
+        return sum(end - start for ranges in self.warm_ranges() for start, end in ranges.values())
+
+    def describe(self, settings: Settings) -> list[str]:
+        """The dry-run text."""
+        until = format_ms(self.to_ms) if self.to_ms is not None else "now (end offsets taken now)"
+        lines = [f"backfill {self.names.backfill_id}: {format_ms(self.from_ms)} .. {until}, "
+                 f"topics: {', '.join(self.roles)}", ""]
+        rows = [(settings.topics.activity, p, r) for p, r in sorted(self.activity.items())] + \
+            [(settings.topics.webinars, p, r) for p, r in sorted(self.webinars.items())]
+        header = ("TOPIC", "PARTITION", "START", "END", "RECORDS")
+        table = [header, *[(t, str(p), str(s), str(e), str(e - s)) for t, p, (s, e) in rows]]
+        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+        lines += ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                            for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+                  for row in table]
+        lines += ["",
+                  f"{self.records()} record(s) to re-run; state as of the start rebuilt from "
+                  f"{self.warm_records()} earlier record(s); webinar table as of the range's end",
+                  f"temporary topics: {', '.join(self.names.topics())}",
+                  f"temporary groups: {self.names.normalizer_group}, {self.names.sink_group}",
+                  f"HubSpot: {settings.hubspot.base_url}; failed commands go to "
+                  f"{settings.topics.commands_dlq}"]
+        return lines
+
+    def as_json(self) -> dict[str, Any]:
+        return {"backfill_id": self.names.backfill_id, "from": format_ms(self.from_ms),
+                "to": format_ms(self.to_ms) if self.to_ms is not None else None,
+                "topics": list(self.roles), "records": self.records(),
+                "warm_state_records": self.warm_records(),
+                "activity": {str(p): list(r) for p, r in sorted(self.activity.items())},
+                "webinars": {str(p): list(r) for p, r in sorted(self.webinars.items())},
+                "temporary_topics": self.names.topics(),
+                "temporary_groups": [self.names.normalizer_group, self.names.sink_group]}
+
+
+@dataclass
+class BackfillReport:
+    """What one backfill did."""
+
+    copied: int = 0
+    warm_records: int = 0
+    commands: int = 0
+    normalizer_dead_letters: int = 0
+    seconds: float = 0.0
+    cleanup_problems: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"re-ran {self.copied} record(s) (state from {self.warm_records} earlier), "
+               f"sent {self.commands} command(s) to HubSpot in {self.seconds:.1f}s"]
+        if self.normalizer_dead_letters:
+            out.append(f"{self.normalizer_dead_letters} record(s) were rejected again by the "
+                       "normalizer (the live pipeline dead-lettered them already)")
+        out += [f"cleanup: {p}" for p in self.cleanup_problems]
+        return out
+
+
+def plan_backfill(settings: Settings, cluster: Cluster, from_ms: int, to_ms: int | None,
+                  roles: tuple[str, ...], backfill_id: str | None = None) -> BackfillPlan:
+    """Offsets of the range per partition; changes nothing."""
+    topics = settings.topics
+    activity_tps = cluster.resolve_all(topics.activity)
+    webinars_tps = cluster.resolve_all(topics.webinars)
+    marks = cluster.watermarks(activity_tps + webinars_tps)
+    starts = cluster.offsets_for_time(activity_tps + webinars_tps, from_ms)
+    ends = cluster.offsets_for_time(activity_tps + webinars_tps, to_ms) \
+        if to_ms is not None else {}
+
+    def ranges(tps: list[TP], selected: bool) -> dict[int, tuple[int, int]]:
+        out = {}
+        for tp in tps:
+            high = marks[tp][1]
+            end = ends.get(tp)
+            end = high if end is None else min(end, high)
+            start = starts.get(tp)
+            start = min(high if start is None else start, end)
+            out[tp[1]] = (start, end) if selected else (end, end)
+        return out
+
+    return BackfillPlan(
+        from_ms, to_ms, roles, Names.for_id(settings, backfill_id or uuid.uuid4().hex[:8]),
+        ranges(activity_tps, ACTIVITY in roles), ranges(webinars_tps, WEBINARS in roles),
+        {tp[1]: marks[tp][0] for tp in activity_tps},
+        {tp[1]: marks[tp][0] for tp in webinars_tps})
+
+
+class Backfill:
+    """Runs a plan (see the module docstring); `run()` returns the report."""
+
+    def __init__(self, settings: Settings, cluster: Cluster, plan: BackfillPlan, *,
+                 progress: ProgressFactory, stop: threading.Event | None = None,
+                 normalizer: Worker | None = None, sink: Worker | None = None,
+                 timeout: float = 3600.0, clock: Callable[[], float] = time.monotonic,
+                 poll_seconds: float = 0.5):
+        self.settings = settings
+        self.cluster = cluster
+        self.plan = plan
+        self.names = plan.names
+        self.progress = progress
+        self.stop = stop or threading.Event()
+        self._normalizer = normalizer
+        self._sink = sink
+        self.timeout = timeout
+        self.clock = clock
+        self.poll_seconds = poll_seconds
+        self.report = BackfillReport()
+
+    def run(self) -> BackfillReport:
+        token = self.settings.hubspot.access_token
+        if token is None or not token.get_secret_value():
+            raise ConfigError("CONNECTOR_HUBSPOT__ACCESS_TOKEN ([hubspot] access_token) is "
+                              "required to backfill into HubSpot")
+        started = self.clock()
+        try:
+            self._create_topics()
+            copy_ends, webinar_start = self._copy()
+            self._warm_state(webinar_start)
+            self._normalize(copy_ends, webinar_start)
+            self._apply()
+        finally:
+            self._cleanup()
+        self.report.seconds = self.clock() - started
+        return self.report
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _create_topics(self) -> None:
+        counts = self.cluster.topics()
+        topics = self.settings.topics
+        activity, webinars = counts[topics.activity], counts[topics.webinars]
+        commands = counts.get(topics.commands) or self.settings.normalizer.partitions or activity
+        compact = {"cleanup.policy": "compact"}
+        ensure_topics(self.settings.kafka.client_config(), [
+            TopicSpec(self.names.activity, activity, config=dict(_KEEP)),
+            TopicSpec(self.names.webinars, webinars, config=dict(_KEEP)),
+            TopicSpec(self.names.commands, commands, config=dict(_KEEP)),
+            TopicSpec(self.names.activity_changelog, activity, config=compact),
+            TopicSpec(self.names.webinars_changelog, webinars, config=compact),
+            *[TopicSpec(name, commands) for name in self.names.dead_letters],
+        ])
+
+    def _copy(self) -> tuple[dict[TP, int], dict[int, int]]:
+        """Copy the activity range and the webinars topic up to the range's end.
+
+        Returns the copies' end offsets, and per webinars partition the copy's offset where the
+        range starts (the records before it only feed the webinar table).
+        """
+        topics, plan = self.settings.topics, self.plan
+        ranges = {(topics.activity, p): r for p, r in plan.activity.items()}
+        ranges.update({(topics.webinars, p): (plan.webinars_low[p], end)
+                       for p, (_, end) in plan.webinars.items()})
+        target = {topics.activity: self.names.activity, topics.webinars: self.names.webinars}
+        counts: dict[TP, int] = {(target[t], p): 0 for t, p in ranges}
+        webinar_start = {p: 0 for p in plan.webinars}
+        failures: list[str] = []
+
+        def delivered(error: Any, _message: Any) -> None:
+            if error is not None:
+                failures.append(str(error))
+
+        producer = Producer({**self.settings.kafka.client_config(), "enable.idempotence": True,
+                             "linger.ms": 20})
+        total = sum(end - start for start, end in ranges.values())
+        progress = self.progress("copy", total)
+        try:
+            for message in read_ranges(self.settings.kafka.client_config(), ranges):
+                self._check_stop()
+                topic, partition = message.topic(), message.partition()
+                if topic == topics.webinars and message.offset() < plan.webinars[partition][0]:
+                    webinar_start[partition] += 1
+                _, timestamp = message.timestamp()
+                producer.produce(target[topic], key=message.key(), value=message.value(),
+                                 headers=message.headers() or None, partition=partition,
+                                 timestamp=timestamp if timestamp > 0 else 0,
+                                 on_delivery=delivered)
+                producer.poll(0)
+                counts[(target[topic], partition)] += 1
+                progress.update(progress.done + 1)
+            if producer.flush(60) or failures:
+                raise ReplayError(f"copying the range failed: {failures[:3] or 'timed out'}")
+        except KafkaException as exc:
+            raise ReplayError(f"copying the range failed: {exc.args[0]}") from exc
+        finally:
+            progress.close()
+        self.report.copied = sum(n for (t, _), n in counts.items() if t == self.names.activity)
+        self.report.copied += sum(n - webinar_start[p] for (t, p), n in counts.items()
+                                  if t == self.names.webinars)
+        return counts, webinar_start
+
+    def _warm_state(self, webinar_start: dict[int, int]) -> None:
+        """The normalizer state as of the range's start, and the temporary group's offsets."""
+        plan = self.plan
+        table_ends = {p: end for p, (_, end) in plan.webinars.items()}
+        activity, webinars = plan.warm_ranges()
+        total = sum(e - s for s, e in activity.values()) + sum(e - s for s, e in webinars.values())
+        progress = self.progress("state", total)
+        try:
+            table = normalizer_state.load_table(self.settings, self.cluster, table_ends) \
+                if activity else WebinarTable()
+            rebuilt = normalizer_state.rebuild(
+                self.settings, table, activity, webinars,
+                tick=lambda n: progress.update(progress.done + n))
+        finally:
+            progress.close()
+        self.report.warm_records = rebuilt.records
+        entries = normalizer_state.to_changelogs(rebuilt.entries, self.names.activity_changelog,
+                                                 self.names.webinars_changelog)
+        offsets = {(self.names.activity, p): 0 for p in plan.activity}
+        offsets.update({(self.names.webinars, p): webinar_start[p] for p in plan.webinars})
+        normalizer_state.commit_with_state(
+            self.settings.kafka.client_config(), self.names.normalizer_group,
+            f"{self.names.normalizer_group}-warm", entries, offsets)
+
+    def _normalize(self, copy_ends: dict[TP, int], webinar_start: dict[int, int]) -> None:
+        settings = self.settings
+        run = self._normalizer or _run_normalizer()
+        temp = settings.model_copy(update={
+            "topics": settings.topics.model_copy(update={
+                "activity": self.names.activity, "webinars": self.names.webinars,
+                "commands": self.names.commands}),
+            "normalizer": settings.normalizer.model_copy(update={
+                "group_id": self.names.normalizer_group, "idle_punctuation_seconds": 10 ** 9}),
+        })
+        starts = {(self.names.activity, p): 0 for p in self.plan.activity}
+        starts.update({(self.names.webinars, p): webinar_start[p] for p in self.plan.webinars})
+        self._run_until(run, temp, "normalize", self.names.normalizer_group, starts, copy_ends)
+
+    def _apply(self) -> None:
+        ends: dict[TP, int] = {}
+        counts: dict[TP, int] = {}
+        tps = self.cluster.resolve_all(self.names.commands)
+        marks = self.cluster.watermarks(tps)
+        for message in read_ranges(self.settings.kafka.client_config(), {
+                tp: (0, marks[tp][1]) for tp in tps}):
+            tp = (message.topic(), message.partition())
+            ends[tp] = message.offset() + 1
+            counts[tp] = counts.get(tp, 0) + 1
+        self.report.commands = sum(counts.values())
+        self.report.normalizer_dead_letters = sum(
+            high - low for name in self.names.dead_letters if name in self.cluster.topics()
+            for low, high in self.cluster.watermarks(self.cluster.resolve_all(name)).values())
+        if not ends:
+            return
+        settings = self.settings
+        temp = settings.model_copy(update={
+            "topics": settings.topics.model_copy(update={"commands": self.names.commands}),
+            "sink": settings.sink.model_copy(update={"group_id": self.names.sink_group}),
+        })
+        run = self._sink or _run_sink()
+        self._run_until(run, temp, "apply", self.names.sink_group, {tp: 0 for tp in ends}, ends)
+
+    # -- running a worker until its group's committed offsets reach the ends -----------------
+
+    def _run_until(self, run: Worker, settings: Settings, label: str, group: str,
+                   starts: dict[TP, int], ends: dict[TP, int]) -> None:
+        total = sum(max(0, ends[tp] - starts[tp]) for tp in ends)
+        progress = self.progress(label, total)
+        stop = threading.Event()
+        failure: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                run(settings, stop)
+            except BaseException as exc:  # reported below
+                failure.append(exc)
+
+        thread = threading.Thread(target=target, name=f"backfill-{label}", daemon=True)
+        thread.start()
+        deadline = self.clock() + self.timeout
+        try:
+            while True:
+                committed = self.cluster.committed(group, list(ends))
+                done = sum(min(committed.get(tp, starts[tp]), ends[tp]) - starts[tp]
+                           for tp in ends)
+                progress.update(done)
+                if all(committed.get(tp, starts[tp]) >= ends[tp] for tp in ends):
+                    return
+                if failure or not thread.is_alive():
+                    raise ReplayError(f"the backfill's {label} worker stopped: "
+                                      f"{failure[0] if failure else 'without an error'}")
+                self._check_stop()
+                if self.clock() > deadline:
+                    raise ReplayError(f"the backfill's {label} step did not finish within "
+                                      f"{self.timeout:.0f}s ({done} of {total} done)")
+                self.stop.wait(self.poll_seconds)
+        finally:
+            stop.set()
+            thread.join(60)
+            progress.close()
+            if failure and not isinstance(failure[0], Exception):
+                raise failure[0]
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise BackfillInterrupted("backfill interrupted; its temporary topics and groups "
+                                      "are deleted")
+
+    def _cleanup(self) -> None:
+        problems = self.cluster.delete_groups([self.names.normalizer_group,
+                                               self.names.sink_group])
+        problems += self.cluster.delete_topics(self.names.topics())
+        self.report.cleanup_problems = problems
+        for problem in problems:
+            log.warning("backfill_cleanup_failed id=%s problem=%s", self.names.backfill_id,
+                        problem)
+
+
+def _run_normalizer() -> Worker:
+    from connector.normalize.worker import run_normalizer
+
+    return run_normalizer
+
+
+def _run_sink() -> Worker:
+    from connector.sink import run_sink  # type: ignore[attr-defined,unused-ignore]
+
+    return run_sink  # type: ignore[no-any-return,unused-ignore]

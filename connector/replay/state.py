@@ -1,0 +1,296 @@
+"""The normalizer's state for a replay: rebuilt as of the new offsets, written with them.
+
+The normalizer keeps, per input partition, a compacted changelog `<group>-<source>-changelog`
+(connector.normalize.changelog). Moving its input offsets without touching that state would be
+wrong: merges are idempotent, but the state remembers what was already emitted (and stream
+time), so a rewound normalizer would stay silent about commands that must be sent again.
+
+So a reset of the normalizer group replaces the state of each affected partition by the state
+the normalizer would hold at the new offset:
+
+1. rebuild: an AttendanceNormalizer (activity) or EventProjector (webinars) is fed the
+   partition's records [low watermark, target) with the whole webinar table loaded, emitting
+   nothing (to-earliest: nothing to read, the state is empty);
+2. truncate: the changelog partition is emptied with DeleteRecords up to its high watermark.
+   Kafka refuses DeleteRecords on a compact-only topic (POLICY_VIOLATION), so the topic is
+   switched to `compact,delete` with infinite retention for the moment of the call and its
+   configuration restored right after. Tombstones would not do: stream time ("t") only moves
+   forward on restore and cannot be deleted, and a future stream time closes attendances early;
+   deleting and re-creating the topic would touch every partition, not only the affected ones;
+3. commit: one Kafka transaction writes the rebuilt state and commits the group's new offsets
+   (send_offsets_to_transaction), so state and offsets cannot disagree.
+
+This needs the group EMPTY: a running instance holds the state in memory and would write it back.
+Kafka also silently ignores a transactional offset commit for a group with members, so the
+offsets are read back and compared after the commit.
+
+Records deleted by the source topic's retention cannot be replayed: the state is rebuilt from
+what the topic still holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import (
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+)
+
+from connector.config import Settings
+from connector.kafka import TopicSpec, ensure_topics
+from connector.normalize import changelog
+from connector.normalize.event import EventProjector
+from connector.normalize.normalizer import AttendanceNormalizer
+from connector.normalize.table import WebinarTable
+from connector.normalize.worker import rules_from
+from connector.replay.cluster import TIMEOUT, TP, Cluster, read_ranges
+from connector.replay.errors import OffsetCommitError, ReplayError
+from connector.serde import (
+    ACTIVITY_SCHEMA,
+    WEBINAR_SCHEMA,
+    Decoded,
+    SchemaCatalog,
+    SchemaRegistry,
+    SourceRecord,
+    TopicDecoder,
+    TopicFormat,
+    build_codec,
+)
+
+log = logging.getLogger(__name__)
+
+Entries = dict[TP, list[tuple[str, Any]]]
+ACTIVITY, WEBINARS = "activity", "webinars"
+#: What an empty state is written as. A truncated changelog partition must not stay empty: the
+#: normalizer's restore (changelog.read_partition) waits until its position reaches the high
+#: watermark, and a consumer has no position before its first record. Stream time 0 (nothing
+#: seen yet) and the tombstone of no webinar change nothing when restored.
+EMPTY: dict[str, tuple[str, Any]] = {ACTIVITY: ("t", 0), WEBINARS: ("e|", None)}
+Tick = Callable[[int], None]
+
+
+@dataclass
+class RebuiltState:
+    """Changelog entries per (changelog topic, partition), and how many records were read."""
+
+    entries: Entries = field(default_factory=dict)
+    records: int = 0
+
+
+def decoders(settings: Settings) -> tuple[TopicDecoder, TopicDecoder]:
+    """The activity and webinars decoders, as the normalizer builds them."""
+    serde = settings.serde
+    catalog = SchemaCatalog.from_directory(serde.schemas_dir)
+    registry = (SchemaRegistry.from_url(serde.schema_registry_url, serde.registry_config())
+                if serde.schema_registry_url else None)
+    return (TopicDecoder(build_codec(TopicFormat(serde.activity_framing, ACTIVITY_SCHEMA),
+                                     settings.topics.activity, catalog, registry)),
+            TopicDecoder(build_codec(TopicFormat(serde.webinars_framing, WEBINAR_SCHEMA),
+                                     settings.topics.webinars, catalog, registry)))
+
+
+def load_table(settings: Settings, cluster: Cluster, ends: dict[int, int] | None = None,
+               tick: Tick | None = None) -> WebinarTable:
+    """The webinar table from the webinars topic, up to `ends` (default: the high watermarks)."""
+    topic = settings.topics.webinars
+    partitions = cluster.resolve_all(topic)
+    marks = cluster.watermarks(partitions)
+    ranges = {(topic, p): (marks[(topic, p)][0], (ends or {}).get(p, marks[(topic, p)][1]))
+              for _, p in partitions}
+    _, decoder = decoders(settings)
+    table = WebinarTable()
+    for message in read_ranges(settings.kafka.client_config(), ranges):
+        result = decoder.decode(SourceRecord.from_message(message))
+        if isinstance(result, Decoded):
+            table.put(result.value)
+        if tick:
+            tick(1)
+    return table
+
+
+def rebuild(settings: Settings, table: WebinarTable,
+            activity: dict[int, tuple[int, int]], webinars: dict[int, tuple[int, int]],
+            tick: Tick | None = None) -> RebuiltState:
+    """The normalizer state after reading [start, end) of each source partition, emitting
+    nothing. Keys of the result are ("activity" | "webinars", partition); an empty state is
+    written as EMPTY's entry."""
+    topics = settings.topics
+    activity_decoder, webinar_decoder = decoders(settings)
+    state = RebuiltState()
+    normalizers = {p: AttendanceNormalizer(table.get, rules_from(settings)) for p in activity}
+    projectors = {p: EventProjector() for p in webinars}
+    ranges = {**{(topics.activity, p): r for p, r in activity.items()},
+              **{(topics.webinars, p): r for p, r in webinars.items()}}
+    for message in read_ranges(settings.kafka.client_config(), ranges):
+        state.records += 1
+        if tick:
+            tick(1)
+        record = SourceRecord.from_message(message)
+        if record.topic == topics.activity:
+            result = activity_decoder.decode(record)
+            if isinstance(result, Decoded):
+                normalizers[record.partition].on_activity(result.value, record)
+        else:
+            result = webinar_decoder.decode(record)
+            if isinstance(result, Decoded):
+                projectors[record.partition].on_webinar(result.value)
+    for p, normalizer in normalizers.items():
+        state.entries[(ACTIVITY, p)] = list(normalizer.drain_changes()) or [EMPTY[ACTIVITY]]
+    for p, projector in projectors.items():
+        state.entries[(WEBINARS, p)] = list(projector.drain_changes()) or [EMPTY[WEBINARS]]
+    return state
+
+
+def to_changelogs(entries: Entries, activity_log: str, webinars_log: str) -> Entries:
+    """Rebuilt entries keyed by the changelog topics they go to."""
+    names = {ACTIVITY: activity_log, WEBINARS: webinars_log}
+    return {(names[source], p): items for (source, p), items in entries.items()}
+
+
+def ensure_changelogs(settings: Settings, cluster: Cluster, group: str) -> None:
+    """Create the group's changelog topics as the normalizer would (compact, one per source)."""
+    topics = cluster.topics()
+    specs = [TopicSpec(changelog.changelog_topic(group, source), topics[source],
+                       config={"cleanup.policy": "compact"})
+             for source in (settings.topics.activity, settings.topics.webinars)
+             if source in topics]
+    ensure_topics(settings.kafka.client_config(), specs)
+
+
+def truncate(cluster: Cluster, partitions: list[TP]) -> None:
+    """Empty changelog partitions: DeleteRecords up to the high watermark (see module doc)."""
+    by_topic: dict[str, list[int]] = {}
+    for topic, partition in partitions:
+        by_topic.setdefault(topic, []).append(partition)
+    for topic, numbers in sorted(by_topic.items()):
+        marks = cluster.watermarks([(topic, p) for p in numbers])
+        todo = [TopicPartition(topic, p, marks[(topic, p)][1]) for p in numbers
+                if marks[(topic, p)][1] > marks[(topic, p)][0]]
+        if not todo:
+            continue
+        restore = _allow_delete_records(cluster, topic)
+        try:
+            _delete_records(cluster, topic, todo)
+        finally:
+            _alter(cluster, topic, restore)
+
+
+def _delete_records(cluster: Cluster, topic: str, todo: list[TopicPartition],
+                    wait: float = 15.0) -> None:
+    """DeleteRecords, retried while the broker has not applied the new policy yet (the config
+    change reaches the partition leader asynchronously: POLICY_VIOLATION until then)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            for tp, future in cluster.admin.delete_records(
+                    todo, request_timeout=TIMEOUT, operation_timeout=TIMEOUT).items():
+                future.result(TIMEOUT)
+                log.info("changelog_truncated topic=%s partition=%s to=%s",
+                         tp.topic, tp.partition, tp.offset)
+            return
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() == KafkaError.POLICY_VIOLATION and time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+            raise ReplayError(f"emptying the normalizer state in {topic} failed: "
+                              f"{error}") from exc
+
+
+_POLICY_KEYS = ("cleanup.policy", "retention.ms", "retention.bytes")
+
+
+def _allow_delete_records(cluster: Cluster, topic: str) -> list[ConfigEntry]:
+    """Switch `topic` to compact,delete with infinite retention; returns what undoes it."""
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    try:
+        described = cluster.admin.describe_configs([resource],
+                                                   request_timeout=TIMEOUT)[resource]
+        config = described.result(TIMEOUT)
+    except KafkaException as exc:
+        raise ReplayError(f"reading the configuration of {topic} failed: {exc.args[0]}") from exc
+    undo = []
+    for key in _POLICY_KEYS:
+        entry = config[key]
+        if entry.is_default:
+            undo.append(ConfigEntry(key, None, incremental_operation=AlterConfigOpType.DELETE))
+        else:
+            value = entry.value
+            if key == "cleanup.policy" and "delete" in value.split(","):
+                value = "compact"  # left over by an interrupted run: the changelog's policy
+            undo.append(ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET))
+    _alter(cluster, topic, [
+        ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+        for key, value in (("cleanup.policy", "compact,delete"), ("retention.ms", "-1"),
+                           ("retention.bytes", "-1"))])
+    return undo
+
+
+def _alter(cluster: Cluster, topic: str, entries: list[ConfigEntry]) -> None:
+    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=entries)
+    try:
+        for future in cluster.admin.incremental_alter_configs(
+                [resource], request_timeout=TIMEOUT).values():
+            future.result(TIMEOUT)
+    except KafkaException as exc:
+        raise ReplayError(f"changing the configuration of {topic} failed: {exc.args[0]} "
+                          f"(check its cleanup.policy is 'compact')") from exc
+
+
+def commit_with_state(client_config: dict[str, Any], group: str, transactional_id: str,
+                      entries: Entries, offsets: dict[TP, int]) -> None:
+    """One transaction: the changelog entries and the group's new offsets."""
+    producer = Producer({**client_config, "transactional.id": transactional_id,
+                         "enable.idempotence": True, "linger.ms": 5})
+    metadata_consumer = Consumer({**client_config, "group.id": group,
+                                  "enable.auto.commit": False})
+    try:
+        producer.init_transactions(TIMEOUT)
+        producer.begin_transaction()
+        for (topic, partition), items in sorted(entries.items()):
+            for key, value in changelog.records(items):
+                producer.produce(topic, key=key, value=value, partition=partition)
+                producer.poll(0)
+        producer.send_offsets_to_transaction(
+            [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())],
+            metadata_consumer.consumer_group_metadata(), TIMEOUT)
+        producer.commit_transaction(TIMEOUT)
+    except KafkaException as exc:
+        error = exc.args[0]
+        if error.txn_requires_abort():
+            producer.abort_transaction(TIMEOUT)
+        raise OffsetCommitError(f"writing the normalizer state and offsets of group {group!r} "
+                                f"failed (the transaction was aborted): {error.str()}") from exc
+    finally:
+        metadata_consumer.close()
+
+
+def verify_committed(cluster: Cluster, group: str, offsets: dict[TP, int],
+                     wait: float = 15.0, sleep: Callable[[float], None] = time.sleep,
+                     clock: Callable[[], float] = time.monotonic) -> None:
+    """Read the offsets back: Kafka drops a transactional offset commit for a group with
+    members without an error. Transactional offsets become visible once the coordinator wrote
+    the commit markers, shortly after commit_transaction returns, hence the `wait`."""
+    deadline = clock() + wait
+    while True:
+        committed = cluster.committed(group, list(offsets))
+        wrong = {tp: (o, committed.get(tp)) for tp, o in offsets.items()
+                 if committed.get(tp) != o}
+        if not wrong:
+            return
+        if clock() > deadline:
+            break
+        sleep(0.2)
+    detail = ", ".join(f"{t}[{p}] wanted {want} has {got}"
+                       for (t, p), (want, got) in sorted(wrong.items()))
+    raise OffsetCommitError(f"Kafka did not apply the new offsets of group {group!r} "
+                            f"({detail}): did a member join the group meanwhile? Stop "
+                            "every instance and run the reset again")
