@@ -1,0 +1,37 @@
+"""`connector demo`, the README's main-job command, as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_shows_hubspot_matching_the_prediction_and_leaves_nothing_running() -> None:
+    done = subprocess.run([sys.executable, "-m", "connector", "demo", "--people", "60"],
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    out = done.stdout
+    assert "OK: HubSpot shows what the input predicts" in out
+    assert "people as predicted:" in out and "dead letters:" in out
+    assert "no-contact-identifier" in out  # the guests, with their reason
+    assert "marketing event web-7-0" in out
+    assert _orphaned_brokers() == [], "the demo left a broker behind"
+
+
+def _orphaned_brokers() -> list[int]:
+    """Kafka JVMs whose parent is gone (reparented to init)."""
+    orphans = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"kafka.Kafka" in cmdline and ppid == 1:
+            orphans.append(int(proc.name))
+    return orphans
