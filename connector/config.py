@@ -231,6 +231,9 @@ class TelemetrySettings(Section):
     propagate_to_hubspot: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
+    #: `connector run` serves /metrics and /healthz on this port (0 = off).
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    metrics_host: str = "0.0.0.0"
 
 
 class ServeSettings(Section):

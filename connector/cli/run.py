@@ -6,6 +6,7 @@ given to every worker and shut down (spans and metrics flushed) when they have s
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import signal
@@ -18,6 +19,8 @@ import click
 
 from connector.cli.common import reports_errors, settings_from
 from connector.config import Settings
+from connector.serve.metrics import create_metrics_app
+from connector.serve.server import serve_in_thread
 from connector.telemetry import Telemetry
 
 log = logging.getLogger("connector.run")
@@ -76,7 +79,12 @@ def run_command(ctx: click.Context, role: str) -> None:
         log.info("starting role=%s bootstrap=%s traces=%s metrics=%s sample_ratio=%s", role,
                  settings.kafka.bootstrap_servers, t.traces if t.enabled else "none",
                  t.metrics if t.enabled else "none", t.trace_sample_ratio)
-        run_workers(settings, workers, stop)
+        with contextlib.ExitStack() as stack:
+            if t.metrics_port:
+                app = create_metrics_app(telemetry, alive=lambda: not stop.is_set())
+                server = stack.enter_context(serve_in_thread(app, t.metrics_host, t.metrics_port))
+                log.info("metrics_serving url=%s/metrics", server.url)
+            run_workers(settings, workers, stop)
     finally:
         telemetry.shutdown()
     log.info("stopped role=%s", role)
