@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient
 
 from connector.cli.demo import create_known_contacts, demo_settings, hubspot_view
 from connector.cli.run import run_workers
-from connector.dlq.envelope import H_REASON, header_map
+from connector.dlq.envelope import H_CATEGORY, H_REASON, header_map
 from connector.kafka.reader import read_all
 from connector.normalize.worker import run_normalizer
 from connector.sample import SampleSpec, generate
@@ -21,7 +21,7 @@ from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.faults import FaultConfig, Window
 from connector.sandbox.server import serve_in_thread
 from connector.sink import run_sink
-from tests.pipeline_helpers import publish, wait_for
+from tests.pipeline_helpers import decode_commands, publish, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +82,57 @@ def _creator(admin: AdminClient) -> Any:
         admin.create_topics([NewTopic(name, partitions, 1, config=config)])[name].result(30)
 
     return create
+
+
+def test_partly_failed_batches_dead_letter_exactly_the_failed_inputs(
+        kafka_bootstrap: str, kafka_admin: AdminClient) -> None:
+    config = SandboxConfig.default(window_limit=190)
+    token = config.apps[0].token
+    with serve_in_thread(create_app(config)) as sandbox:
+        contact_ids = create_known_contacts(sandbox.url, token, 5)
+        hubspot = sandbox.app.sandbox
+        hubspot.set_faults(FaultConfig(seed=5, batch_input_failure_rate=0.05))
+        settings = demo_settings(kafka_bootstrap, sandbox.url, token)
+        settings = settings.model_copy(update={"topics": settings.topics.model_copy(update={
+            name: f"{value}-partial-{int(time.time())}" for name, value in
+            settings.topics.model_dump().items() if name != "dlq_suffix"})})
+        sample = generate(SampleSpec(seed=23, webinars=2, people_per_webinar=80,
+                                     contact_ids=contact_ids))
+        publish(settings, sample, _creator(kafka_admin))
+        activities = [r for k, r in sample.publish_order() if k == "activity"]
+        predicted = expected_outcome(
+            activities, {w["webinarId"]: w for w in sample.webinars if w["status"] == "ENDED"})
+        client = settings.kafka.client_config()
+        stop = threading.Event()
+        workers = threading.Thread(target=run_workers, daemon=True, args=(
+            settings, {"normalizer": run_normalizer, "sink": run_sink}, stop))
+        workers.start()
+        try:
+            def settled() -> bool:
+                failed = hubspot.stats()["batchInputFailures"]
+                letters = read_all(client, settings.topics.commands_dlq, timeout=5)
+                shown = hubspot_view(sandbox.url, set(contact_ids))[0]
+                return failed > 0 and len(letters) == failed and all(
+                    shown.get(k) == v or k in _dead_lettered(letters)
+                    for k, v in predicted.items())
+
+            wait_for(settled, 150, "every person applied or dead-lettered")
+        finally:
+            stop.set()
+            workers.join(60)
+        letters = read_all(client, settings.topics.commands_dlq, timeout=5)
+        assert len(letters) == hubspot.stats()["batchInputFailures"]
+        for letter in letters:
+            headers = header_map(letter.headers())
+            assert headers[H_REASON] and headers[H_CATEGORY]
+
+
+def _dead_lettered(letters: list[Any]) -> set[tuple[str, str]]:
+    """(webinar, person) of each dead-lettered attendance command."""
+    people = set()
+    for _, command, _ in decode_commands(letters):
+        body = command.body
+        vid = getattr(body, "vid", None)
+        key = f"vid:{vid}" if vid is not None else f"email:{getattr(body, 'email', None)}"
+        people.add((command.externalEventId, key))
+    return people
