@@ -42,7 +42,7 @@ def produce(bootstrap: str, activities: int, partitions: int,
                                                     {"cleanup.policy": "compact"})):
         admin.create_topics([NewTopic(name, partitions, 1, config=config)])[name].result(30)
     people = 1000
-    webinars = max(1, round(activities / (people * 3.66)))
+    webinars = max(1, round(activities / (people * 3.3)))  # ~3.3 activities per person
     sample = generate(SampleSpec(seed=1, webinars=webinars, people_per_webinar=people,
                                  contact_ids=contact_ids))
     catalog = SchemaCatalog.from_directory()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -21,21 +20,10 @@ from pathlib import Path
 
 import httpx
 
+from bench.common import sandbox_counters, sandbox_process
 from bench.normalizer import produce
 from connector.broker import EmbeddedKafka
 from connector.cli.demo import create_known_contacts
-
-
-def _start_sandbox(limit: int) -> tuple[subprocess.Popen[str], str, str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "connector", "sandbox", "--port", "0", "--window-limit",
-         str(limit), "--daily-limit", "0"], stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    lines = [process.stdout.readline() for _ in range(3)]
-    url = re.search(r"http://[\d.]+:\d+", lines[0])
-    token = re.search(r"token\s+:\s+(\S+)", lines[2])
-    assert url and token, lines
-    return process, url.group(0), token.group(1)
 
 
 def main() -> None:
@@ -45,12 +33,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--json")
     args = parser.parse_args()
-    sandbox, url, token = _start_sandbox(args.limit)
     workers: list[subprocess.Popen[bytes]] = []
-    try:
-        with EmbeddedKafka() as kafka:
+    with sandbox_process(args.limit) as (url, token), EmbeddedKafka() as kafka:
+        try:
             # People the platform matched to HubSpot exist there, as in a real portal.
-            contacts = create_known_contacts(url, token, 200)
+            contacts = create_known_contacts(url, token, 50)  # within the first window
             count = produce(kafka.bootstrap_servers, args.activities, 3, contacts)
             env = {**os.environ, "CONNECTOR_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
                    "CONNECTOR_HUBSPOT__BASE_URL": url, "CONNECTOR_HUBSPOT__ACCESS_TOKEN": token,
@@ -65,30 +52,27 @@ def main() -> None:
             previous, stable_since = -1, time.monotonic()
             while time.monotonic() - t0 < args.timeout:
                 time.sleep(5)
-                stats = httpx.get(f"{url}/_sandbox/counters", timeout=30).json()
-                done = stats["requests"]
+                done = sandbox_counters(url)["requests"]
                 if done != previous:
                     previous, stable_since = done, time.monotonic()
                 elif time.monotonic() - stable_since > 30:
                     break  # nothing sent for 30 s: the work is done
             elapsed = time.monotonic() - t0 - 30
-            state = httpx.get(f"{url}/_sandbox/participations", timeout=60).json()
-            interactions = sum(len(row["interactions"]) for row in state)
-            stats = httpx.get(f"{url}/_sandbox/counters", timeout=30).json()
-    finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(60)
-        sandbox.terminate()
-        sandbox.wait(30)
+            stats = sandbox_counters(url)
+            people = len(httpx.get(f"{url}/_sandbox/participations", timeout=120).json())
+        finally:
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(60)
+    interactions = stats["interactions"]
     ceiling = args.limit / 10 * 100
-    result = {"activities": count, "seconds": elapsed, "people": len(state),
+    result = {"activities": count, "seconds": elapsed, "people": people,
               "attendance_records": interactions, "requests": stats["requests"],
               "rate_limited": stats["rateLimited"],
               "records_per_s": interactions / elapsed,
               "efficiency": interactions / elapsed / ceiling}
     print(f"replay: {count:,} activities -> {interactions:,} attendance records for "
-          f"{len(state):,} people in {elapsed:.0f}s ({interactions / elapsed:,.0f} records/s, "
+          f"{people:,} people in {elapsed:.0f}s ({interactions / elapsed:,.0f} records/s, "
           f"efficiency {result['efficiency']:.2f} of {args.limit}/10s x 100), "
           f"{stats['rateLimited']} x 429")
     if args.json:

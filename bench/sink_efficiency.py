@@ -1,6 +1,6 @@
 """Sink efficiency against the sandbox's rate limit, and a naive one-record-per-request baseline.
 
-    .venv/bin/python bench/sink_efficiency.py [--seconds 25] [--high 1000] [--json out.json]
+    .venv/bin/python -m bench.sink_efficiency [--seconds 25] [--high 1000] [--json out.json]
 
 efficiency = achieved attendance records/s
              / (sandbox limit in requests/s x max inputs per request)
@@ -11,8 +11,8 @@ applied. The commands topic holds more than the run can apply, so the sink is ne
 The baseline reads the same topic and sends each record alone with HubSpot's official client
 (hubspot-api-client) with the retry it documents (urllib3 Retry on 429/5xx).
 
-Needs a broker: $KAFKA_BOOTSTRAP_SERVERS, else the embedded one (java). The sandbox runs
-in-process (uvicorn on loopback), so at high limits the numbers include its CPU cost too.
+Needs a broker: $KAFKA_BOOTSTRAP_SERVERS, else the embedded one (java). The sandbox runs in
+its own process (`connector sandbox`), so it never competes with the sink for the interpreter.
 """
 
 from __future__ import annotations
@@ -30,16 +30,14 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bench.common import sandbox_counters, sandbox_process
 from connector.config import HubSpotSettings, KafkaSettings, Settings, SinkSettings, TopicSettings
 from connector.normalize.command import COMMAND_SCHEMA, Attendance, Command, EventUpsert
-from connector.sandbox import SandboxConfig, create_app
-from connector.sandbox.server import RunningSandbox, serve_in_thread
 from connector.serde import Framing, SchemaCatalog, SourceRecord, TopicFormat, build_codec
 from connector.sink import run_sink
 
 WINDOW = 10.0
 MAX_INPUTS = 100
-TOKEN = SandboxConfig.default().apps[0].token
 T0 = 1_767_261_600_000
 
 
@@ -84,25 +82,24 @@ def produce(bootstrap: str, commands: list[Command], partitions: int = 4) -> str
     return topic
 
 
-def applied(running: RunningSandbox) -> int:
+def applied(url: str) -> int:
     """Attendance interactions HubSpot holds (one per applied record)."""
-    store = running.app.sandbox.store
-    return sum(len(p.interactions) for p in list(store.participations.values()))
+    return int(sandbox_counters(url)["interactions"])
 
 
-def measure(running: RunningSandbox, total: int, seconds: float, limit: int,
+def measure(url: str, total: int, seconds: float, limit: int,
             stop: threading.Event, start: float) -> dict[str, Any]:
     samples: list[tuple[float, int]] = []
     deadline = start + WINDOW + seconds
     while time.monotonic() < deadline and not stop.is_set():
-        samples.append((time.monotonic(), applied(running)))
+        samples.append((time.monotonic(), applied(url)))
         if samples[-1][1] >= 0.95 * total:
             break
         time.sleep(0.25)
     steady = [(t, n) for t, n in samples if t >= start + WINDOW]
     (t1, n1), (t2, n2) = steady[0], steady[-1]
     rate = (n2 - n1) / (t2 - t1) if t2 > t1 else 0.0
-    stats = running.app.sandbox.stats()
+    stats = sandbox_counters(url)
     ceiling = limit / WINDOW * MAX_INPUTS
     return {"limit_per_10s": limit, "records_per_s": round(rate, 1),
             "ceiling_records_per_s": ceiling, "efficiency": round(rate / ceiling, 3),
@@ -115,12 +112,11 @@ def run_sink_bench(bootstrap: str, limit: int, seconds: float) -> dict[str, Any]
     records = int(per_second * (seconds + WINDOW) * 1.3)
     commands = workload(records)
     topic = produce(bootstrap, commands)
-    config = SandboxConfig.default(window_limit=limit, window_seconds=WINDOW, daily_limit=None)
-    with serve_in_thread(create_app(config)) as running:
+    with sandbox_process(limit) as (url, token):
         settings = Settings(
             kafka=KafkaSettings(bootstrap_servers=bootstrap),
             topics=TopicSettings(commands=topic, commands_dlq=f"{topic}.dlq"),
-            hubspot=HubSpotSettings(base_url=running.url, access_token=TOKEN),
+            hubspot=HubSpotSettings(base_url=url, access_token=token),
             sink=SinkSettings(group_id=f"bench-{uuid.uuid4().hex[:8]}", window_limit=limit,
                               window_seconds=int(WINDOW), max_inputs_per_request=MAX_INPUTS,
                               linger_ms=200),
@@ -137,7 +133,7 @@ def run_sink_bench(bootstrap: str, limit: int, seconds: float) -> dict[str, Any]
         thread = threading.Thread(target=target, daemon=True)
         start = time.monotonic()
         thread.start()
-        result = measure(running, records, seconds, limit, stop, start)
+        result = measure(url, records, seconds, limit, stop, start)
         stop.set()
         thread.join(60)
         if errors:
@@ -158,11 +154,10 @@ def run_naive_bench(bootstrap: str, limit: int, seconds: float) -> dict[str, Any
     topic = produce(bootstrap, commands)
     codec = build_codec(TopicFormat(Framing.SINGLE_OBJECT, COMMAND_SCHEMA), topic,
                         SchemaCatalog.from_directory())
-    config = SandboxConfig.default(window_limit=limit, window_seconds=WINDOW, daily_limit=None)
-    with serve_in_thread(create_app(config)) as running:
+    with sandbox_process(limit) as (url, token):
         retry = Retry(total=8, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
                       allowed_methods=None, respect_retry_after_header=True)
-        hs = HubSpot(access_token=TOKEN, host=running.url, retry=retry)
+        hs = HubSpot(access_token=token, host=url, retry=retry)
         consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex,
                              "auto.offset.reset": "earliest", "enable.auto.commit": False})
         consumer.subscribe([topic])
@@ -171,7 +166,7 @@ def run_naive_bench(bootstrap: str, limit: int, seconds: float) -> dict[str, Any
         stop = threading.Event()
         sampler: dict[str, Any] = {}
         thread = threading.Thread(target=lambda: sampler.update(
-            measure(running, len(commands), seconds, limit, stop, start)), daemon=True)
+            measure(url, len(commands), seconds, limit, stop, start)), daemon=True)
         thread.start()
         while thread.is_alive():
             message = consumer.poll(0.2)

@@ -96,6 +96,8 @@ class Sandbox:
         """Counters for the admin API."""
         return {
             "requests": self.counters["requests"],
+            # Applied attendance records (one interaction each): what benchmarks count.
+            "interactions": sum(len(p.interactions) for p in self.store.participations.values()),
             "rateLimited": self.counters["rate_limited"],
             "rateLimitedByPolicy": {
                 k.split(".", 1)[1]: v

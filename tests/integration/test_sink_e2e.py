@@ -570,7 +570,6 @@ def _slow() -> Any:
     return FaultConfig(latency_seconds=0.05)
 
 
-@pytest.mark.slow
 def test_sixty_second_outage_loses_nothing(topics: Any, producer_factory: Any) -> None:
     t = topics()
     work = make_workload(events=3, people=100, seed=13)

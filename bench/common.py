@@ -1,0 +1,39 @@
+"""What several benchmarks share: the sandbox in its own process, so it never competes with
+the code being measured for the interpreter."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+
+@contextlib.contextmanager
+def sandbox_process(window_limit: int | None) -> Iterator[tuple[str, str]]:
+    """`connector sandbox` on a free port; yields (url, token). None/0 = no rate limit."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "connector", "--log-level", "WARNING", "sandbox", "--port", "0",
+         "--window-limit", str(window_limit or 0), "--daily-limit", "0"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+        url = re.search(r"http://[\d.]+:\d+", lines[0])
+        token = re.search(r"token\s+:\s+(\S+)", lines[2])
+        assert url and token, lines
+        yield url.group(0), token.group(1)
+    finally:
+        process.terminate()
+        process.wait(30)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def sandbox_counters(url: str) -> dict[str, Any]:
+    """The sandbox's request counters (requests, rateLimited, interactions, ...)."""
+    return httpx.get(f"{url}/_sandbox/counters", timeout=30).json()  # type: ignore[no-any-return]
