@@ -8,17 +8,11 @@ cache is rebuilt when the pom changes or a cached jar has disappeared (e.g. ~/.m
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import logging
 import os
-import re
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
+from connector.broker import maven
 from connector.errors import BrokerError
 
 __all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_POM", "resolve_classpath"]
@@ -30,10 +24,6 @@ DEFAULT_POM = _REPO_ROOT / "kafka" / "pom.xml"
 DEFAULT_CACHE_DIR = _REPO_ROOT / ".cache" / "kafka"
 
 _CLASSPATH_FILE = "classpath.txt"
-_HASH_FILE = "pom.sha256"
-_LOCK_FILE = ".lock"
-_MAVEN_TAIL_LINES = 30
-_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # Maven colours even with -B sometimes
 
 
 def resolve_classpath(
@@ -46,30 +36,29 @@ def resolve_classpath(
     """Return the broker's classpath, resolving it with Maven only when the cache is stale."""
     if not pom.is_file():
         raise BrokerError(f"Kafka pom not found at {pom}; it lists the broker's jars")
-    digest = hashlib.sha256(pom.read_bytes()).hexdigest()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    # Parallel test processes may race to resolve; the lock makes one resolve, the rest reuse.
-    with _locked(cache_dir / _LOCK_FILE):
+    digest = maven.pom_digest(pom)
+    with maven.cache_lock(cache_dir):
         cached = _read_cache(cache_dir, digest)
         if cached is not None:
             log.debug("classpath_cached cache_dir=%s", cache_dir)
             return cached
         classpath = _run_maven(pom, cache_dir, mvn=mvn, timeout=timeout)
         # Classpath first, hash last: a crash in between leaves a mismatch, hence a re-resolve.
-        _write_atomic(cache_dir / _CLASSPATH_FILE, classpath)
-        _write_atomic(cache_dir / _HASH_FILE, digest)
+        maven.write_atomic(cache_dir / _CLASSPATH_FILE, classpath)
+        maven.store_digest(cache_dir, digest)
         log.info("classpath_resolved pom=%s jars=%d", pom, len(classpath.split(os.pathsep)))
         return classpath
 
 
 def _read_cache(cache_dir: Path, digest: str) -> str | None:
     """The cached classpath if it belongs to this pom and every jar still exists."""
+    if maven.stored_digest(cache_dir) != digest:
+        return None
     try:
-        stored_digest = (cache_dir / _HASH_FILE).read_text().strip()
         classpath = (cache_dir / _CLASSPATH_FILE).read_text().strip()
     except FileNotFoundError:
         return None
-    if stored_digest != digest or not classpath:
+    if not classpath:
         return None
     if not all(Path(entry).exists() for entry in classpath.split(os.pathsep)):
         log.info("classpath_stale reason=missing_jar cache_dir=%s", cache_dir)
@@ -78,77 +67,35 @@ def _read_cache(cache_dir: Path, digest: str) -> str | None:
 
 
 def _run_maven(pom: Path, cache_dir: Path, *, mvn: str, timeout: float) -> str:
-    executable = shutil.which(mvn)
-    if executable is None:
-        raise BrokerError(
-            f"Maven ({mvn!r}) not found on PATH; it is needed once to download the Kafka "
-            f"broker's jars listed in {pom}"
-        )
+    # Maven writes the classpath to a file; a per-process name keeps racing writers apart.
     output_file = cache_dir / f"{_CLASSPATH_FILE}.maven-{os.getpid()}"
-    command = [
-        executable,
-        "-q",
-        "-B",
-        "-Dstyle.color=never",
-        "-f",
-        str(pom),
+    goals = [
         "dependency:build-classpath",
         f"-Dmdep.outputFile={output_file}",
         "-Dmdep.includeScope=runtime",
     ]
     log.info("classpath_resolving pom=%s", pom)
     try:
-        result = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        output = maven.run_maven(
+            pom,
+            goals,
+            mvn=mvn,
             timeout=timeout,
-            check=False,
+            doing=f"resolving {pom}",
+            why=f"it is needed once to download the Kafka broker's jars listed in {pom}",
         )
-    except subprocess.TimeoutExpired as exc:
-        raise BrokerError(
-            f"Maven did not resolve {pom} within {timeout:.0f}s:\n{_tail(exc.output)}"
-        ) from exc
-    try:
-        if result.returncode != 0:
-            raise BrokerError(
-                f"Maven failed (exit {result.returncode}) resolving {pom}:\n{_tail(result.stdout)}"
-            )
-        try:
-            classpath = output_file.read_text().strip()
-        except FileNotFoundError:
-            classpath = ""
-        if "kafka_2.13" not in classpath:
-            raise BrokerError(
-                f"Maven produced no usable classpath for {pom}:\n{_tail(result.stdout)}"
-            )
-        return classpath
+        classpath = _read_output(output_file)
     finally:
         output_file.unlink(missing_ok=True)
+    if "kafka_2.13" not in classpath:
+        raise BrokerError(
+            f"Maven produced no usable classpath for {pom}:\n{maven.output_tail(output)}"
+        )
+    return classpath
 
 
-def _tail(output: str | bytes | None, lines: int = _MAVEN_TAIL_LINES) -> str:
-    if output is None:
-        return "(no output)"
-    if isinstance(output, bytes):
-        output = output.decode(errors="replace")
-    text = _ANSI_ESCAPE.sub("", output).strip()
-    return "\n".join(text.splitlines()[-lines:]) or "(no output)"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text + "\n")
-    os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _read_output(output_file: Path) -> str:
+    try:
+        return output_file.read_text().strip()
+    except FileNotFoundError:
+        return ""

@@ -29,23 +29,20 @@ Differences from Confluent's registry worth knowing in tests:
 from __future__ import annotations
 
 import atexit
-import contextlib
-import fcntl
 import functools
-import hashlib
 import json
 import logging
-import os
 import shutil
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
+from connector.broker import maven
 from connector.broker.process import (
     default_java,
     die_with_parent,
@@ -71,8 +68,6 @@ DEFAULT_CACHE_DIR = _REPO_ROOT / ".cache" / "registry"
 _HOST = "127.0.0.1"
 _API_PATH = "/apis/ccompat/v7"
 _DIST_DIR = "dist"
-_HASH_FILE = "pom.sha256"
-_LOCK_FILE = ".lock"
 _RUNNER_GLOB = "apicurio-registry-app-*-runner.jar"
 _LOG_TAIL_LINES = 40
 _KEY_LINES = 5
@@ -113,30 +108,26 @@ def prepare_distribution(
     """Return the registry's runner jar, unpacking the distribution with Maven when stale."""
     if not pom.is_file():
         raise BrokerError(f"schema registry pom not found at {pom}; it names the distribution")
-    digest = hashlib.sha256(pom.read_bytes()).hexdigest()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    # Parallel test processes may race to unpack; the lock makes one unpack, the rest reuse.
-    with _locked(cache_dir / _LOCK_FILE):
+    digest = maven.pom_digest(pom)
+    with maven.cache_lock(cache_dir):
         runner = _cached_runner(cache_dir, digest)
         if runner is not None:
             return runner
-        (cache_dir / _HASH_FILE).unlink(missing_ok=True)
+        maven.forget_digest(cache_dir)  # Maven unpacks over the old distribution
         _run_maven(pom, cache_dir, mvn=mvn, timeout=timeout)
         runner = _find_runner(cache_dir / _DIST_DIR)
         if runner is None:
             raise BrokerError(f"Maven ran but left no {_RUNNER_GLOB} in {cache_dir / _DIST_DIR}")
         # Hash last: a crash before this leaves no hash, hence a fresh unpack next time.
-        _write_atomic(cache_dir / _HASH_FILE, digest)
+        maven.store_digest(cache_dir, digest)
         log.info("registry_unpacked pom=%s runner=%s", pom, runner)
         return runner
 
 
 def _cached_runner(cache_dir: Path, digest: str) -> Path | None:
-    try:
-        stored = (cache_dir / _HASH_FILE).read_text().strip()
-    except FileNotFoundError:
+    if maven.stored_digest(cache_dir) != digest:
         return None
-    return _find_runner(cache_dir / _DIST_DIR) if stored == digest else None
+    return _find_runner(cache_dir / _DIST_DIR)
 
 
 def _find_runner(dist: Path) -> Path | None:
@@ -145,37 +136,15 @@ def _find_runner(dist: Path) -> Path | None:
 
 
 def _run_maven(pom: Path, cache_dir: Path, *, mvn: str, timeout: float) -> None:
-    executable = require_executable(mvn, "Maven", why=f"it is needed once to fetch {pom}'s files")
-    command = [
-        executable,
-        "-q",
-        "-B",
-        "-Dstyle.color=never",
-        "-f",
-        str(pom),
-        "generate-resources",
-        f"-Dregistry.outputDirectory={cache_dir}",
-    ]
     log.info("registry_unpacking pom=%s cache_dir=%s", pom, cache_dir)
-    try:
-        result = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BrokerError(
-            f"Maven did not finish {pom} within {timeout:.0f}s:\n{_tail(exc.output)}"
-        ) from exc
-    if result.returncode != 0:
-        raise BrokerError(
-            f"Maven failed (exit {result.returncode}) fetching the schema registry from {pom}:\n"
-            f"{_tail(result.stdout)}"
-        )
+    maven.run_maven(
+        pom,
+        ["generate-resources", f"-Dregistry.outputDirectory={cache_dir}"],
+        mvn=mvn,
+        timeout=timeout,
+        doing=f"fetching the schema registry from {pom}",
+        why=f"it is needed once to fetch {pom}'s files",
+    )
 
 
 # -- the registry process ------------------------------------------------------------------------
@@ -381,14 +350,6 @@ def _started(value: _T | None) -> _T:
     return value
 
 
-def _tail(output: str | bytes | None, lines: int = _LOG_TAIL_LINES) -> str:
-    if output is None:
-        return "(no output)"
-    if isinstance(output, bytes):
-        output = output.decode(errors="replace")
-    return "\n".join(output.strip().splitlines()[-lines:]) or "(no output)"
-
-
 def _key_lines(log_path: Path) -> list[str]:
     """The log's last few errors and root causes."""
     try:
@@ -400,19 +361,3 @@ def _key_lines(log_path: Path) -> list[str]:
         for line in text.splitlines()
         if line.startswith("Caused by:") or " ERROR " in line or "Exception in thread" in line
     ][-_KEY_LINES:]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text + "\n")
-    os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

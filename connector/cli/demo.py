@@ -34,7 +34,7 @@ from connector.sample.publish import publish_sample
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.server import serve_in_thread
 from connector.sandbox.view import final_state
-from connector.serde import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, SchemaCatalog, TopicFormat, build_codec
+from connector.serde import TopicCodecs
 
 log = logging.getLogger("connector.demo")
 
@@ -131,15 +131,13 @@ def demo_command(webinars: int, people: int, seed: int, timeout: float) -> None:
 def _publish(settings: Settings, sample: Any) -> None:
     client = settings.kafka.client_config()
     ensure_topics(client, platform_topics(settings, 3))
-    catalog = SchemaCatalog.from_directory(settings.serde.schemas_dir)
+    codecs = TopicCodecs.from_settings(settings)
     producer = Producer({**client, "enable.idempotence": True, "linger.ms": 20})
     publish_sample(
         producer, sample, activity_topic=settings.topics.activity,
         webinar_topic=settings.topics.webinars,
-        activity_encoder=build_codec(TopicFormat(settings.serde.activity_framing,
-                                                 ACTIVITY_SCHEMA), "a", catalog),
-        webinar_encoder=build_codec(TopicFormat(settings.serde.webinars_framing,
-                                                WEBINAR_SCHEMA), "w", catalog))
+        activity_encoder=codecs.codec(settings.topics.activity),
+        webinar_encoder=codecs.codec(settings.topics.webinars))
 
 
 def _wait(url: str, by_vid: set[int], predicted: dict[tuple[str, str], Expected],

@@ -16,7 +16,6 @@ import click
 from confluent_kafka import KafkaException, Producer
 
 from connector.cli.common import reports_errors, settings_from
-from connector.config import Settings
 from connector.dlq.errors import DeadLetterError, RedriveError
 from connector.dlq.filters import TIME_EXAMPLES, FilterError, RecordFilter
 from connector.dlq.inspect import ValueRenderer, dlq_source, record_json, summarize
@@ -24,7 +23,7 @@ from connector.dlq.progress import PartitionProgress, ProgressError, redrive_gro
 from connector.dlq.record import DeadLetterRecord
 from connector.dlq.redrive import Pacer, advance_progress, plan, send
 from connector.dlq.topic import DeadLetterTopics, Progress
-from connector.serde import SchemaRegistry
+from connector.serde import registry_from
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -161,7 +160,7 @@ def show_command(ctx: click.Context, topic: str, limit: int | None, as_json: boo
     redriven = _redriven_positions(progress, records)
     chosen = [r for r in records if selection.matches(r)
               and not (pending and (r.partition, r.offset) in redriven)][:limit]
-    registry = _registry(settings)
+    registry = registry_from(settings.serde)
     try:
         renderer = ValueRenderer.from_settings(settings, registry)
         for record in chosen:
@@ -177,11 +176,6 @@ def show_command(ctx: click.Context, topic: str, limit: int | None, as_json: boo
             registry.close()
     if not as_json:
         click.echo(f"{len(chosen)} of {len(records)} record(s) shown", err=True)
-
-
-def _registry(settings: Settings) -> SchemaRegistry | None:
-    url = settings.serde.schema_registry_url
-    return SchemaRegistry.from_url(url, settings.serde.registry_config()) if url else None
 
 
 def _print_record(data: dict[str, Any]) -> None:

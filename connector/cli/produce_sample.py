@@ -11,15 +11,7 @@ from connector.errors import ConnectorError
 from connector.kafka import TopicSpec, ensure_topics
 from connector.sample import SampleSpec, generate
 from connector.sample.publish import publish_sample
-from connector.serde import (
-    ACTIVITY_SCHEMA,
-    WEBINAR_SCHEMA,
-    Framing,
-    SchemaCatalog,
-    SchemaRegistry,
-    TopicFormat,
-    build_codec,
-)
+from connector.serde import Framing, TopicCodecs
 
 WEEK_MS = 7 * 24 * 3600 * 1000
 
@@ -53,16 +45,11 @@ def produce_sample_command(ctx: click.Context, framing: str | None, seed: int, w
     kafka_config = settings.kafka.client_config()
     if create_topics:
         ensure_topics(kafka_config, platform_topics(settings, partitions))
-    catalog = SchemaCatalog.from_directory(settings.serde.schemas_dir)
-    registry = (SchemaRegistry.from_url(settings.serde.schema_registry_url,
-                                        settings.serde.registry_config())
-                if settings.serde.schema_registry_url else None)
+    codecs = TopicCodecs.from_settings(settings)
     activity_framing = Framing(framing) if framing else settings.serde.activity_framing
     webinar_framing = Framing(framing) if framing else settings.serde.webinars_framing
-    activity_codec = build_codec(TopicFormat(activity_framing, ACTIVITY_SCHEMA),
-                                 settings.topics.activity, catalog, registry)
-    webinar_codec = build_codec(TopicFormat(webinar_framing, WEBINAR_SCHEMA),
-                                settings.topics.webinars, catalog, registry)
+    activity_codec = codecs.codec(settings.topics.activity, activity_framing)
+    webinar_codec = codecs.codec(settings.topics.webinars, webinar_framing)
     sample = generate(SampleSpec(seed=seed, webinars=webinars, people_per_webinar=people))
     producer = Producer({**kafka_config, "enable.idempotence": True, "linger.ms": 20})
     try:

@@ -19,30 +19,18 @@ from connector.dlq.filters import failure_time_ms, format_ms
 from connector.dlq.history import H_REDRIVE_ATTEMPT
 from connector.dlq.record import DeadLetterRecord
 from connector.errors import ConnectorError
-from connector.normalize.command import COMMAND_SCHEMA
 from connector.serde import (
-    ACTIVITY_SCHEMA,
-    WEBINAR_SCHEMA,
     Decoded,
     SchemaCatalog,
     SchemaRegistry,
     SourceRecord,
+    TopicCodecs,
     TopicDecoder,
     TopicFormat,
-    build_codec,
+    topic_formats,
 )
 
 NONE = "(none)"
-
-
-def source_formats(settings: Settings) -> dict[str, TopicFormat]:
-    """The format of every topic the connector dead-letters from, by topic name."""
-    topics, serde = settings.topics, settings.serde
-    return {
-        topics.activity: TopicFormat(serde.activity_framing, ACTIVITY_SCHEMA),
-        topics.webinars: TopicFormat(serde.webinars_framing, WEBINAR_SCHEMA),
-        topics.commands: TopicFormat(serde.commands_framing, COMMAND_SCHEMA),
-    }
 
 
 def dlq_source(dlq_topic: str, settings: Settings) -> str | None:
@@ -123,26 +111,22 @@ class ValueRenderer:
 
     def __init__(self, formats: dict[str, TopicFormat], catalog: SchemaCatalog,
                  registry: SchemaRegistry | None = None):
-        self._formats = formats
-        self._catalog = catalog
-        self._registry = registry
+        self._codecs = TopicCodecs(formats, catalog, registry)
         self._decoders: dict[str, TopicDecoder | str] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings,
                       registry: SchemaRegistry | None = None) -> ValueRenderer:
-        return cls(source_formats(settings), SchemaCatalog.from_directory(
+        return cls(topic_formats(settings), SchemaCatalog.from_directory(
             settings.serde.schemas_dir), registry)
 
     def _decoder(self, topic: str) -> TopicDecoder | str:
         if topic not in self._decoders:
-            fmt = self._formats.get(topic)
-            if fmt is None:
+            if topic not in self._codecs.formats:
                 self._decoders[topic] = f"no schema is configured for topic {topic}"
             else:
                 try:
-                    self._decoders[topic] = TopicDecoder(
-                        build_codec(fmt, topic, self._catalog, self._registry))
+                    self._decoders[topic] = self._codecs.decoder(topic)
                 except ConnectorError as exc:
                     self._decoders[topic] = f"cannot decode {topic}: {exc}"
         return self._decoders[topic]
@@ -151,7 +135,7 @@ class ValueRenderer:
         """The value as JSON-able data: decoded, or its bytes with why they did not decode."""
         if record.value is None:
             return None
-        fmt = self._formats.get(source_topic) if source_topic else None
+        fmt = self._codecs.formats.get(source_topic) if source_topic else None
         described: dict[str, Any] = {}
         if fmt is not None:
             described = {"framing": fmt.framing.value, "schema": fmt.schema}

@@ -12,7 +12,9 @@ from typing import Any
 
 import orjson
 
-COMMAND_SCHEMA = "connector.v1.HubSpotCommand"
+# Re-exported (`as`): serde keeps the schema names of all the connector's topics together.
+from connector.serde.catalog import COMMAND_SCHEMA as COMMAND_SCHEMA
+
 NS = "connector.v1"
 
 

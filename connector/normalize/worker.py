@@ -33,23 +33,12 @@ from connector.dlq import DeadLetter, Stage
 from connector.errors import ConnectorError
 from connector.kafka import TopicSpec, ensure_topics
 from connector.normalize import changelog
-from connector.normalize.command import COMMAND_SCHEMA, Command
+from connector.normalize.command import Command
 from connector.normalize.event import EventProjector
 from connector.normalize.normalizer import AttendanceNormalizer, NormalizeRules, Output
 from connector.normalize.rules import Rejection, TimeWindow
 from connector.normalize.table import WebinarTable, WebinarTableReader
-from connector.serde import (
-    ACTIVITY_SCHEMA,
-    WEBINAR_SCHEMA,
-    Decoded,
-    DecodeFailure,
-    SchemaCatalog,
-    SchemaRegistry,
-    SourceRecord,
-    TopicDecoder,
-    TopicFormat,
-    build_codec,
-)
+from connector.serde import Decoded, DecodeFailure, SourceRecord, TopicCodecs
 from connector.telemetry import NOOP_RECORD, RecordTrace, Telemetry
 
 log = logging.getLogger(__name__)
@@ -117,18 +106,10 @@ class NormalizerWorker:
     # -- set-up ------------------------------------------------------------------------------
 
     def _build_codecs(self) -> None:
-        serde = self.settings.serde
-        catalog = SchemaCatalog.from_directory(serde.schemas_dir)
-        registry = (SchemaRegistry.from_url(serde.schema_registry_url, serde.registry_config())
-                    if serde.schema_registry_url else None)
-        self.activity_decoder = TopicDecoder(build_codec(
-            TopicFormat(serde.activity_framing, ACTIVITY_SCHEMA), self.topics.activity, catalog,
-            registry))
-        self.webinar_decoder = TopicDecoder(build_codec(
-            TopicFormat(serde.webinars_framing, WEBINAR_SCHEMA), self.topics.webinars, catalog,
-            registry))
-        self.command_codec = build_codec(TopicFormat(serde.commands_framing, COMMAND_SCHEMA),
-                                         self.topics.commands, catalog, registry)
+        codecs = TopicCodecs.from_settings(self.settings)
+        self.activity_decoder = codecs.decoder(self.topics.activity)
+        self.webinar_decoder = codecs.decoder(self.topics.webinars)
+        self.command_codec = codecs.codec(self.topics.commands)
 
     def _ensure_topics(self) -> None:
         metadata = Consumer({**self.client_config, "group.id": self.group}).list_topics(

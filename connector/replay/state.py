@@ -53,17 +53,7 @@ from connector.normalize.table import WebinarTable
 from connector.normalize.worker import rules_from
 from connector.replay.cluster import TIMEOUT, TP, Cluster, read_ranges
 from connector.replay.errors import OffsetCommitError, ReplayError
-from connector.serde import (
-    ACTIVITY_SCHEMA,
-    WEBINAR_SCHEMA,
-    Decoded,
-    SchemaCatalog,
-    SchemaRegistry,
-    SourceRecord,
-    TopicDecoder,
-    TopicFormat,
-    build_codec,
-)
+from connector.serde import Decoded, SourceRecord, TopicCodecs, TopicDecoder
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +77,8 @@ class RebuiltState:
 
 def decoders(settings: Settings) -> tuple[TopicDecoder, TopicDecoder]:
     """The activity and webinars decoders, as the normalizer builds them."""
-    serde = settings.serde
-    catalog = SchemaCatalog.from_directory(serde.schemas_dir)
-    registry = (SchemaRegistry.from_url(serde.schema_registry_url, serde.registry_config())
-                if serde.schema_registry_url else None)
-    return (TopicDecoder(build_codec(TopicFormat(serde.activity_framing, ACTIVITY_SCHEMA),
-                                     settings.topics.activity, catalog, registry)),
-            TopicDecoder(build_codec(TopicFormat(serde.webinars_framing, WEBINAR_SCHEMA),
-                                     settings.topics.webinars, catalog, registry)))
+    codecs = TopicCodecs.from_settings(settings)
+    return codecs.decoder(settings.topics.activity), codecs.decoder(settings.topics.webinars)
 
 
 def load_table(settings: Settings, cluster: Cluster, ends: dict[int, int] | None = None,

@@ -1,16 +1,28 @@
 """Avro serde: the schema catalog and the raw / single-object / Confluent framings."""
 
-from connector.serde.catalog import DEFAULT_SCHEMAS_DIR, CatalogEntry, SchemaCatalog
+from connector.serde.catalog import (
+    ACTIVITY_SCHEMA,
+    COMMAND_SCHEMA,
+    DEFAULT_SCHEMAS_DIR,
+    WEBINAR_SCHEMA,
+    CatalogEntry,
+    SchemaCatalog,
+)
 from connector.serde.codec import Framing, RecordDecodeError
 from connector.serde.record import Decoded, DecodeFailure, DecodeReason, Headers, SourceRecord
 from connector.serde.registry import SchemaRegistry
-from connector.serde.topic import TopicDecoder, TopicFormat, build_codec
-
-ACTIVITY_SCHEMA = "webinar.platform.v1.WebinarActivity"
-WEBINAR_SCHEMA = "webinar.platform.v1.Webinar"
+from connector.serde.topic import (
+    TopicCodecs,
+    TopicDecoder,
+    TopicFormat,
+    build_codec,
+    registry_from,
+    topic_formats,
+)
 
 __all__ = [
     "ACTIVITY_SCHEMA",
+    "COMMAND_SCHEMA",
     "DEFAULT_SCHEMAS_DIR",
     "WEBINAR_SCHEMA",
     "CatalogEntry",
@@ -23,7 +35,10 @@ __all__ = [
     "SchemaCatalog",
     "SchemaRegistry",
     "SourceRecord",
+    "TopicCodecs",
     "TopicDecoder",
     "TopicFormat",
     "build_codec",
+    "registry_from",
+    "topic_formats",
 ]

@@ -27,6 +27,11 @@ DEFAULT_SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
 WRITERS_FOLDER = "writers"
 
+#: Reader schemas of the connector's topics: the platform's two and the connector's commands.
+ACTIVITY_SCHEMA = "webinar.platform.v1.WebinarActivity"
+WEBINAR_SCHEMA = "webinar.platform.v1.Webinar"
+COMMAND_SCHEMA = "connector.v1.HubSpotCommand"
+
 
 @dataclass(frozen=True)
 class CatalogEntry:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.errors import ConfigError
-from connector.serde.catalog import CatalogEntry, SchemaCatalog
+from connector.serde.catalog import (
+    ACTIVITY_SCHEMA,
+    COMMAND_SCHEMA,
+    WEBINAR_SCHEMA,
+    CatalogEntry,
+    SchemaCatalog,
+)
 from connector.serde.codec import (
     ConfluentCodec,
     Framing,
@@ -18,6 +25,9 @@ from connector.serde.codec import (
 )
 from connector.serde.record import Decoded, DecodeFailure, DecodeReason, SourceRecord
 from connector.serde.registry import SchemaRegistry
+
+if TYPE_CHECKING:  # connector.config imports serde: at run time the settings are only read
+    from connector.config import SerdeSettings, Settings
 
 
 @dataclass(frozen=True)
@@ -62,3 +72,46 @@ class TopicDecoder:
         except RecordDecodeError as exc:
             cause = type(exc.cause).__name__ if exc.cause is not None else None
             return DecodeFailure(exc.reason, exc.detail, record, cause)
+
+
+# --------------------------------------------------------------------------- as configured
+
+
+def topic_formats(settings: Settings) -> dict[str, TopicFormat]:
+    """The configured format of each topic the connector reads, by topic name."""
+    topics, serde = settings.topics, settings.serde
+    return {
+        topics.activity: TopicFormat(serde.activity_framing, ACTIVITY_SCHEMA),
+        topics.webinars: TopicFormat(serde.webinars_framing, WEBINAR_SCHEMA),
+        topics.commands: TopicFormat(serde.commands_framing, COMMAND_SCHEMA),
+    }
+
+
+def registry_from(serde: SerdeSettings) -> SchemaRegistry | None:
+    """A registry client when a URL is configured (only the `confluent` framing needs one)."""
+    url = serde.schema_registry_url
+    return SchemaRegistry.from_url(url, serde.registry_config()) if url else None
+
+
+@dataclass(frozen=True)
+class TopicCodecs:
+    """The codecs of the connector's topics as configured, sharing one catalog and registry."""
+
+    formats: Mapping[str, TopicFormat]
+    catalog: SchemaCatalog
+    registry: SchemaRegistry | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TopicCodecs:
+        catalog = SchemaCatalog.from_directory(settings.serde.schemas_dir)
+        return cls(topic_formats(settings), catalog, registry_from(settings.serde))
+
+    def codec(self, topic: str, framing: Framing | None = None) -> Any:
+        """The codec of a configured topic; `framing` overrides the configured one."""
+        fmt = self.formats[topic]
+        if framing is not None:
+            fmt = TopicFormat(framing, fmt.schema)
+        return build_codec(fmt, topic, self.catalog, self.registry)
+
+    def decoder(self, topic: str) -> TopicDecoder:
+        return TopicDecoder(self.codec(topic))

@@ -26,8 +26,7 @@ from connector.config import Settings
 from connector.errors import ConfigError
 from connector.hubspot import HubSpotClient, HubSpotHTTPError, HubSpotTimeoutError
 from connector.kafka import TopicSpec, ensure_topics
-from connector.normalize.command import COMMAND_SCHEMA
-from connector.serde import SchemaCatalog, SchemaRegistry, TopicDecoder, TopicFormat, build_codec
+from connector.serde import TopicCodecs
 from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
 from connector.sink.budget import RateBudget
@@ -116,12 +115,7 @@ def build_worker(
         raise ConfigError("CONNECTOR_HUBSPOT__ACCESS_TOKEN ([hubspot] access_token) is required "
                           "to run the sink")
     sink = settings.sink
-    catalog = SchemaCatalog.from_directory(settings.serde.schemas_dir)
-    registry = (SchemaRegistry.from_url(settings.serde.schema_registry_url,
-                                        settings.serde.registry_config())
-                if settings.serde.schema_registry_url else None)
-    codec = build_codec(TopicFormat(settings.serde.commands_framing, COMMAND_SCHEMA),
-                        settings.topics.commands, catalog, registry)
+    decoder = TopicCodecs.from_settings(settings).decoder(settings.topics.commands)
     telemetry = telemetry if telemetry is not None else Telemetry.disabled()
     timeout = httpx.Timeout(settings.hubspot.request_timeout_seconds, connect=5.0)
     client = HubSpotClient(token.get_secret_value(), base_url=settings.hubspot.base_url,
@@ -148,7 +142,7 @@ def build_worker(
         consumer=consumer,
         producer=producer,
         applier=applier,
-        decoder=TopicDecoder(codec),
+        decoder=decoder,
         batcher=Batcher(max_inputs=sink.max_inputs_per_request,
                         linger_seconds=sink.linger_ms / 1000, clock=clock),
         parking=ParkingLot(budget_seconds=sink.retry_budget_seconds, clock=clock),
