@@ -17,6 +17,7 @@ from types import FrameType
 
 import click
 
+from connector import stopping
 from connector.cli.common import reports_errors, settings_from
 from connector.config import Settings
 from connector.serve.metrics import create_metrics_app
@@ -37,6 +38,8 @@ def stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    if stopping.STOP.is_set():  # asked to stop while the process was still importing
+        stop.set()
 
 
 def run_workers(settings: Settings, workers: dict[str, Worker], stop: threading.Event) -> None:

@@ -123,8 +123,13 @@ def test_two_instances_with_rebalances_emit_exactly_the_reference(
     assert _command_ids(kafka_bootstrap, topic) == expected
 
 
+def _members(admin: AdminClient, group: str) -> int:
+    description = admin.describe_consumer_groups([group])[group].result(10)
+    return len(description.members)
+
+
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(
-        kafka_bootstrap: str, create_topic: Any) -> None:
+        kafka_bootstrap: str, kafka_admin: AdminClient, create_topic: Any) -> None:
     env = pipeline_env(kafka_bootstrap, CONNECTOR_NORMALIZER__MAX_RECORDS_PER_TRANSACTION="40")
     settings = settings_for(env)
     publish(settings, generate(SampleSpec(seed=9, webinars=6, people_per_webinar=120)),
@@ -143,6 +148,10 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
                              env=process_env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
+        # The last instance must really run (join the group), not just be spawned: the earlier
+        # ones may already have emitted everything.
+        wait_for(lambda: _members(kafka_admin, settings.normalizer.group_id) > 0, 60,
+                 "the restarted normalizer to join its group")
         _wait_for_commands(kafka_bootstrap, settings.topics.commands, expected, 120)
     finally:
         final.send_signal(signal.SIGTERM)
