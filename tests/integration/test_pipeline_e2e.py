@@ -43,16 +43,8 @@ def test_hubspot_ends_as_the_contract_says(fault: str, kafka_bootstrap: str,
         contact_ids = create_known_contacts(sandbox.url, token, 5)
         hubspot = sandbox.app.sandbox
         before = hubspot.stats()["requests"]
-        settings = demo_settings(kafka_bootstrap, sandbox.url, token)
-        settings = settings.model_copy(update={"topics": settings.topics.model_copy(update={
-            name: f"{value}-{fault}-{int(time.time())}" for name, value in
-            settings.topics.model_dump().items() if name != "dlq_suffix"})})
-        sample = generate(SampleSpec(seed=17, webinars=2, people_per_webinar=80,
-                                     contact_ids=contact_ids))
-        publish(settings, sample, _creator(kafka_admin))
-        activities = [r for k, r in sample.publish_order() if k == "activity"]
-        predicted = expected_outcome(
-            activities, {w["webinarId"]: w for w in sample.webinars if w["status"] == "ENDED"})
+        settings, activities, predicted = _published(kafka_bootstrap, kafka_admin, sandbox.url,
+                                                     token, contact_ids, fault, seed=17)
         stop = threading.Event()
         workers = threading.Thread(target=run_workers, daemon=True, args=(
             settings, {"normalizer": run_normalizer, "sink": run_sink}, stop))
@@ -75,6 +67,22 @@ def test_hubspot_ends_as_the_contract_says(fault: str, kafka_bootstrap: str,
     assert {header_map(m.headers())[H_REASON] for m in letters} == {"no-contact-identifier"}
 
 
+def _published(bootstrap: str, admin: AdminClient, url: str, token: str,
+               contact_ids: tuple[int, ...], tag: str, seed: int) -> tuple[Any, list[Any], Any]:
+    """Settings on fresh topics, a published sample, its activities and the oracle's outcome."""
+    settings = demo_settings(bootstrap, url, token)
+    settings = settings.model_copy(update={"topics": settings.topics.model_copy(update={
+        name: f"{value}-{tag}-{int(time.time())}" for name, value in
+        settings.topics.model_dump().items() if name != "dlq_suffix"})})
+    sample = generate(SampleSpec(seed=seed, webinars=2, people_per_webinar=80,
+                                 contact_ids=contact_ids))
+    publish(settings, sample, _creator(admin))
+    activities = [r for k, r in sample.publish_order() if k == "activity"]
+    predicted = expected_outcome(
+        activities, {w["webinarId"]: w for w in sample.webinars if w["status"] == "ENDED"})
+    return settings, activities, predicted
+
+
 def _creator(admin: AdminClient) -> Any:
     from confluent_kafka.admin import NewTopic
 
@@ -92,16 +100,8 @@ def test_partly_failed_batches_dead_letter_exactly_the_failed_inputs(
         contact_ids = create_known_contacts(sandbox.url, token, 5)
         hubspot = sandbox.app.sandbox
         hubspot.set_faults(FaultConfig(seed=5, batch_input_failure_rate=0.05))
-        settings = demo_settings(kafka_bootstrap, sandbox.url, token)
-        settings = settings.model_copy(update={"topics": settings.topics.model_copy(update={
-            name: f"{value}-partial-{int(time.time())}" for name, value in
-            settings.topics.model_dump().items() if name != "dlq_suffix"})})
-        sample = generate(SampleSpec(seed=23, webinars=2, people_per_webinar=80,
-                                     contact_ids=contact_ids))
-        publish(settings, sample, _creator(kafka_admin))
-        activities = [r for k, r in sample.publish_order() if k == "activity"]
-        predicted = expected_outcome(
-            activities, {w["webinarId"]: w for w in sample.webinars if w["status"] == "ENDED"})
+        settings, _, predicted = _published(kafka_bootstrap, kafka_admin, sandbox.url, token,
+                                            contact_ids, "partial", seed=23)
         client = settings.kafka.client_config()
         stop = threading.Event()
         workers = threading.Thread(target=run_workers, daemon=True, args=(
