@@ -8,12 +8,10 @@ normalizer and sink, waits until HubSpot shows what the input predicts, and prin
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import shutil
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -149,6 +147,4 @@ def _wait(url: str, by_vid: set[int], predicted: dict[tuple[str, str], Expected]
         if shown == predicted:
             break
         time.sleep(1.0)
-    done = Counter(k in shown and shown[k] == v for k, v in predicted.items())
-    log.debug("demo_wait matched=%s", json.dumps(done))
     return shown

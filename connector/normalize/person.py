@@ -100,12 +100,6 @@ class Person:
         return sum(1 for joined, left in self.sessions.values()
                    if joined is not None and left is None)
 
-    @property
-    def last_left(self) -> int | None:
-        lefts = [left for joined, left in self.sessions.values()
-                 if joined is not None and left is not None]
-        return max(lefts) if lefts else None
-
     def attendance(self, actual_end: int | None) -> tuple[int, int, int] | None:
         """(joinedAt, leftAt, attended millis) if every connection has ended, else None.
 

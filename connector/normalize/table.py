@@ -64,6 +64,11 @@ class WebinarTableReader:
         self._at_end: set[int] = set()
         self._partitions = set(partitions)
 
+    @property
+    def caught_up(self) -> bool:
+        """Every partition is read to its end right now (a missing topic never is)."""
+        return bool(self._partitions) and self._at_end == self._partitions
+
     def poll(self, timeout: float = 0.0, max_records: int = 1000) -> list[str]:
         """Read what is available; returns the webinarIds whose description changed."""
         changed: list[str] = []
@@ -85,7 +90,7 @@ class WebinarTableReader:
         """Read until every partition reached its end (start-up), returns changed ids."""
         deadline = time.monotonic() + timeout
         changed: list[str] = []
-        while self._at_end != self._partitions and time.monotonic() < deadline:
+        while not self.caught_up and time.monotonic() < deadline:
             changed += self.poll(0.2)
         return changed
 

@@ -39,8 +39,8 @@ class TableReader(Protocol):
 def is_caught_up(reader: Any) -> bool:
     """Every partition of the reader's topic reached its end at least once since it started.
 
-    ``WebinarTableReader`` keeps this in private attributes (``_at_end``, ``_partitions``); a
-    topic without partitions (missing) never counts as caught up.
+    ``WebinarTableReader.caught_up`` says it; readers without that property are judged by
+    ``_at_end``/``_partitions``. A topic without partitions (missing) never counts as caught up.
     """
     caught_up = getattr(reader, "caught_up", None)
     if isinstance(caught_up, bool):
