@@ -117,6 +117,21 @@ def topic_factory(kafka_admin: AdminClient) -> Iterator[TopicFactory]:
 
 
 @pytest.fixture
+def create_topic(kafka_admin: AdminClient) -> Iterator[Callable[[str, int, dict[str, str]], None]]:
+    """create_topic(name, partitions, config): a topic with an exact name (pipelines name their
+    topics from settings); deleted at teardown."""
+    created: list[str] = []
+
+    def create(name: str, partitions: int, config: dict[str, str]) -> None:
+        kafka_admin.create_topics([NewTopic(name, partitions, 1, config=config)])[name].result(30)
+        created.append(name)
+
+    yield create
+    if created:
+        kafka_admin.delete_topics(created)
+
+
+@pytest.fixture
 def producer_factory(kafka_bootstrap: str) -> Iterator[ProducerFactory]:
     """producer_factory(config=None) -> a Producer with acks=all; config entries override."""
     producers: list[Producer] = []

@@ -9,11 +9,10 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 from connector.dlq.envelope import H_OFFSET, H_REASON, H_STAGE, header_map
 from connector.normalize.worker import run_normalizer
@@ -31,20 +30,6 @@ from tests.pipeline_helpers import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def create_topic(kafka_admin: AdminClient) -> Iterator[Callable[..., None]]:
-    created: list[str] = []
-
-    def create(name: str, partitions: int, config: dict[str, str]) -> None:
-        futures = kafka_admin.create_topics([NewTopic(name, partitions, 1, config=config)])
-        futures[name].result(30)
-        created.append(name)
-
-    yield create
-    if created:
-        kafka_admin.delete_topics(created)
 
 
 def _command_ids(bootstrap: str, topic: str) -> Counter[str]:

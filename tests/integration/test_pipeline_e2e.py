@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from connector.cli.demo import create_known_contacts, demo_settings, hubspot_view
 from connector.cli.run import run_workers
@@ -36,14 +35,14 @@ FAULTS: dict[str, Callable[[float], FaultConfig]] = {
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_hubspot_ends_as_the_contract_says(fault: str, kafka_bootstrap: str,
-                                           kafka_admin: AdminClient) -> None:
+                                           create_topic: Any) -> None:
     config = SandboxConfig.default(window_limit=190)
     token = config.apps[0].token
     with serve_in_thread(create_app(config)) as sandbox:
         contact_ids = create_known_contacts(sandbox.url, token, 5)
         hubspot = sandbox.app.sandbox
         before = hubspot.stats()["requests"]
-        settings, activities, predicted = _published(kafka_bootstrap, kafka_admin, sandbox.url,
+        settings, activities, predicted = _published(kafka_bootstrap, create_topic, sandbox.url,
                                                      token, contact_ids, fault, seed=17)
         stop = threading.Event()
         workers = threading.Thread(target=run_workers, daemon=True, args=(
@@ -67,7 +66,7 @@ def test_hubspot_ends_as_the_contract_says(fault: str, kafka_bootstrap: str,
     assert {header_map(m.headers())[H_REASON] for m in letters} == {"no-contact-identifier"}
 
 
-def _published(bootstrap: str, admin: AdminClient, url: str, token: str,
+def _published(bootstrap: str, create_topic: Any, url: str, token: str,
                contact_ids: tuple[int, ...], tag: str, seed: int) -> tuple[Any, list[Any], Any]:
     """Settings on fresh topics, a published sample, its activities and the oracle's outcome."""
     settings = demo_settings(bootstrap, url, token)
@@ -76,31 +75,22 @@ def _published(bootstrap: str, admin: AdminClient, url: str, token: str,
         settings.topics.model_dump().items() if name != "dlq_suffix"})})
     sample = generate(SampleSpec(seed=seed, webinars=2, people_per_webinar=80,
                                  contact_ids=contact_ids))
-    publish(settings, sample, _creator(admin))
+    publish(settings, sample, create_topic)
     activities = [r for k, r in sample.publish_order() if k == "activity"]
     predicted = expected_outcome(
         activities, {w["webinarId"]: w for w in sample.webinars if w["status"] == "ENDED"})
     return settings, activities, predicted
 
 
-def _creator(admin: AdminClient) -> Any:
-    from confluent_kafka.admin import NewTopic
-
-    def create(name: str, partitions: int, config: dict[str, str]) -> None:
-        admin.create_topics([NewTopic(name, partitions, 1, config=config)])[name].result(30)
-
-    return create
-
-
 def test_partly_failed_batches_dead_letter_exactly_the_failed_inputs(
-        kafka_bootstrap: str, kafka_admin: AdminClient) -> None:
+        kafka_bootstrap: str, create_topic: Any) -> None:
     config = SandboxConfig.default(window_limit=190)
     token = config.apps[0].token
     with serve_in_thread(create_app(config)) as sandbox:
         contact_ids = create_known_contacts(sandbox.url, token, 5)
         hubspot = sandbox.app.sandbox
         hubspot.set_faults(FaultConfig(seed=5, batch_input_failure_rate=0.05))
-        settings, _, predicted = _published(kafka_bootstrap, kafka_admin, sandbox.url, token,
+        settings, _, predicted = _published(kafka_bootstrap, create_topic, sandbox.url, token,
                                             contact_ids, "partial", seed=23)
         client = settings.kafka.client_config()
         stop = threading.Event()

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from connector.cli import main
 from connector.cli.demo import create_known_contacts, hubspot_view
@@ -35,19 +34,6 @@ pytestmark = pytest.mark.integration
 
 if "replay" not in main.commands:
     main.add_command(replay_group)
-
-
-@pytest.fixture
-def create_topic(kafka_admin: AdminClient) -> Iterator[Callable[..., None]]:
-    created: list[str] = []
-
-    def create(name: str, partitions: int, config: dict[str, str]) -> None:
-        kafka_admin.create_topics([NewTopic(name, partitions, 1, config=config)])[name].result(30)
-        created.append(name)
-
-    yield create
-    if created:
-        kafka_admin.delete_topics(created)
 
 
 @pytest.fixture
