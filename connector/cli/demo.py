@@ -1,6 +1,7 @@
 """`connector demo`: the whole pipeline on embedded defaults, with a summary a person can read.
 
-Starts a local Kafka broker (the real one, from Maven Central; needs Java) and the HubSpot
+Starts a local Kafka broker (the real one, from Maven Central, where Java is present; else
+librdkafka's mock cluster, and it says which) and the HubSpot
 sandbox, creates the contacts the platform already knows, publishes a synthetic webinar, runs
 normalizer and sink, waits until HubSpot shows what the input predicts, and prints a summary.
 """
@@ -38,12 +39,25 @@ log = logging.getLogger("connector.demo")
 
 
 @contextlib.contextmanager
-def local_kafka() -> Iterator[str]:
-    """A real single-node broker on a free loopback port."""
+def local_kafka(broker: str) -> Iterator[str]:
+    """A local cluster: the real broker where Java is present, else librdkafka's mock cluster."""
+    if broker == "auto":
+        broker = "kafka" if shutil.which("java") is not None else "mock"
+        if broker == "mock":
+            click.echo("Java not found: using librdkafka's built-in mock cluster instead of a "
+                       "real broker (in memory; `make setup` installs Java for the real one)")
+    if broker == "mock":
+        from connector.broker.mock import mock_kafka
+
+        click.echo("starting librdkafka's mock Kafka cluster (a test double, in memory; "
+                   "topics get its default partition count) ...")
+        logging.getLogger("connector.kafka.admin").setLevel(logging.ERROR)
+        with mock_kafka() as bootstrap:
+            yield bootstrap
+        return
     if shutil.which("java") is None:
-        raise ConnectorError("the demo runs a real Kafka broker and needs Java 17+ "
-                             "(`make setup` installs it; or set CONNECTOR_KAFKA__BOOTSTRAP_SERVERS"
-                             " and use `connector run all`)")
+        raise ConnectorError("--broker kafka runs a real Kafka broker and needs Java 17+ "
+                             "(`make setup` installs it; or use --broker mock)")
     from connector.broker import EmbeddedKafka
 
     click.echo("starting a local Apache Kafka broker (KRaft, from Maven Central) ...")
@@ -94,15 +108,19 @@ def _workers() -> dict[str, Worker]:
 @click.option("--seed", default=7, show_default=True)
 @click.option("--timeout", default=120.0, show_default=True,
               help="Seconds to wait for HubSpot to show the prediction.")
+@click.option("--broker", type=click.Choice(["auto", "kafka", "mock"]), default="auto",
+              show_default=True,
+              help="kafka: a real local broker (needs Java); mock: librdkafka's mock cluster; "
+                   "auto: kafka where Java is present, else mock.")
 @reports_errors
-def demo_command(webinars: int, people: int, seed: int, timeout: float) -> None:
+def demo_command(webinars: int, people: int, seed: int, timeout: float, broker: str) -> None:
     """Run the whole pipeline locally (Kafka, sandbox, normalizer, sink) on a synthetic webinar
     and show HubSpot's result next to what the input predicts."""
     started = time.monotonic()
     logging.getLogger("connector").setLevel(logging.WARNING)  # the summary says it all
     sandbox_config = SandboxConfig.default(window_limit=190)
     token = sandbox_config.apps[0].token
-    with local_kafka() as bootstrap, serve_in_thread(create_app(sandbox_config)) as sandbox:
+    with local_kafka(broker) as bootstrap, serve_in_thread(create_app(sandbox_config)) as sandbox:
         click.echo(f"HubSpot sandbox at {sandbox.url} (190 requests / 10 s, like a paid portal)")
         settings = demo_settings(bootstrap, sandbox.url, token)
         protect_secrets(settings)

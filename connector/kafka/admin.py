@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from connector.errors import ConnectorError
@@ -50,10 +50,12 @@ def ensure_topics(client_config: dict[str, Any], specs: list[TopicSpec],
                   timeout: float = 30.0) -> list[str]:
     """Create the topics that do not exist yet; returns the names created."""
     admin = AdminClient(client_config)
-    existing = set(admin.list_topics(timeout=timeout).topics)
-    missing = [s for s in specs if s.name not in existing]
+    metadata = admin.list_topics(timeout=timeout)
+    missing = [s for s in specs if s.name not in metadata.topics]
     if not missing:
         return []
+    if metadata.controller_id not in metadata.brokers:
+        return _auto_create(client_config, missing, timeout)
     futures = admin.create_topics(
         [NewTopic(s.name, s.partitions, s.replication_factor, config=s.config) for s in missing],
         operation_timeout=timeout,
@@ -68,4 +70,26 @@ def ensure_topics(client_config: dict[str, Any], specs: list[TopicSpec],
                 raise
     for name in created:
         log.info("topic_created topic=%s", name)
+    return created
+
+
+def _auto_create(client_config: dict[str, Any], specs: list[TopicSpec],
+                 timeout: float) -> list[str]:
+    """Create topics by asking for their metadata, where no controller takes CreateTopics.
+
+    librdkafka's mock cluster (`connector demo` without Java) names no controller among its
+    brokers; it creates a topic, with its default partition count and no topic config, the
+    first time a producer asks for it.
+    """
+    producer = Producer({**client_config, "allow.auto.create.topics": True})
+    created = []
+    for spec in specs:
+        topic = producer.list_topics(spec.name, timeout=timeout).topics.get(spec.name)
+        if topic is None or topic.error is not None:
+            raise ConnectorError(f"topic {spec.name} could not be created: the cluster has no "
+                                 f"controller and did not auto-create it ({topic and topic.error})")
+        created.append(spec.name)
+        log.warning("topic_auto_created topic=%s partitions=%s reason=no-controller "
+                    "wanted_partitions=%s wanted_config=%s", spec.name, len(topic.partitions),
+                    spec.partitions, spec.config or "{}")
     return created
