@@ -7,6 +7,7 @@ import contextlib
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,12 +27,24 @@ def sandbox_process(window_limit: int | None) -> Iterator[tuple[str, str]]:
         url = re.search(r"http://[\d.]+:\d+", lines[0])
         token = re.search(r"token\s+:\s+(\S+)", lines[2])
         assert url and token, lines
+        _wait_until_serving(url.group(0))
         yield url.group(0), token.group(1)
     finally:
         process.terminate()
         process.wait(30)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def _wait_until_serving(url: str, attempts: int = 100) -> None:
+    """The URL is printed before uvicorn listens: wait until the admin API answers."""
+    for _ in range(attempts):
+        try:
+            httpx.get(f"{url}/_sandbox/counters", timeout=5)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the sandbox at {url} did not start serving")
 
 
 def sandbox_counters(url: str) -> dict[str, Any]:

@@ -207,6 +207,9 @@ class SinkSettings(Section):
     group_id: str = "webinar-hubspot-sink"
     max_inputs_per_request: Annotated[int, Field(gt=0, le=1000)] = 100
     linger_ms: Annotated[int, Field(ge=0)] = 200
+    #: Commands held at most while the rate budget is spent (groups keep filling until then);
+    #: at this many the sink pauses its partitions.
+    max_buffered_commands: PositiveInt = 50_000
     #: Requests per rolling window for this app (HubSpot: 100-250 per 10 s depending on tier).
     window_limit: PositiveInt = 100
     window_seconds: PositiveInt = 10

@@ -1,10 +1,11 @@
 """The client-side rate budget (pure): a rolling window per app and a daily allowance.
 
 Before each request the sink asks :meth:`RateBudget.reserve`; 0.0 means "send now" (the request
-is counted), a positive number is how long to wait first. After the answer, :meth:`settle` moves
-the request's timestamp to when the answer arrived (HubSpot admitted it somewhere in between, so
-our copy never expires before HubSpot's does) and corrects the budget from the
-``X-HubSpot-RateLimit-*`` headers:
+is counted), a positive number is how long to wait first; :meth:`RateBudget.delay` answers the
+same without counting (the worker takes work only while a slot is free). After the answer,
+:meth:`settle` moves the request's timestamp to when the answer arrived (HubSpot admitted it
+somewhere in between, so our copy never expires before HubSpot's does) and corrects the budget
+from the ``X-HubSpot-RateLimit-*`` headers:
 
 * ``Max`` / ``Interval-Milliseconds`` replace the configured window (the server knows the tier);
 * ``Remaining``: HubSpot counted ``Max - Remaining`` requests in its window. What we did not
@@ -87,22 +88,28 @@ class RateBudget:
 
     # ----------------------------------------------------------------- the two calls
 
+    def delay(self) -> float:
+        """Seconds until :meth:`reserve` would say "send now" (0.0: a slot is free); counts
+        nothing."""
+        return self._wait(self._clock(), probe=False)
+
+    def free(self) -> int:
+        """How many requests may be sent now, one after the other (0 while waiting)."""
+        now = self._clock()
+        if self._wait(now, probe=False) > 0:
+            return 0
+        theirs = self._theirs_at(now)
+        slots = self.window_limit - len(self._sent) - (theirs + 1 if theirs else 0)
+        if self._daily_remaining is not None:
+            slots = min(slots, self._daily_remaining)
+        return max(slots, 1)
+
     def reserve(self) -> float:
         """0.0 and count one request when one may be sent now; else seconds to wait first."""
         now = self._clock()
-        self._roll_day(now)
-        daily_wait = self._daily_wait(now)
-        if daily_wait > 0:
-            return daily_wait
-        self._prune(now)
-        theirs = self._theirs_at(now)
-        if theirs:
-            theirs += 1  # headroom: one of theirs may have just expired, about to be re-sent
-        if len(self._sent) + theirs >= self.window_limit:
-            frees = [t + self.window_seconds for t in (
-                self._sent[0] if self._sent else None,
-                self._measured[0][0] if theirs else None) if t is not None]
-            return max(min(frees) - now, 0.001)
+        wait = self._wait(now, probe=True)
+        if wait > 0:
+            return wait
         self._sent.append(now)
         self._sent_at = now
         if self._daily_remaining is not None:
@@ -134,14 +141,16 @@ class RateBudget:
             self.window_seconds = status.interval_ms / 1000.0
         if status.max:
             self.window_limit = status.max
-        self._prune(now)
         if status.remaining is not None and status.max:
             server_used = max(0, status.max - status.remaining)
             horizon = (sent_at if sent_at is not None else now) - self.window_seconds
+            # Counted before pruning to now: one of ours that left HubSpot's window only while
+            # this request was in flight was still in the window HubSpot counted.
             ours = sum(1 for t in self._sent if t > horizon)
             while self._measured and self._measured[-1][1] <= server_used - ours:
                 self._measured.pop()  # a larger, newer measure supersedes these
             self._measured.append((now, max(0, server_used - ours)))
+        self._prune(now)
         if status.daily:
             self.daily_limit = status.daily
         if status.daily_remaining is not None:
@@ -156,6 +165,23 @@ class RateBudget:
         self._daily_blocked_until = min(self._next_midnight(now), now + self._probe)
 
     # ----------------------------------------------------------------- internals
+
+    def _wait(self, now: float, *, probe: bool) -> float:
+        """How long before one more request may go (``probe``: a due daily probe is taken)."""
+        self._roll_day(now)
+        daily_wait = self._daily_wait(now, probe=probe)
+        if daily_wait > 0:
+            return daily_wait
+        self._prune(now)
+        theirs = self._theirs_at(now)
+        if theirs:
+            theirs += 1  # headroom: one of theirs may have just expired, about to be re-sent
+        if len(self._sent) + theirs >= self.window_limit:
+            frees = [t + self.window_seconds for t in (
+                self._sent[0] if self._sent else None,
+                self._measured[0][0] if theirs else None) if t is not None]
+            return max(min(frees) - now, 0.001)
+        return 0.0
 
     def _prune(self, now: float) -> None:
         horizon = now - self.window_seconds
@@ -181,12 +207,14 @@ class RateBudget:
             self._daily_remaining = self.daily_limit
             self._daily_blocked_until = None
 
-    def _daily_wait(self, now: float) -> float:
+    def _daily_wait(self, now: float, *, probe: bool = True) -> float:
         if self._daily_remaining is None or self._daily_remaining > 0:
             return 0.0
         if self._daily_blocked_until is None:
             self._daily_blocked_until = min(self._next_midnight(now), now + self._probe)
         if now >= self._daily_blocked_until:
+            if not probe:
+                return 0.0
             # Probe: allow one request to re-read the daily headers.
             self._daily_blocked_until = None
             self._daily_remaining = 1

@@ -143,8 +143,11 @@ def build_worker(
         producer=producer,
         applier=applier,
         decoder=decoder,
+        # A small group waiting a whole rate window outranks a full one that just formed.
         batcher=Batcher(max_inputs=sink.max_inputs_per_request,
-                        linger_seconds=sink.linger_ms / 1000, clock=clock),
+                        linger_seconds=sink.linger_ms / 1000, clock=clock,
+                        max_wait_seconds=float(sink.window_seconds)),
+        max_buffered=sink.max_buffered_commands,
         parking=ParkingLot(budget_seconds=sink.retry_budget_seconds, clock=clock),
         topic=settings.topics.commands,
         dlq_topic=settings.topics.commands_dlq,

@@ -4,16 +4,22 @@ Lifecycle (STYLE habit 6)::
 
     start   subscribe (cooperative-sticky); rebalance callbacks are assign / revoke / lost
     add     one consumed record -> decoded command -> batcher (or parking, or dead letter)
-    flush   seal what is due, apply ready work in order, probe parked events
+    flush   while the rate budget has a slot: apply the best work item (Batcher.take);
+            probe parked events
     commit  deliver pending dead letters, then commit each partition's lowest unfinished offset
     revoke  flush what can go without waiting, commit, forget the partitions
     stop    drain (bounded by ``drain_seconds``), commit, close
 
-Waiting — backoff between retries, or for the rate budget — is :meth:`SinkWorker.idle`: it
-pauses every assigned partition and keeps polling (the worker stays in its group and serves
-rebalances; anything a poll still returns is stashed in order), then resumes. Nothing sleeps in
-the poll loop. A 401/403 stops the worker with :class:`HubSpotAccessError`: the finished commands
-are committed, the unapplied ones are not, nothing is dead-lettered for it.
+Requests are the scarce resource: the loop sends only while the rate budget has a free slot,
+and while it has none it keeps consuming, so groups fill up and the next request carries a full
+batch. What it holds is bounded by ``max_buffered``: at that many commands (batcher and stash)
+every assigned partition is paused — the loop still polls, so the worker stays in its group —
+and resumed once a tenth of the bound has been sent. Waiting inside a work item — backoff
+between retries, a second request (an objectId lookup, a split batch) — is
+:meth:`SinkWorker.idle`: it pauses every assigned partition and keeps polling (anything a poll
+still returns is stashed in order), then resumes. Nothing sleeps in the poll loop. A 401/403
+stops the worker with :class:`HubSpotAccessError`: the finished commands are committed, the
+unapplied ones are not, nothing is dead-lettered for it.
 
 Telemetry: each consumed command gets a ``consume`` span (parent: the normalizer's ``send``
 span, from the record's headers) and keeps that span's context in its headers, so the
@@ -84,6 +90,7 @@ class SinkWorker:
         drain_seconds: float = 20.0,
         poll_seconds: float = 0.2,
         max_poll_records: int = 500,
+        max_buffered: int = 50_000,
         dlq_timeout_seconds: float = 30.0,
         telemetry: Telemetry | None = None,
         budget: RateBudget | None = None,
@@ -103,6 +110,8 @@ class SinkWorker:
         self._drain_seconds = drain_seconds
         self._poll_seconds = poll_seconds
         self._max_poll = max_poll_records
+        self._max_buffered = max(max_buffered, 1)
+        self._paused: set[Partition] = set()
         self._dlq_timeout = dlq_timeout_seconds
         self._trackers: dict[Partition, OffsetTracker] = {}
         self._stash: list[Any] = []
@@ -147,6 +156,7 @@ class SinkWorker:
     def step(self) -> None:
         """One turn of the loop."""
         messages, self._stash = self._stash, []
+        self._backpressure(len(messages))
         messages += self._consumer.consume(self._max_poll, self._poll_timeout())
         self._raise_fatal()
         self._lag.maybe_refresh(self._consumer)
@@ -208,6 +218,7 @@ class SinkWorker:
     def _forget(self, keys: list[Partition]) -> None:
         for key in keys:
             self._trackers.pop(key, None)
+            self._paused.discard(key)
             self._batcher.drop_partition(key)
             self._parking.drop_partition(key)
         self._stash = [m for m in self._stash if (m.topic(), m.partition()) not in keys]
@@ -282,14 +293,42 @@ class SinkWorker:
     # ----------------------------------------------------------------- flush
 
     def flush(self, *, everything: bool = False) -> None:
-        """Seal what is due (everything, when asked), apply ready work, probe parked events."""
-        if everything:
-            self._batcher.seal_all()
-        else:
-            self._batcher.seal_due()
-        while (work := self._batcher.pop_ready()) is not None:
+        """Apply work while the rate budget has a slot (everything, waiting for the budget,
+        when asked); probe parked events."""
+        while True:
+            slots = self._slots()
+            if not (everything or slots):
+                break
+            work = self._batcher.take(spare=self._is_spare(slots), everything=everything)
+            if work is None:
+                break
             self._execute(work)
         self._probe_parked()
+
+    def _slots(self) -> int:
+        """Requests the rate budget allows now."""
+        return self._budget.free() if self._budget is not None else self._batcher.max_inputs
+
+    def _is_spare(self, slots: int) -> bool:
+        """The free slots could carry every held command at full batches."""
+        return slots * self._batcher.max_inputs >= len(self._batcher)
+
+    def _backpressure(self, stashed: int) -> None:
+        """Pause every assigned partition while ``max_buffered`` commands are held; resume
+        once a tenth of that was sent."""
+        held = len(self._batcher) + stashed
+        if held >= self._max_buffered:
+            more = [key for key in self._trackers if key not in self._paused]
+            if more:
+                if not self._paused:
+                    log.info("sink.backpressure held=%s max_buffered=%s", held,
+                             self._max_buffered)
+                self._consumer.pause([TopicPartition(t, p) for t, p in more])
+                self._paused.update(more)
+        elif self._paused and held <= self._max_buffered * 0.9:
+            self._consumer.resume([TopicPartition(t, p) for t, p in self._paused
+                                   if (t, p) in self._trackers])
+            self._paused.clear()
 
     def _execute(self, work: Work) -> None:
         key = partition_of(work)
@@ -376,7 +415,7 @@ class SinkWorker:
         if self._no_wait:
             raise SinkInterrupted("no waiting inside a rebalance callback")
         deadline = self._clock() + seconds
-        paused = [TopicPartition(t, p) for t, p in self._trackers]
+        paused = [TopicPartition(t, p) for t, p in self._trackers if (t, p) not in self._paused]
         if paused:
             self._consumer.pause(paused)
         try:
@@ -389,7 +428,8 @@ class SinkWorker:
                 if message is not None:
                     self._stash.append(message)
         finally:
-            still = [tp for tp in paused if _key(tp) in self._trackers]
+            still = [tp for tp in paused
+                     if _key(tp) in self._trackers and _key(tp) not in self._paused]
             if still:
                 self._consumer.resume(still)
 
@@ -416,11 +456,19 @@ class SinkWorker:
             raise self._fatal
 
     def _poll_timeout(self) -> float:
+        """Until work may go (it is due and the budget has a slot) or a parked event is due."""
         now = self._clock()
         timeout = self._poll_seconds
-        for due in (self._batcher.next_due(), self._parking.next_probe()):
-            if due is not None:
-                timeout = min(timeout, max(0.0, due - now))
+        slots = self._slots()
+        due = self._batcher.next_due(spare=self._is_spare(max(slots, 1)))
+        if due is not None:
+            wait = max(0.0, due - now)
+            if not slots and self._budget is not None:
+                wait = max(wait, self._budget.delay())
+            timeout = min(timeout, wait)
+        probe = self._parking.next_probe()
+        if probe is not None:
+            timeout = min(timeout, max(0.0, probe - now))
         return timeout
 
     # ----------------------------------------------------------------- dead letters, commits

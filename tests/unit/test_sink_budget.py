@@ -30,6 +30,34 @@ def test_reserves_up_to_the_window_limit_then_says_how_long_to_wait() -> None:
     assert budget.reserve() == 0.0
 
 
+def test_delay_and_free_ask_without_counting() -> None:
+    clock = Clock()
+    budget = RateBudget(window_limit=3, window_seconds=10, daily_limit=None, clock=clock)
+    assert budget.delay() == 0.0 and budget.free() == 3
+    assert budget.free() == 3  # asking spends nothing
+    budget.reserve()
+    budget.settle(None)
+    assert budget.free() == 2
+    budget.settle(RateLimitStatus(max=3, remaining=0))  # someone else sent one: theirs + 1
+    assert budget.free() == 0 and budget.delay() == pytest.approx(10.0)
+    assert budget.reserve() == pytest.approx(10.0)
+    clock.now += 10
+    assert budget.delay() == 0.0 and budget.free() == 3
+
+
+def test_a_due_daily_probe_is_one_free_slot_taken_only_by_reserve() -> None:
+    clock = Clock()
+    budget = RateBudget(window_limit=100, window_seconds=10, daily_limit=None, clock=clock,
+                        daily_probe_seconds=60)
+    budget.daily_exhausted()
+    assert budget.free() == 0 and budget.delay() == pytest.approx(60)
+    clock.now += 60
+    assert budget.delay() == 0.0 and budget.free() == 1
+    assert budget.reserve() == 0.0  # the probe
+    budget.settle(None)
+    assert budget.free() == 0
+
+
 def test_a_request_counts_from_when_its_answer_arrived() -> None:
     clock = Clock()
     budget = RateBudget(window_limit=1, window_seconds=10, daily_limit=None, clock=clock)
@@ -48,6 +76,23 @@ def test_server_says_fewer_remain_so_others_share_the_app_and_we_wait() -> None:
     assert budget.reserve() == 0.0  # 1 ours + 7 theirs + 1 headroom < 10
     budget.settle(RateLimitStatus(max=10, remaining=1))
     assert budget.reserve() > 0  # 2 + 7 + 1 headroom: full
+
+
+def test_ours_that_expire_while_a_request_is_in_flight_are_not_taken_for_theirs() -> None:
+    clock = Clock(1000.0)
+    budget = RateBudget(window_limit=10, window_seconds=10, daily_limit=None, clock=clock)
+    for _ in range(5):  # a burst, answered at 1000.1 (HubSpot admitted them at ~1000.05)
+        assert budget.reserve() == 0.0
+    clock.now = 1000.1
+    for _ in range(5):
+        budget.settle(None)
+    clock.now = 1009.9
+    assert budget.reserve() == 0.0
+    clock.now = 1010.3  # a slow answer: the burst left our window while it was in flight,
+    # but HubSpot admitted it at ~1010.0 and counted the burst with it: 6 used
+    budget.settle(RateLimitStatus(interval_ms=10_000, max=10, remaining=4))
+    assert budget.theirs == 0  # all six were ours
+    assert budget.free() == 9
 
 
 def test_their_share_is_the_largest_measured_within_a_window() -> None:
