@@ -7,7 +7,8 @@ of its content, so replaying the same input yields a byte-identical command stre
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -83,17 +84,17 @@ class Command:
 
     def to_avro(self) -> dict[str, Any]:
         """The Avro datum (union branch named) for the commands topic."""
-        body = _fields(self.body)
+        kind, branch, body = _fields(self.body)
         # orjson with sorted keys is a deterministic rendering of the content, and cheap (the
         # stdlib's dataclasses.asdict + json.dumps were a third of the normalizer's time).
-        content = orjson.dumps([self.externalEventId, self.externalAccountId, self.kind, body],
+        content = orjson.dumps([self.externalEventId, self.externalAccountId, kind, body],
                                option=orjson.OPT_SORT_KEYS)
         command_id = hashlib.blake2b(content, digest_size=12).hexdigest()
         return {
             "commandId": command_id,
             "externalEventId": self.externalEventId,
             "externalAccountId": self.externalAccountId,
-            "command": (f"{NS}.{self.kind}", body),
+            "command": (branch, body),
         }
 
     @classmethod
@@ -104,13 +105,30 @@ class Command:
         return cls(datum["externalEventId"], datum["externalAccountId"], kind(**body))
 
 
-def _fields(body: Body) -> dict[str, Any]:
-    """The body's fields as a new dict (maps copied), in declaration order."""
-    return {name: (dict(value) if isinstance(value := getattr(body, name), dict) else value)
-            for name in type(body).__slots__}
+def _fields(body: Body) -> tuple[str, str, dict[str, Any]]:
+    """(kind, union branch name, the body's fields as a new dict in declaration order, maps
+    copied)."""
+    kind, branch, names, read, maps = _LAYOUT[type(body)]
+    datum = dict(zip(names, read(body), strict=True))
+    for name in maps:
+        datum[name] = dict(datum[name])
+    return kind, branch, datum
 
 
 _KINDS: dict[str, type[Any]] = {
     "EventUpsert": EventUpsert, "EventComplete": EventComplete,
     "EventCancel": EventCancel, "Attendance": Attendance,
 }
+
+
+def _layout(kind: type[Any]) -> tuple[str, str, tuple[str, ...], Any, tuple[str, ...]]:
+    names = tuple(f.name for f in fields(kind))
+    maps = tuple(f.name for f in fields(kind) if str(f.type).startswith("dict"))
+    # attrgetter of one name returns the value itself, not a 1-tuple: always ask for a tuple.
+    read = attrgetter(*names) if len(names) > 1 else (
+        (lambda body: (getattr(body, names[0]),)) if names else (lambda body: ()))
+    return kind.__name__, f"{NS}.{kind.__name__}", names, read, maps
+
+
+#: Per body class: kind, branch name, field names, a getter of their values, the map fields.
+_LAYOUT = {kind: _layout(kind) for kind in _KINDS.values()}

@@ -34,6 +34,10 @@ from connector.serde import SourceRecord
 WebinarLookup = Callable[[str], dict[str, Any] | None]
 
 _REGISTRATION = {"Registered": REGISTERED, "RegistrationCancelled": CANCELLED}
+#: Union branch name (webinar.platform.v1.Joined) -> action kind (Joined), filled as seen.
+_ACTION_KINDS: dict[str, str] = {}
+#: Bound of AttendanceNormalizer's memo of identities (emptied when full).
+_IDENTITIES_REMEMBERED = 65_536
 
 
 @dataclass(frozen=True)
@@ -45,16 +49,22 @@ class NormalizeRules:
     window: TimeWindow = field(default_factory=TimeWindow)
 
 
-@dataclass
 class Output:
     """What one step produced: commands for the sink, rejections for the dead-letter topic."""
 
-    commands: list[Command] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
+    __slots__ = ("commands", "rejections")
+
+    def __init__(self, commands: list[Command] | None = None,
+                 rejections: list[Rejection] | None = None):
+        self.commands: list[Command] = [] if commands is None else commands
+        self.rejections: list[Rejection] = [] if rejections is None else rejections
 
     def extend(self, other: Output) -> None:
         self.commands.extend(other.commands)
         self.rejections.extend(other.rejections)
+
+    def __repr__(self) -> str:
+        return f"Output(commands={self.commands!r}, rejections={self.rejections!r})"
 
 
 @dataclass(slots=True)
@@ -86,6 +96,12 @@ class AttendanceNormalizer:
         self.stream_time = 0
         self._stream_time_written = 0
         self._due: list[tuple[int, str, str]] = []  # (deadline, webinarId, person key)
+        #: What is in `_due`: the same deadline is pushed once (popping it twice changes nothing).
+        self._scheduled: set[tuple[int, str, str]] = set()
+        #: webinarId -> (the webinar dict, earliest and latest plausible occurredAt, ended_at):
+        #: computed once per version of the webinar (the table replaces the dict on a change).
+        self._facts: dict[str, tuple[dict[str, Any], int, int, int | None]] = {}
+        self._identities: dict[Any, Identity | tuple[str, str]] = {}
         self._expiries: list[tuple[int, str]] = []  # (actualEnd + retention, webinarId)
         self._expiry_tracked: set[str] = set()
         self._changed_people: set[tuple[str, str]] = set()
@@ -94,9 +110,11 @@ class AttendanceNormalizer:
 
     # -- inputs ------------------------------------------------------------------------------
 
-    def on_activity(self, datum: dict[str, Any], source: SourceRecord) -> Output:
-        """Merge one platform activity; returns what became due."""
-        out = Output()
+    def on_activity(self, datum: dict[str, Any], source: SourceRecord,
+                    out: Output | None = None) -> Output:
+        """Merge one platform activity; returns what became due (added to `out` if given)."""
+        if out is None:
+            out = Output()
         webinar_id = datum["webinarId"]
         if webinar_id in self.expired:
             out.rejections.append(Rejection(
@@ -110,12 +128,16 @@ class AttendanceNormalizer:
             self._changed_held.add(webinar_id)
             return out
         self._apply(datum, source, webinar, out)
-        out.extend(self._close_due())
+        due, expiries = self._due, self._expiries
+        if (due and due[0][0] <= self.stream_time) or \
+                (expiries and expiries[0][0] < self.stream_time):
+            self._close_due(out)
         return out
 
     def on_webinar(self, webinar_id: str) -> Output:
         """The webinar's metadata arrived or changed: release held activity, close if ENDED."""
         out = Output()
+        self._facts.pop(webinar_id, None)
         webinar = self._webinars(webinar_id)
         if webinar is None:
             return out
@@ -126,49 +148,80 @@ class AttendanceNormalizer:
             self._track_expiry(webinar_id, webinar)
             for key in sorted(self.by_webinar.get(webinar_id, ())):
                 self._evaluate(webinar_id, key, webinar, out)
-        out.extend(self._close_due())
+        self._close_due(out)
         return out
 
     def advance(self, stream_time: int) -> Output:
         """Move stream time forward (the runtime's idle punctuation)."""
         self.stream_time = max(self.stream_time, stream_time)
-        return self._close_due()
+        out = Output()
+        self._close_due(out)
+        return out
 
     # -- the rules ---------------------------------------------------------------------------
+
+    def _webinar_facts(self, webinar_id: str,
+                       webinar: dict[str, Any]) -> tuple[dict[str, Any], int, int, int | None]:
+        facts = self._facts.get(webinar_id)
+        if facts is None or facts[0] is not webinar:
+            low, high = self.rules.window.bounds(webinar)
+            facts = self._facts[webinar_id] = (webinar, low, high, ended_at(webinar))
+        return facts
 
     def _apply(self, datum: dict[str, Any], source: SourceRecord, webinar: dict[str, Any],
                out: Output) -> None:
         occurred_at = datum["occurredAt"]
-        if (problem := self.rules.window.check(occurred_at, webinar)) is not None:
+        webinar_id = datum["webinarId"]
+        _, low, high, end = self._webinar_facts(webinar_id, webinar)
+        if not low <= occurred_at <= high:
+            problem = self.rules.window.check(occurred_at, webinar) or "out of range"
             out.rejections.append(Rejection(RejectReason.TIMESTAMP_OUT_OF_RANGE, problem, source))
             return
-        identity = identify(datum["participant"])
+        participant = datum["participant"]
+        identity = self._identify(participant)
         if not isinstance(identity, Identity):
             out.rejections.append(Rejection(identity[0], identity[1], source))
             return
-        webinar_id = datum["webinarId"]
-        self._track_expiry(webinar_id, webinar)
-        person = self._person(webinar_id, identity)
+        if end is not None and webinar_id not in self._expiry_tracked:
+            self._track_expiry(webinar_id, webinar)
+        key = identity.key
+        person = self.people.get((webinar_id, key))
+        if person is None:
+            person = self._person(webinar_id, identity)
         stamp = (occurred_at, datum["activityId"])
         if person.vid is None:  # contactProperties only matter for contacts made by email
-            participant = datum["participant"]
             person.merge_profile(stamp, participant["firstName"], participant["lastName"],
                                  participant["company"])
         action_name, action = datum["action"]
-        kind = action_name.rsplit(".", 1)[-1]
-        if kind in _REGISTRATION:
-            person.merge_registration(stamp, _REGISTRATION[kind])
-        elif kind == "Joined":
+        kind = _ACTION_KINDS.get(action_name)
+        if kind is None:
+            kind = _ACTION_KINDS.setdefault(action_name, action_name.rsplit(".", 1)[-1])
+        if kind == "Joined":
             person.merge_joined(action["sessionId"], occurred_at)
         elif kind == "Left":
             person.merge_left(action["sessionId"], occurred_at)
+        elif kind in _REGISTRATION:
+            person.merge_registration(stamp, _REGISTRATION[kind])
         else:  # a newer platform schema with a fifth action: keep it, but visibly
             out.rejections.append(Rejection(RejectReason.UNKNOWN_ACTION,
                                             f"unknown action {action_name}", source))
             return
-        self.stream_time = max(self.stream_time, occurred_at)
-        self._changed_people.add((webinar_id, identity.key))
-        self._evaluate(webinar_id, identity.key, webinar, out)
+        if occurred_at > self.stream_time:
+            self.stream_time = occurred_at
+        self._changed_people.add((webinar_id, key))
+        self._evaluate(webinar_id, key, webinar, out, person)
+
+    def _identify(self, participant: dict[str, Any]) -> Identity | tuple[str, str]:
+        """`identify`, remembered by contact id or raw email (the same person comes back)."""
+        vid = participant.get("hubspotContactId")
+        memo_key: Any = vid if type(vid) is int and vid > 0 else participant.get("email")
+        identity = self._identities.get(memo_key)
+        if identity is None:
+            identity = identify(participant)
+            if len(self._identities) >= _IDENTITIES_REMEMBERED:
+                self._identities.clear()
+            self._identities[memo_key] = identity
+        return identity
 
     def _person(self, webinar_id: str, identity: Identity) -> Person:
         key = (webinar_id, identity.key)
@@ -178,8 +231,10 @@ class AttendanceNormalizer:
             self.by_webinar.setdefault(webinar_id, set()).add(identity.key)
         return person
 
-    def _evaluate(self, webinar_id: str, key: str, webinar: dict[str, Any], out: Output) -> None:
-        person = self.people[(webinar_id, key)]
+    def _evaluate(self, webinar_id: str, key: str, webinar: dict[str, Any], out: Output,
+                  person: Person | None = None) -> None:
+        if person is None:
+            person = self.people[(webinar_id, key)]
         outcome: Outcome | None
         joined, open_sessions, last_left = person.connections()
         if joined:
@@ -188,6 +243,9 @@ class AttendanceNormalizer:
                 return
             outcome = person.attended_outcome(end)
         else:
+            registration, emitted = person.registration, person.emitted
+            if registration is None or (emitted is not None and emitted.state == registration):
+                return  # nothing to say, or the same as said (Outcome.same_effect)
             outcome = person.registration_outcome()
         if outcome is None or outcome.same_effect(person.emitted):
             return
@@ -204,30 +262,36 @@ class AttendanceNormalizer:
         description arrives: a replay then closes each person once, with final times, instead
         of correcting them record by record.
         """
-        end = ended_at(webinar)
+        end = self._webinar_facts(webinar_id, webinar)[3]
         if end is not None and self.stream_time >= end:
             return end
         if open_sessions:
             if end is not None:
-                heapq.heappush(self._due, (end, webinar_id, key))
+                self._schedule((end, webinar_id, key))
             return False
         deadline = (last_left or 0) + self.rules.rejoin_grace_ms
         if end is not None:
             deadline = min(deadline, end)
         if self.stream_time < deadline:
-            heapq.heappush(self._due, (deadline, webinar_id, key))
+            self._schedule((deadline, webinar_id, key))
             return False
         return None
 
-    def _close_due(self) -> Output:
-        out = Output()
-        while self._due and self._due[0][0] <= self.stream_time:
-            _deadline, webinar_id, key = heapq.heappop(self._due)
+    def _schedule(self, entry: tuple[int, str, str]) -> None:
+        if entry not in self._scheduled:
+            self._scheduled.add(entry)
+            heapq.heappush(self._due, entry)
+
+    def _close_due(self, out: Output) -> None:
+        due, people = self._due, self.people
+        while due and due[0][0] <= self.stream_time:
+            entry = heapq.heappop(due)
+            self._scheduled.discard(entry)
+            _deadline, webinar_id, key = entry
             webinar = self._webinars(webinar_id)
-            if webinar is not None and (webinar_id, key) in self.people:
+            if webinar is not None and (webinar_id, key) in people:
                 self._evaluate(webinar_id, key, webinar, out)
         self._expire_ended()
-        return out
 
     def _track_expiry(self, webinar_id: str, webinar: dict[str, Any]) -> None:
         end = ended_at(webinar)
@@ -312,6 +376,7 @@ class AttendanceNormalizer:
         previous owner, so this normally returns no command.
         """
         out = Output()
+        self._facts.clear()
         for webinar_id in self.by_webinar:
             self._track_expiry(webinar_id, self._webinars(webinar_id) or {})
         for (webinar_id, key), person in sorted(self.people.items()):

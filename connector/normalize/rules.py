@@ -43,7 +43,7 @@ class Rejection:
     source: SourceRecord
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made per record, and frozen costs 3x. Read-only.
 class Identity:
     """The HubSpot contact a record is about: by vid when known, else by normalized email."""
 
@@ -87,10 +87,26 @@ class TimeWindow:
         """None when plausible, else a detail for the rejection."""
         if not EARLIEST_MS <= occurred_at <= LATEST_MS:  # whatever the webinar says
             return f"occurredAt {occurred_at} is not between the years 2000 and 2200"
-        start = webinar.get("scheduledStart") or webinar.get("actualStart")
-        end = webinar.get("actualEnd") or webinar.get("scheduledEnd") or start
+        start, end = _start_end(webinar)
         if start is not None and occurred_at < start - self.days_before_start * DAY_MS:
             return f"occurredAt {occurred_at} is over {self.days_before_start} days before start"
         if end is not None and occurred_at > end + self.days_after_end * DAY_MS:
             return f"occurredAt {occurred_at} is over {self.days_after_end} days after the end"
         return None
+
+    def bounds(self, webinar: dict[str, Any]) -> tuple[int, int]:
+        """(earliest, latest) occurredAt that `check` accepts for this webinar, both inclusive:
+        the per-record test is then two comparisons on values computed once per webinar."""
+        start, end = _start_end(webinar)
+        low, high = EARLIEST_MS, LATEST_MS
+        if start is not None:
+            low = max(low, start - self.days_before_start * DAY_MS)
+        if end is not None:
+            high = min(high, end + self.days_after_end * DAY_MS)
+        return low, high
+
+
+def _start_end(webinar: dict[str, Any]) -> tuple[int | None, int | None]:
+    start = webinar.get("scheduledStart") or webinar.get("actualStart")
+    end = webinar.get("actualEnd") or webinar.get("scheduledEnd") or start
+    return start, end

@@ -28,6 +28,7 @@ from connector.serde.catalog import (
     crc64_fingerprint,
     parse_for_decoding,
 )
+from connector.serde.compiled import Reader, Writer, compile_reader, compile_writer
 from connector.serde.record import DecodeReason
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
@@ -70,9 +71,21 @@ _MALFORMED = (IndexError, UnicodeDecodeError, ValueError, KeyError, TypeError, O
               MemoryError, StopIteration)
 
 
-def read_body(body: bytes, writer: Any, reader: Any | None, start: int = 0) -> Any:
-    """Decode one Avro body, classifying every way it can be wrong (the hot path of decoding:
-    kept to one BytesIO and one call into fastavro)."""
+def read_body(body: bytes, writer: Any, reader: Any | None, start: int = 0,
+              fast: Reader | None = None) -> Any:
+    """Decode one Avro body, classifying every way it can be wrong.
+
+    `fast` (connector.serde.compiled) reads well-formed bodies of the writer schema; whatever it
+    gives up on is read again by fastavro, whose verdict (value or classified error) stands.
+    """
+    if fast is not None:
+        try:
+            datum, end = fast(body, start)
+        except Exception:  # anything unusual is for fastavro to judge
+            pass
+        else:
+            if end == len(body):
+                return datum
     buffer = BytesIO(body)
     if start:
         buffer.seek(start)
@@ -99,8 +112,17 @@ def _classified(exc: BaseException, size: int) -> RecordDecodeError:
     return RecordDecodeError(DecodeReason.MALFORMED, f"{type(exc).__name__}: {exc}", exc)
 
 
-def write_body(datum: Any, writer: Any) -> bytes:
-    """Encode one Avro body with a fastavro-parsed writer schema."""
+def write_body(datum: Any, writer: Any, fast: Writer | None = None) -> bytes:
+    """Encode one Avro body with a fastavro-parsed writer schema.
+
+    `fast` (connector.serde.compiled) writes the values it knows byte for byte as fastavro would;
+    anything else goes to fastavro, which also raises its own errors for invalid data.
+    """
+    if fast is not None:
+        try:
+            return fast(datum)
+        except Exception:  # fastavro writes it, or says why not
+            pass
     buffer = BytesIO()
     schemaless_writer(buffer, writer, datum)
     return buffer.getvalue()
@@ -117,14 +139,16 @@ class RawCodec:
     def __init__(self, reader: CatalogEntry, writer: CatalogEntry | None = None):
         self._writer = (writer or reader).parsed
         self._reader = None if writer is None or writer is reader else reader.parsed
+        self._fast_read = compile_reader(self._writer) if self._reader is None else None
+        self._fast_write = compile_writer(self._writer)
 
     def decode(self, value: bytes) -> Any:
         if not value:
             raise RecordDecodeError(DecodeReason.EMPTY_VALUE, "value is empty (0 bytes)")
-        return read_body(value, self._writer, self._reader)
+        return read_body(value, self._writer, self._reader, 0, self._fast_read)
 
     def encode(self, datum: Any) -> bytes:
-        return write_body(datum, self._writer)
+        return write_body(datum, self._writer, self._fast_write)
 
 
 class SingleObjectCodec:
@@ -136,7 +160,9 @@ class SingleObjectCodec:
         self._reader = reader
         self._writer = writer or reader
         self._prefix = SINGLE_OBJECT_MAGIC + self._writer.fingerprint
-        self._resolved: dict[bytes, tuple[Any, Any | None]] = {}
+        self._fast_write = compile_writer(self._writer.parsed)
+        #: fingerprint -> (writer schema, reader schema or None, compiled reader or None)
+        self._resolved: dict[bytes, tuple[Any, Any | None, Reader | None]] = {}
 
     def decode(self, value: bytes) -> Any:
         _require_value(value)
@@ -150,21 +176,23 @@ class SingleObjectCodec:
                                     f"single-object header needs 10 bytes, value has {len(value)}")
         fp = value[2:_FP_END]
         schemas = self._resolved.get(fp) or self._resolve(fp)
-        return read_body(value, schemas[0], schemas[1], start=_FP_END)
+        return read_body(value, schemas[0], schemas[1], _FP_END, schemas[2])
 
-    def _resolve(self, fp: bytes) -> tuple[Any, Any | None]:
+    def _resolve(self, fp: bytes) -> tuple[Any, Any | None, Reader | None]:
         entry = self._catalog.by_fingerprint(fp)
         if entry is None:
             raise RecordDecodeError(
                 DecodeReason.UNKNOWN_FINGERPRINT,
                 f"no schema with CRC-64-AVRO fingerprint {fp.hex()} in the schema catalog",
             )
-        pair = (entry.parsed, None if entry is self._reader else self._reader.parsed)
-        self._resolved[fp] = pair
-        return pair
+        same = entry is self._reader
+        resolved = (entry.parsed, None if same else self._reader.parsed,
+                    compile_reader(entry.parsed) if same else None)
+        self._resolved[fp] = resolved
+        return resolved
 
     def encode(self, datum: Any) -> bytes:
-        return self._prefix + write_body(datum, self._writer.parsed)
+        return self._prefix + write_body(datum, self._writer.parsed, self._fast_write)
 
 
 SchemaLookup = Callable[[int], str | None]
@@ -182,7 +210,9 @@ class ConfluentCodec:
         self._register = register
         self._writer = writer or reader
         self._writer_id: int | None = None
-        self._resolved: dict[int, tuple[Any, Any | None]] = {}
+        self._fast_write = compile_writer(self._writer.parsed)
+        #: schema id -> (writer schema, reader schema or None, compiled reader or None)
+        self._resolved: dict[int, tuple[Any, Any | None, Reader | None]] = {}
 
     def decode(self, value: bytes) -> Any:
         _require_value(value)
@@ -194,9 +224,9 @@ class ConfluentCodec:
                                     f"Confluent header needs 5 bytes, value has {len(value)}")
         (schema_id,) = struct.unpack_from(">I", value, 1)
         schemas = self._resolved.get(schema_id) or self._resolve(schema_id)
-        return read_body(value, schemas[0], schemas[1], start=_ID_END)
+        return read_body(value, schemas[0], schemas[1], _ID_END, schemas[2])
 
-    def _resolve(self, schema_id: int) -> tuple[Any, Any | None]:
+    def _resolve(self, schema_id: int) -> tuple[Any, Any | None, Reader | None]:
         schema_str = self._lookup(schema_id)
         if schema_str is None:
             raise RecordDecodeError(DecodeReason.UNKNOWN_SCHEMA_ID,
@@ -210,9 +240,10 @@ class ConfluentCodec:
                                     f"schema id {schema_id} is not a usable Avro schema: {exc}",
                                     exc) from exc
         # Resolution is only paid for when the writer really is another version.
-        pair = (writer, None if same else self._reader.parsed)
-        self._resolved[schema_id] = pair
-        return pair
+        resolved = (writer, None if same else self._reader.parsed,
+                    compile_reader(writer) if same else None)
+        self._resolved[schema_id] = resolved
+        return resolved
 
     def encode(self, datum: Any) -> bytes:
         if self._writer_id is None:
@@ -220,5 +251,5 @@ class ConfluentCodec:
                 raise SerdeError("this Confluent codec cannot write: no registry to register with")
             self._writer_id = self._register(json.dumps(self._writer.source))
         return CONFLUENT_MAGIC + struct.pack(">I", self._writer_id) + write_body(
-            datum, self._writer.parsed
+            datum, self._writer.parsed, self._fast_write
         )

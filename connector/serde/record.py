@@ -42,16 +42,11 @@ class SourceRecord:
     @classmethod
     def from_message(cls, message: Any) -> SourceRecord:
         """Build from a confluent_kafka.Message (headers normalized to a list)."""
-        _ts_type, ts = message.timestamp()
-        return cls(
-            topic=message.topic(),
-            partition=message.partition(),
-            offset=message.offset(),
-            key=message.key(),
-            value=message.value(),
-            headers=list(message.headers() or []),
-            timestamp_ms=ts if ts and ts > 0 else None,
-        )
+        ts = message.timestamp()[1]
+        headers = message.headers()  # a new list, or None when there are none
+        return cls(message.topic(), message.partition(), message.offset(), message.key(),
+                   message.value(), list(headers) if headers else [],
+                   ts if ts and ts > 0 else None)
 
 
 @dataclass(slots=True)

@@ -378,3 +378,29 @@ def test_no_command_repeats_an_unchanged_state() -> None:
         effect = (body.state, body.joinedAt, body.leftAt)
         assert last.get(key) != effect
         last[key] = effect
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 8_000_000_000_000),
+       st.none() | st.integers(0, 8_000_000_000_000), st.none() | st.integers(0, 8_000_000_000_000),
+       st.none() | st.integers(0, 8_000_000_000_000), st.none() | st.integers(0, 8_000_000_000_000))
+def test_time_window_bounds_accept_exactly_what_check_accepts(
+        at: int, scheduled_start: int | None, actual_start: int | None,
+        scheduled_end: int | None, actual_end: int | None) -> None:
+    from connector.normalize.rules import TimeWindow
+
+    window = TimeWindow()
+    meta = webinar(scheduledStart=scheduled_start, actualStart=actual_start,
+                   scheduledEnd=scheduled_end, actualEnd=actual_end)
+    low, high = window.bounds(meta)
+    assert (low <= at <= high) == (window.check(at, meta) is None)
+
+
+def test_a_webinar_changed_in_the_table_is_judged_by_its_new_times() -> None:
+    """The normalizer remembers per-webinar facts (window, end) by the table's dict: a new
+    version of the webinar (a new dict) is seen at once, even before on_webinar is called."""
+    h = Harness(webinar())
+    h.act("Registered", T0)
+    h.table["w1"] = webinar(scheduledStart=T0 + 400 * 24 * 60 * MIN)
+    h.act("Registered", T0 + MIN, who="bob@example.com")
+    assert [r.reason for r in h.rejections] == [RejectReason.TIMESTAMP_OUT_OF_RANGE]

@@ -56,8 +56,11 @@ class _Producer:
     def __init__(self) -> None:
         self.produced: list[dict[str, Any]] = []
 
-    def produce(self, topic: str, **kwargs: Any) -> None:
-        self.produced.append({"topic": topic, **kwargs})
+    def produce(self, topic: str, *args: Any, **kwargs: Any) -> None:
+        """confluent_kafka.Producer.produce's arguments, positional ones named."""
+        named = dict(zip(("value", "key", "partition", "on_delivery", "timestamp", "headers"),
+                         args, strict=False))
+        self.produced.append({"topic": topic, **named, **kwargs})
 
     def begin_transaction(self) -> None: ...
 
