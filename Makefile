@@ -1,5 +1,5 @@
 # The README's two commands are `make demo` and `make test`; both set up a fresh machine first.
-.PHONY: setup test unit lint demo bench clean
+.PHONY: setup test unit lint demo bench clean test-jaeger
 
 setup:
 	@bash scripts/bootstrap
@@ -14,6 +14,11 @@ test: setup lint
 
 demo: setup
 	.venv/bin/connector demo
+
+# OTLP export to a real Jaeger (built from the Go module proxy on first use, ~9 min): on demand,
+# not in CI, which skips that test while .cache/jaeger is absent.
+test-jaeger: setup
+	CONNECTOR_TEST_JAEGER=1 .venv/bin/pytest tests/integration/test_otlp_jaeger.py
 
 unit: setup
 	.venv/bin/pytest tests/unit

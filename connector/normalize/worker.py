@@ -267,12 +267,9 @@ class NormalizerWorker:
         self.metrics.set_state_size(entries)
 
     def _handle_batch(self, messages: list[Any], pending: _Pending) -> None:
-        """Every consumed record: traced one by one (`_handle`), or without any per-record
-        telemetry object when tracing is off (the same steps, counters added once a batch)."""
-        if self._traced:
-            for message in messages:
-                self._handle(message, pending)
-            return
+        """Every consumed record. One with a trace (sampled, or carrying a context to forward)
+        goes through `_handle_traced`; every other takes the path without any per-record
+        telemetry object, traces on or off. Counters are added once a batch."""
         activity = self.topics.activity
         decode_activity = self.activity_decoder.decode_value
         normalizers = self.normalizers
@@ -288,10 +285,16 @@ class NormalizerWorker:
             record = from_message(message)
             topic = record.topic
             counts[topic] = counts.get(topic, 0) + 1
+            if topic == activity:
+                quiet.add(record.partition)
+            if self._traced:
+                rt = self.tracing.consume(record)
+                if rt is not NOOP_RECORD:
+                    self._handle_traced(record, rt, pending)
+                    continue
             if topic != activity:
                 self._handle_webinar(record, pending, NOOP_RECORD)
                 continue
-            quiet.add(record.partition)
             datum = decode_activity(record)
             if isinstance(datum, DecodeFailure):
                 self._dead_letter(pending, datum)
@@ -312,17 +315,10 @@ class NormalizerWorker:
             pending.consumed += count
             self.metrics.records_in(topic, count)
 
-    def _handle(self, message: Any, pending: _Pending) -> None:
-        if message.error() is not None:
-            log.warning("consume_error error=%s", message.error())
-            return
-        pending.consumed += 1
-        record = SourceRecord.from_message(message)
-        self.metrics.records_in(record.topic)
-        rt = self.tracing.consume(record)
+    def _handle_traced(self, record: SourceRecord, rt: RecordTrace, pending: _Pending) -> None:
+        """One record with its trace: consume, decode and normalize spans."""
         with rt:
             if record.topic == self.topics.activity:
-                self._quiet_since[record.partition] = time.monotonic()
                 with rt.decode():
                     result = self.activity_decoder.decode(record)
                 normalizer = self.normalizers.get(record.partition)
@@ -383,17 +379,9 @@ class NormalizerWorker:
 
     def _commit(self, consumer: Consumer, producer: Producer, pending: _Pending) -> None:
         now_ms = int(time.time() * 1000)
-        commands_topic = self.topics.commands
         try:
             producer.begin_transaction()
-            if self._traced:
-                self._produce_commands_traced(producer, pending)
-            else:
-                produce, encode = producer.produce, self.command_codec.encode
-                for command, source, _rt in pending.commands:
-                    produce(commands_topic, key=command.key, value=encode(command.to_avro()),
-                            headers=[] if source is None else [("connector.source", (
-                                f"{source.topic}/{source.partition}/{source.offset}"))])
+            self._produce_commands(producer, pending)
             for topic, letter, rt in pending.dead_letters:
                 args = letter.produce_args(topic, now_ms)
                 with rt.produce(topic) as send:
@@ -419,15 +407,20 @@ class NormalizerWorker:
             log.debug("transaction_committed records=%s commands=%s dead_letters=%s",
                       pending.consumed, len(pending.commands), len(pending.dead_letters))
 
-    def _produce_commands_traced(self, producer: Producer, pending: _Pending) -> None:
-        commands_topic = self.topics.commands
+    def _produce_commands(self, producer: Producer, pending: _Pending) -> None:
+        """Commands with their cause in ``connector.source``; a traced one under a send span
+        whose context goes into its headers."""
+        topic = self.topics.commands
+        produce, encode = producer.produce, self.command_codec.encode
         for command, source, rt in pending.commands:
             headers: list[tuple[str, Any]] = [] if source is None else [
                 ("connector.source", f"{source.topic}/{source.partition}/{source.offset}")]
-            with rt.produce(commands_topic) as send:
-                producer.produce(commands_topic, key=command.key,
-                                 value=self.command_codec.encode(command.to_avro()),
-                                 headers=send.inject(headers))
+            value = encode(command.to_avro())
+            if rt is NOOP_RECORD:
+                produce(topic, key=command.key, value=value, headers=headers)
+                continue
+            with rt.produce(topic) as send:
+                produce(topic, key=command.key, value=value, headers=send.inject(headers))
 
     def _count(self, pending: _Pending, changelog_writes: dict[str, int]) -> None:
         """What a committed transaction wrote, into the counters."""

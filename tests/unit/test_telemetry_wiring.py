@@ -77,7 +77,7 @@ class _Consumer:
 
 def _normalize(telemetry: Telemetry) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
                                               _Producer]:
-    """One webinar's activities through _handle and _commit; the first activity of a person
+    """One webinar's activities through _handle_batch and _commit; the first activity of a person
     and the first of a guest carry TRACEPARENT."""
     sample = generate(SampleSpec(seed=17, webinars=1, people_per_webinar=100))
     codec = build_codec(TopicFormat(Framing.RAW, ACTIVITY_SCHEMA), "a",
@@ -90,12 +90,14 @@ def _normalize(telemetry: Telemetry) -> tuple[list[dict[str, Any]], list[dict[st
     for webinar in sample.webinars:
         worker.table.put(webinar)
     worker.normalizers = {0: AttendanceNormalizer(worker.table.get, worker.rules)}
-    pending = _Pending()
+    messages = []
     for offset, activity in enumerate(activities):
         parent = activity["activityId"] in traced
-        worker._handle(_Message(offset, codec.encode(activity),
-                                [("traceparent", TRACEPARENT)] if parent else None), pending)
+        messages.append(_Message(offset, codec.encode(activity),
+                                 [("traceparent", TRACEPARENT)] if parent else None))
         traced.discard(activity["activityId"])
+    pending = _Pending()
+    worker._handle_batch(messages, pending)
     producer = _Producer()
     worker._commit(_Consumer(), producer, pending)  # type: ignore[arg-type]
     return activities, sample.webinars, producer
