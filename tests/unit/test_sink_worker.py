@@ -22,6 +22,7 @@ from connector.sink.budget import RateBudget
 from connector.sink.park import ParkingLot
 from connector.sink.retry import RetryPolicy
 from connector.sink.worker import SinkWorker
+from tests.fakes import FakeMessage
 
 TOPIC = "cmds"
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
@@ -37,34 +38,9 @@ class Clock:
         return self.now
 
 
-class Message:
-    def __init__(self, partition: int, offset: int, command: Command) -> None:
-        self._partition, self._offset = partition, offset
-        self._key, self._value = command.key, CODEC.encode(command.to_avro())
-
-    def error(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return TOPIC
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes:
-        return self._key
-
-    def value(self) -> bytes:
-        return self._value
-
-    def headers(self) -> None:
-        return None
-
-    def timestamp(self) -> tuple[int, int]:
-        return (0, 0)
+def message(partition: int, offset: int, command: Command) -> FakeMessage:
+    return FakeMessage(TOPIC, partition, offset, command.key, CODEC.encode(command.to_avro()),
+                       timestamp_=(0, 0))
 
 
 class Consumer:
@@ -72,10 +48,10 @@ class Consumer:
 
     def __init__(self, clock: Clock, commands: list[tuple[int, Command]]) -> None:
         self.clock = clock
-        self.queues: dict[int, deque[Message]] = {}
+        self.queues: dict[int, deque[FakeMessage]] = {}
         for partition, command in commands:
             queue = self.queues.setdefault(partition, deque())
-            queue.append(Message(partition, len(queue), command))
+            queue.append(message(partition, len(queue), command))
         self.paused: set[int] = set()
         self.pauses = 0
         self.committed: dict[int, int] = {}
@@ -83,8 +59,8 @@ class Consumer:
     def subscribe(self, topics: list[str], **callbacks: Any) -> None:
         callbacks["on_assign"](self, [TopicPartition(TOPIC, p) for p in self.queues])
 
-    def consume(self, count: int, timeout: float) -> list[Message]:
-        out: list[Message] = []
+    def consume(self, count: int, timeout: float) -> list[FakeMessage]:
+        out: list[FakeMessage] = []
         while len(out) < count:
             ready = [q for p, q in self.queues.items() if q and p not in self.paused]
             if not ready:
@@ -95,7 +71,7 @@ class Consumer:
             self.clock.now += timeout
         return out
 
-    def poll(self, timeout: float) -> Message | None:
+    def poll(self, timeout: float) -> FakeMessage | None:
         messages = self.consume(1, timeout)
         return messages[0] if messages else None
 

@@ -17,39 +17,11 @@ from connector.sample.oracle import person_key
 from connector.serde import ACTIVITY_SCHEMA, Framing, SchemaCatalog, TopicFormat, build_codec
 from connector.sink.runner import ObservedRetryPolicy, retry_labels
 from connector.telemetry import Telemetry
+from tests.fakes import FakeMessage
 
 TOPIC = "webinar.activity"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE}-00f067aa0ba902b7-01".encode()
-
-
-class _Message:
-    def __init__(self, offset: int, value: bytes, headers: list[tuple[str, bytes]] | None):
-        self._offset, self._value, self._headers = offset, value, headers
-
-    def error(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return TOPIC
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes:
-        return b"web"
-
-    def value(self) -> bytes:
-        return self._value
-
-    def headers(self) -> list[tuple[str, bytes]] | None:
-        return self._headers
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, 1)
 
 
 class _Producer:
@@ -93,8 +65,8 @@ def _normalize(telemetry: Telemetry) -> tuple[list[dict[str, Any]], list[dict[st
     messages = []
     for offset, activity in enumerate(activities):
         parent = activity["activityId"] in traced
-        messages.append(_Message(offset, codec.encode(activity),
-                                 [("traceparent", TRACEPARENT)] if parent else None))
+        messages.append(FakeMessage(TOPIC, 0, offset, b"web", codec.encode(activity),
+                                    [("traceparent", TRACEPARENT)] if parent else None))
         traced.discard(activity["activityId"])
     pending = _Pending()
     worker._handle_batch(messages, pending)
