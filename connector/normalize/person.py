@@ -105,8 +105,14 @@ class Person:
 
         A connection without a Left ends at the webinar's actualEnd; before the webinar has
         ended such a connection is still open and the attendance is not final.
+
+        leftAt is the latest of those ends, as the contract says ("their latest Left, or the
+        webinar's actualEnd for a connection that never left"), even for a connection whose
+        Joined came after its end (a second device joining after the webinar ended): such a
+        connection adds no attended time, and its Joined is not a Left.
         """
         intervals = []
+        left_at: int | None = None
         for joined, left in self.sessions.values():
             if joined is None:
                 continue  # a Left whose Joined has not arrived yet
@@ -114,6 +120,8 @@ class Person:
             if end is None:
                 return None
             intervals.append((joined, max(joined, end)))
+            if left_at is None or end > left_at:
+                left_at = end
         if not intervals:
             return None
         intervals.sort()
@@ -125,7 +133,8 @@ class Person:
             else:
                 stop = max(stop, hi)
         total += stop - start
-        return intervals[0][0], max(hi for _, hi in intervals), total
+        assert left_at is not None
+        return intervals[0][0], left_at, total
 
     def registration_outcome(self) -> Outcome | None:
         if self.registration is None or self.registration_stamp is None:

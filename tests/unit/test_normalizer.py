@@ -217,6 +217,34 @@ def test_a_late_left_after_the_end_corrects_left_at() -> None:
     assert first.leftAt == T0 + 60 * MIN and corrected.leftAt == T0 + 30 * MIN
 
 
+def test_left_at_is_the_latest_left_even_for_a_session_that_joined_after_it() -> None:
+    """Contract: leftAt = the latest Left (actualEnd for a connection that never left). A second
+    device that joins after the webinar ended (its Left, at actualEnd, precedes its Joined) does
+    not move leftAt to its Joined; it adds no attended time either. (bench/chaos.py --seed 5.)"""
+    end = T0 + 60 * MIN
+    h = Harness(webinar("ENDED"))
+    h.act("Joined", end - 40 * 1000, session="web")
+    h.act("Left", end, session="web")
+    h.act("Left", end, session="mobile")
+    h.act("Joined", end + 20 * 1000, session="mobile")
+    h.act("Joined", T0, session="first")
+    h.act("Left", T0 + 10 * MIN, session="first")
+    h.advance(end + GRACE)
+    final = h.attendance()[-1]
+    assert (final.joinedAt, final.leftAt, final.attendedMillis) == (T0, end, 10 * MIN + 40 * 1000)
+
+
+def test_a_connection_opened_after_the_end_without_a_left_ends_at_actual_end() -> None:
+    end = T0 + 60 * MIN
+    h = Harness(webinar("ENDED"))
+    h.act("Joined", T0, session="web")
+    h.act("Left", T0 + 5 * MIN, session="web")
+    h.act("Joined", end + 30 * 1000, session="mobile")  # and never left
+    h.advance(end + GRACE)
+    final = h.attendance()[-1]
+    assert (final.joinedAt, final.leftAt, final.attendedMillis) == (T0, end, 5 * MIN)
+
+
 def test_replaying_an_ended_webinar_closes_each_person_once() -> None:
     h = Harness(webinar("ENDED"))  # the table already knows the end, as in a replay
     h.act("Registered", T0 - 9 * MIN)
@@ -343,6 +371,21 @@ def run(activities: list[dict[str, Any]], metadata_after: int) -> list[Command]:
 
 def test_in_order_delivery_matches_the_oracle() -> None:
     assert final_from_commands(run(ORDERED, 0)) == expected_outcome(ORDERED, FINAL_WEBINARS)
+
+
+def test_a_sample_with_a_device_joining_after_the_end_matches_the_oracle() -> None:
+    """Seed 8 has a second device that joins after its webinar ended (its Left, capped at
+    actualEnd, comes before its Joined), as seed 5 of the long chaos run has four."""
+    sample = generate(SampleSpec(seed=8, webinars=2, people_per_webinar=200))
+    activities = [r for k, r in sample.publish_order() if k == "activity"]
+    final = {w["webinarId"]: w for w in sample.webinars if w["status"] == "ENDED"}
+    normalizer = AttendanceNormalizer(final.get)  # the table knows the end, as in chaos runs
+    commands: list[Command] = []
+    for i, datum in enumerate(activities):
+        source = SourceRecord("webinar.activity", 0, i, None, b"", [])
+        commands += normalizer.on_activity(datum, source).commands
+    commands += normalizer.advance(2**62).commands
+    assert final_from_commands(commands) == expected_outcome(activities, final)
 
 
 def _allowed_reorder(seed: int, max_late_ms: int, dup_ratio: float) -> list[dict[str, Any]]:
