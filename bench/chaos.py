@@ -1,6 +1,6 @@
 """The chaos run on demand (the short form runs in CI as tests/integration/test_chaos.py).
 
-    .venv/bin/python bench/chaos.py            # long form: 100k+ activities
+    .venv/bin/python bench/chaos.py            # long form: ~106k activities (100k+)
     .venv/bin/python bench/chaos.py --short --seed 7
 
 Prints the fault timeline and the verdict; exits 1 on any difference from the oracle.
@@ -22,7 +22,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     plan = ChaosPlan(seed=args.seed) if args.short else ChaosPlan(
-        seed=args.seed, webinars=30, people_per_webinar=1000, kills=8, fault_horizon=60,
+        seed=args.seed, webinars=32, people_per_webinar=1000, kills=8, fault_horizon=60,
         timeout=1200)
     result = run_chaos(plan)
     for event in result.events:
