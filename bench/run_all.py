@@ -32,7 +32,7 @@ def benches(quick: bool) -> list[tuple[str, list[str]]]:
         ("normalizer", ["bench/normalizer.py", "--activities",
                         "100000" if quick else "1000000"]),
         ("memory", ["bench/memory.py", "--people", "20000" if quick else "100000"]),
-        ("sink", ["-m", "bench.sink_efficiency", "--seconds", "10" if quick else "25"]),
+        ("sink", ["-m", "bench.sink_efficiency", "--windows", "1" if quick else "3"]),
         ("latency", ["bench/latency.py", "--seconds", "10" if quick else "30"]),
         ("replay", ["-m", "bench.replay", "--activities", "50000" if quick else "1000000"]),
         ("sandbox", ["bench/sandbox_capacity.py"]),
