@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from connector.config import Settings, load_settings
 from connector.kafka.reader import read_all
@@ -73,6 +73,24 @@ def publish(settings: Settings, sample: Sample, create_topics: Callable[..., Any
 def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Any]:
     """Every committed message of `topic` (all partitions), read to the end."""
     return read_all({"bootstrap.servers": bootstrap}, topic, timeout)
+
+
+def sink_caught_up(settings: Settings, expected_commands: int = 1) -> bool:
+    """At least ``expected_commands`` commands are written and the sink group committed past
+    all of them."""
+    topic = settings.topics.commands
+    if len(read_topic(settings.kafka.bootstrap_servers, topic, 10)) < expected_commands:
+        return False
+    consumer = Consumer({**settings.kafka.client_config(), "group.id": settings.sink.group_id,
+                         "enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        committed = consumer.committed([TopicPartition(topic, p) for p in partitions], 10)
+        # 1: the commit marker of the normalizer's last transaction stays after the offset
+        return all(consumer.get_watermark_offsets(tp, 10)[1] - max(tp.offset, 0) <= 1
+                   for tp in committed)
+    finally:
+        consumer.close()
 
 
 def decode_commands(messages: list[Any]) -> list[tuple[int, Command, str]]:

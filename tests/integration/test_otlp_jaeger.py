@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from connector.cli.demo import create_known_contacts
@@ -42,7 +42,13 @@ from connector.sample.oracle import person_key
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.server import serve_in_thread
 from connector.serde import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, Framing, TopicFormat, build_codec
-from tests.pipeline_helpers import CATALOG, pipeline_env, read_topic, settings_for, wait_for
+from tests.pipeline_helpers import (
+    CATALOG,
+    pipeline_env,
+    settings_for,
+    sink_caught_up,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "jaeger"
@@ -155,23 +161,6 @@ def _publish(settings: Settings, sample: Sample, admin: AdminClient, activity_id
     assert producer.flush(30) == 0
 
 
-def _sink_committed_everything(settings: Settings) -> bool:
-    """Commands were written and the sink group committed past all of them."""
-    topic = settings.topics.commands
-    if not read_topic(settings.kafka.bootstrap_servers, topic, 10):
-        return False
-    consumer = Consumer({**settings.kafka.client_config(), "group.id": settings.sink.group_id,
-                         "enable.auto.commit": False})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        committed = consumer.committed([TopicPartition(topic, p) for p in partitions], 10)
-        # 1: the commit marker of the normalizer's last transaction stays after the offset
-        return all(consumer.get_watermark_offsets(tp, 10)[1] - max(tp.offset, 0) <= 1
-                   for tp in committed)
-    finally:
-        consumer.close()
-
-
 def _has_hubspot_request(trace: dict[str, Any] | None) -> bool:
     return trace is not None and any(_tags(s).get("span.kind") == "client"
                                      for s in trace["spans"])
@@ -224,7 +213,7 @@ def traced_run(jaeger: Jaeger, kafka_bootstrap: str, kafka_admin: AdminClient,
                                      env={**inherited, **env}, stdout=out,
                                      stderr=subprocess.STDOUT)
             try:
-                wait_for(lambda: child.poll() is None and _sink_committed_everything(settings),
+                wait_for(lambda: child.poll() is None and sink_caught_up(settings),
                          150, "the sink to commit every command")
             finally:
                 child.send_signal(signal.SIGTERM)

@@ -20,11 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from connector.cli.demo import create_known_contacts
-from connector.config import Settings
 from connector.sample import SampleSpec, generate
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.faults import FaultConfig, Window
@@ -33,9 +31,9 @@ from connector.telemetry import redact
 from tests.pipeline_helpers import (
     pipeline_env,
     publish,
-    read_topic,
     reference_commands,
     settings_for,
+    sink_caught_up,
     wait_for,
 )
 
@@ -59,23 +57,6 @@ def test_the_search_sees_raw_emails_and_not_masked_ones() -> None:
     masked = redact("Jane.Doe@example.com path=/x/known.1%40customer.example.com")
     assert masked == "J***@example.com path=/x/k***%40customer.example.com"
     assert not RAW_EMAIL.search(masked)
-
-
-def _sink_done(settings: Settings, expected: int) -> bool:
-    """Every command the input causes is written, and the sink group committed past all."""
-    topic = settings.topics.commands
-    if len(read_topic(settings.kafka.bootstrap_servers, topic, 10)) < expected:
-        return False
-    consumer = Consumer({**settings.kafka.client_config(), "group.id": settings.sink.group_id,
-                         "enable.auto.commit": False})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        committed = consumer.committed([TopicPartition(topic, p) for p in partitions], 10)
-        # 1: the commit marker of the normalizer's last transaction stays after the offset
-        return all(consumer.get_watermark_offsets(tp, 10)[1] - max(tp.offset, 0) <= 1
-                   for tp in committed)
-    finally:
-        consumer.close()
 
 
 def _creator(admin: AdminClient) -> Any:
@@ -126,7 +107,7 @@ def test_run_all_never_writes_the_token_the_secret_or_an_email(
                 [sys.executable, "-m", "connector", "--log-level", "DEBUG", "run", "all"],
                 env=_child_env(env), stdout=out, stderr=err)
             try:
-                wait_for(lambda: child.poll() is None and _sink_done(settings, expected), 150,
+                wait_for(lambda: child.poll() is None and sink_caught_up(settings, expected), 150,
                          "the sink to commit every command")
             finally:
                 child.send_signal(signal.SIGTERM)
