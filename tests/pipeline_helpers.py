@@ -19,6 +19,7 @@ from connector.normalize.normalizer import AttendanceNormalizer
 from connector.normalize.table import WebinarTable
 from connector.normalize.worker import rules_from
 from connector.sample import Sample
+from connector.sample.oracle import person_key
 from connector.sample.publish import publish_sample
 from connector.serde import (
     ACTIVITY_SCHEMA,
@@ -91,6 +92,13 @@ def sink_caught_up(settings: Settings, expected_commands: int = 1) -> bool:
                    for tp in committed)
     finally:
         consumer.close()
+
+
+def email_registration(activities: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first registration of a person known by email only (no HubSpot contact id)."""
+    return next(a for a in activities if a["action"][0].endswith(".Registered")
+                and not a["participant"]["hubspotContactId"]
+                and person_key(a["participant"]) is not None)
 
 
 def decode_commands(messages: list[Any]) -> list[tuple[int, Command, str]]:

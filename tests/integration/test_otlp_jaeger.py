@@ -38,12 +38,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from connector.cli.demo import create_known_contacts
 from connector.config import Settings
 from connector.sample import Sample, SampleSpec, generate
-from connector.sample.oracle import person_key
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.server import serve_in_thread
 from connector.serde import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, Framing, TopicFormat, build_codec
 from tests.pipeline_helpers import (
     CATALOG,
+    email_registration,
     pipeline_env,
     settings_for,
     sink_caught_up,
@@ -200,9 +200,7 @@ def traced_run(jaeger: Jaeger, kafka_bootstrap: str, kafka_admin: AdminClient,
         sample = generate(SampleSpec(seed=23, webinars=1, people_per_webinar=40,
                                      contact_ids=contact_ids))
         activities = [r for k, r in sample.publish_order() if k == "activity"]
-        attendee = next(a for a in activities if a["action"][0].endswith(".Registered")
-                        and not a["participant"]["hubspotContactId"]
-                        and person_key(a["participant"]) is not None)
+        attendee = email_registration(activities)
         _publish(settings, sample, kafka_admin, attendee["activityId"],
                  f"00-{trace_id}-{PARENT_SPAN}-01".encode())
 

@@ -35,6 +35,7 @@ from connector.telemetry import Telemetry
 from tests.pipeline_helpers import (
     CATALOG,
     WorkerThread,
+    email_registration,
     pipeline_env,
     read_topic,
     reference_commands,
@@ -135,9 +136,7 @@ def pipeline(kafka_bootstrap: str, kafka_admin: AdminClient) -> Iterator[Pipelin
         sample = generate(SampleSpec(seed=17, webinars=2, people_per_webinar=200,
                                      contact_ids=contact_ids))
         activities = [r for k, r in sample.publish_order() if k == "activity"]
-        attendee = next(a for a in activities if a["action"][0].endswith(".Registered")
-                        and not a["participant"]["hubspotContactId"]
-                        and person_key(a["participant"]) is not None)
+        attendee = email_registration(activities)
         guest = next(a for a in activities if person_key(a["participant"]) is None)
         _publish(settings, sample, kafka_admin, {
             attendee["activityId"]: _traceparent(ATTENDEE_TRACE),
