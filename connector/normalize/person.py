@@ -112,7 +112,7 @@ class Person:
         connection adds no attended time, and its Joined is not a Left.
         """
         intervals = []
-        left_at: int | None = None
+        ends = []
         for joined, left in self.sessions.values():
             if joined is None:
                 continue  # a Left whose Joined has not arrived yet
@@ -120,8 +120,7 @@ class Person:
             if end is None:
                 return None
             intervals.append((joined, max(joined, end)))
-            if left_at is None or end > left_at:
-                left_at = end
+            ends.append(end)
         if not intervals:
             return None
         intervals.sort()
@@ -133,8 +132,7 @@ class Person:
             else:
                 stop = max(stop, hi)
         total += stop - start
-        assert left_at is not None
-        return intervals[0][0], left_at, total
+        return intervals[0][0], max(ends), total
 
     def registration_outcome(self) -> Outcome | None:
         if self.registration is None or self.registration_stamp is None:
