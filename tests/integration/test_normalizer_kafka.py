@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from connector.dlq.envelope import H_OFFSET, H_REASON, H_STAGE, header_map
+from connector.normalize.command import Attendance, Command
 from connector.normalize.worker import run_normalizer
 from connector.sample import SampleSpec, generate
 from connector.sample.oracle import expected_outcome, final_from_commands, person_key
@@ -146,6 +147,13 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
 
 def test_replay_from_offset_zero_into_fresh_state_is_identical(
         kafka_bootstrap: str, create_topic: Any) -> None:
+    """Every entity's commands, in their order, are the same on replay.
+
+    An entity is what Kafka keeps in order for the sink: one person in one webinar, or one
+    webinar's event commands. Across entities the order within an output partition depends on
+    how the input partitions interleave when consumed (two webinars from two input partitions,
+    or a webinar's description and its activity), which no Kafka consumer fixes.
+    """
     env = pipeline_env(kafka_bootstrap)
     first = settings_for(env)
     publish(first, generate(SampleSpec(seed=3, webinars=2, people_per_webinar=60)),
@@ -160,7 +168,17 @@ def test_replay_from_offset_zero_into_fresh_state_is_identical(
             _wait_for_commands(kafka_bootstrap, settings.topics.commands, expected, 90)
         finally:
             worker.join()
-        streams.append([(p, cid) for p, _, cid in
-                        decode_commands(read_topic(kafka_bootstrap, settings.topics.commands))])
-    by_partition = [sorted(stream, key=lambda item: item[0]) for stream in streams]
-    assert by_partition[0] == by_partition[1]
+        streams.append(_by_entity(
+            decode_commands(read_topic(kafka_bootstrap, settings.topics.commands))))
+    assert sum(len(ids) for ids in streams[0].values()) == sum(expected.values())
+    assert streams[0] == streams[1]
+
+
+def _by_entity(commands: list[tuple[int, Command, str]]) -> dict[tuple[Any, ...], list[str]]:
+    """(partition, webinar, person or "event") -> that entity's commandIds in topic order."""
+    entities: dict[tuple[Any, ...], list[str]] = {}
+    for partition, command, command_id in commands:
+        body = command.body
+        who = (body.vid, body.email) if isinstance(body, Attendance) else "event"
+        entities.setdefault((partition, command.externalEventId, who), []).append(command_id)
+    return entities
