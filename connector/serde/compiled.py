@@ -246,10 +246,17 @@ def compile_reader(parsed: Any) -> Reader | None:
 class _WriterCompiler(_Compiler):
 
     def long(self, value: str, indent: int, *, checked: bool = False) -> None:
+        """The zig-zag varint appended in place (timestamps take 6 bytes: a helper function
+        and its temporary buffer cost more than the loop)."""
         if not checked:
             self.emit(indent, f"if type({value}) is not int: raise GiveUp()")
         self.emit(indent, f"if 0 <= {value} < 64: o.append({value} << 1)")
-        self.emit(indent, f"else: o += _long_bytes({value})")
+        self.emit(indent, "else:")
+        self.emit(indent + 1, f"if not {_LONG_MIN} <= {value} <= {_LONG_MAX}: raise GiveUp()")
+        self.emit(indent + 1, f"z = ({value} << 1) ^ ({value} >> 63)")
+        self.emit(indent + 1, "while z > 0x7F:")
+        self.emit(indent + 2, "o.append((z & 0x7F) | 0x80); z >>= 7")
+        self.emit(indent + 1, "o.append(z)")
 
     def write(self, schema: Any, value: str, indent: int) -> None:
         schema = self.resolve(schema)
