@@ -1,0 +1,111 @@
+"""The normalizer ends each transaction on its committer thread: one transaction at a time, in
+order, and a failed commit is not lost (stand-in producer and consumer, no broker)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from connector.config import load_settings
+from connector.normalize.worker import NormalizerWorker, _Pending, _RestartNeeded
+
+
+class _Producer:
+    """Records the transactional calls; commit_transaction takes a while on the calling thread
+    (as a broker round trip does), so a transaction begun meanwhile would show."""
+
+    def __init__(self, fail_commit: KafkaError | None = None) -> None:
+        self.calls: list[str] = []
+        self.committing = False
+        self.fail_commit = fail_commit
+        self.commit_threads: set[str] = set()
+
+    def begin_transaction(self) -> None:
+        assert not self.committing, "a transaction began while the previous one was committing"
+        self.calls.append("begin")
+
+    def produce(self, *_args: Any, **_kwargs: Any) -> None:
+        assert not self.committing, "produced while the previous transaction was committing"
+        self.calls.append("produce")
+
+    def send_offsets_to_transaction(self, offsets: list[TopicPartition], _group: Any) -> None:
+        self.calls.append(f"offsets {offsets[0].offset}")
+
+    def commit_transaction(self) -> None:
+        self.committing = True
+        self.commit_threads.add(threading.current_thread().name)
+        time.sleep(0.05)  # widens the window in which a wrongly begun transaction shows
+        self.committing = False
+        if self.fail_commit is not None:
+            raise KafkaException(self.fail_commit)
+        self.calls.append("commit")
+
+    def abort_transaction(self) -> None:
+        self.calls.append("abort")
+
+
+class _Consumer:
+    def __init__(self) -> None:
+        self.offset = 0
+
+    def assignment(self) -> list[TopicPartition]:
+        return [TopicPartition("webinar.activity", 0)]
+
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        return [TopicPartition(tp.topic, tp.partition, self.offset) for tp in partitions]
+
+    def consumer_group_metadata(self) -> object:
+        return object()
+
+
+def _worker() -> NormalizerWorker:
+    return NormalizerWorker(load_settings({}), threading.Event())
+
+
+def _pending(consumed: int) -> _Pending:
+    return _Pending(consumed=consumed)
+
+
+def test_transactions_are_ended_on_the_committer_thread_one_at_a_time_in_order() -> None:
+    worker, producer, consumer = _worker(), _Producer(), _Consumer()
+    for offset in (10, 20, 30):
+        consumer.offset = offset
+        worker._commit_behind(consumer, producer, _pending(10))  # type: ignore[arg-type]
+    worker._await_commit()
+    assert producer.calls == ["begin", "offsets 10", "commit", "begin", "offsets 20", "commit",
+                              "begin", "offsets 30", "commit"]
+    assert producer.commit_threads and all(name.startswith("normalizer-commit")
+                                           for name in producer.commit_threads)
+    assert worker._in_flight is None
+
+
+def test_a_failed_commit_surfaces_before_the_next_transaction_and_is_aborted() -> None:
+    failure = KafkaError(KafkaError._TIMED_OUT, "commit timed out", txn_requires_abort=True)
+    worker, producer, consumer = _worker(), _Producer(fail_commit=failure), _Consumer()
+    consumer.offset = 10
+    worker._commit_behind(consumer, producer, _pending(10))  # type: ignore[arg-type]
+    consumer.offset = 20
+    with pytest.raises(_RestartNeeded):
+        worker._commit_behind(consumer, producer, _pending(10))  # type: ignore[arg-type]
+    assert producer.calls == ["begin", "offsets 10", "abort"]  # the second never began
+
+
+def test_a_fatal_commit_error_stops_the_normalizer() -> None:
+    failure = KafkaError(KafkaError._FENCED, "fenced by a newer instance", fatal=True)
+    worker, producer, consumer = _worker(), _Producer(fail_commit=failure), _Consumer()
+    worker._commit_behind(consumer, producer, _pending(1))  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="fenced by a newer instance"):
+        worker._await_commit()
+
+
+def test_a_rebalance_waits_for_the_commit_in_flight() -> None:
+    worker, producer, consumer = _worker(), _Producer(), _Consumer()
+    consumer.offset = 10
+    worker._commit_behind(consumer, producer, _pending(10))  # type: ignore[arg-type]
+    worker._on_revoke(consumer, [TopicPartition("webinar.activity", 0)])  # type: ignore[arg-type]
+    assert producer.calls[-1] == "commit"
+    assert worker._in_flight is None
