@@ -104,7 +104,9 @@ class AttendanceNormalizer:
         self._identities: dict[Any, Identity | tuple[str, str]] = {}
         self._expiries: list[tuple[int, str]] = []  # (actualEnd + retention, webinarId)
         self._expiry_tracked: set[str] = set()
-        self._changed_people: set[tuple[str, str]] = set()
+        #: People changed since the last drain, in the order of their first change (a dict: as
+        #: deterministic as sorting them, without the sort's cost on every transaction).
+        self._changed_people: dict[tuple[str, str], None] = {}
         self._changed_held: set[str] = set()
         self._changed_expired: set[str] = set()
 
@@ -208,7 +210,7 @@ class AttendanceNormalizer:
             return
         if occurred_at > self.stream_time:
             self.stream_time = occurred_at
-        self._changed_people.add((webinar_id, key))
+        self._changed_people[(webinar_id, key)] = None
         self._evaluate(webinar_id, key, webinar, out, person)
 
     def _identify(self, participant: dict[str, Any]) -> Identity | tuple[str, str]:
@@ -250,7 +252,7 @@ class AttendanceNormalizer:
         if outcome is None or outcome.same_effect(person.emitted):
             return
         person.emitted = outcome
-        self._changed_people.add((webinar_id, key))
+        self._changed_people[(webinar_id, key)] = None
         out.commands.append(self._command(webinar, person, outcome))
 
     def _closing_end(self, webinar: dict[str, Any], open_sessions: int, last_left: int | None,
@@ -310,7 +312,7 @@ class AttendanceNormalizer:
                 continue  # the webinar was re-opened or its end moved
             for key in self.by_webinar.pop(webinar_id, ()):
                 del self.people[(webinar_id, key)]
-                self._changed_people.add((webinar_id, key))
+                self._changed_people[(webinar_id, key)] = None
             self.expired.add(webinar_id)
             self._changed_expired.add(webinar_id)
 
@@ -332,7 +334,7 @@ class AttendanceNormalizer:
 
     def drain_changes(self) -> Iterator[tuple[str, Any]]:
         """(changelog key, JSON-able value or None for a deletion) for everything changed."""
-        for webinar_id, key in sorted(self._changed_people):
+        for webinar_id, key in self._changed_people:
             person = self.people.get((webinar_id, key))
             yield f"p|{webinar_id}|{key}", person.to_state() if person else None
         for webinar_id in sorted(self._changed_held):
