@@ -19,7 +19,8 @@ REGISTERED, CANCELLED, ATTENDED = "REGISTERED", "CANCELLED", "ATTENDED"
 Stamp = tuple[int, str]  # (occurredAt, activityId): the contract's total order of activities
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (a frozen dataclass's __init__ costs ~3x, and one is made per evaluation). Read-only.
+@dataclass(slots=True)
 class Outcome:
     """What HubSpot should show for the person now, as the normalizer would emit it."""
 
