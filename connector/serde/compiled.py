@@ -24,7 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 Reader = Callable[[bytes, int], tuple[Any, int]]
-"""``read(value, start) -> (datum, end)``; raises (anything) when fastavro must decide."""
+"""``read(value, start) -> (datum, end)``; raises (anything) when fastavro must decide. The
+caller must also hand the value to fastavro when ``end != len(value)``: a string that claims more
+bytes than remain is not checked where it is read (see ``_ReaderCompiler.read``)."""
 
 Writer = Callable[[Any], bytes]
 """``write(datum) -> body``; raises (anything) when fastavro must write it."""
@@ -129,9 +131,10 @@ def _kind(schema: Any) -> str:
 
 class _ReaderCompiler(_Compiler):
 
-    def long(self, target: str, indent: int) -> None:
+    def long(self, target: str, indent: int, *, first_byte_read: bool = False) -> None:
         """A zig-zag varint into `target`; the loop is inlined (timestamps take 6 bytes)."""
-        self.emit(indent, "n = b[p]; p += 1")
+        if not first_byte_read:
+            self.emit(indent, "n = b[p]; p += 1")
         self.emit(indent, "if n & 0x80:")
         self.emit(indent + 1, "n &= 0x7F; s = 7")
         self.emit(indent + 1, "while True:")
@@ -141,6 +144,15 @@ class _ReaderCompiler(_Compiler):
         self.emit(indent + 2, "if s > 63: raise GiveUp()")
         self.emit(indent + 1, "if n >> 64: raise GiveUp()")
         self.emit(indent, f"{target} = (n >> 1) ^ -(n & 1)")
+
+    def length(self, target: str, indent: int) -> None:
+        """A string's or bytes' length: one byte for anything under 64 (the usual case)."""
+        self.emit(indent, "n = b[p]; p += 1")
+        self.emit(indent, "if not n & 0x81:")
+        self.emit(indent + 1, f"{target} = n >> 1")
+        self.emit(indent, "else:")
+        self.long(target, indent + 1, first_byte_read=True)
+        self.emit(indent + 1, f"if {target} < 0: raise GiveUp()")
 
     def read(self, schema: Any, target: str, indent: int) -> None:
         schema = self.resolve(schema)
@@ -157,9 +169,10 @@ class _ReaderCompiler(_Compiler):
             size, fmt = (4, "_F") if kind == "float" else (8, "_D")
             self.emit(indent, f"{target} = {fmt}.unpack_from(b, p)[0]; p += {size}")
         elif kind in ("string", "bytes"):
+            # No bounds check: a slice past the end is short, p then passes the end, and the
+            # next read (IndexError) or the caller's end == len(body) check hands it to fastavro.
             length = self.var("n")
-            self.long(length, indent)
-            self.emit(indent, f"if {length} < 0 or p + {length} > size: raise GiveUp()")
+            self.length(length, indent)
             decode = ".decode()" if kind == "string" else ""
             self.emit(indent, f"{target} = b[p:p + {length}]{decode}; p += {length}")
         elif kind == "fixed":
