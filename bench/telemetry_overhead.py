@@ -203,7 +203,10 @@ class _StripTelemetry(ast.NodeTransformer):
 
     def visit_If(self, node: ast.If) -> Any:
         # if self.metrics.enabled: / if self._traced: -> the branch taken without telemetry
-        if self._is_self_attr(node.test, "metrics", "telemetry", "tracing", "_traced"):
+        test = node.test
+        if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+            test = test.values[0]  # if self._traced and (...):
+        if self._is_self_attr(test, "metrics", "telemetry", "tracing", "_traced"):
             return [self.visit(n) for n in node.orelse] or None
         return self.generic_visit(node)
 
