@@ -14,9 +14,10 @@ Sampling is decided once, where a trace starts, and then followed (W3C ``sampled
   trace (the same distribution, one random number per pick) and passes ``root=`` per record, so
   a record without headers that is not picked never reaches the tracing code at all.
 
-Only sampled records pay for OpenTelemetry spans. The SDK sampler is ``ParentBased(ALWAYS_ON)``:
-root decisions are made here, before any span object exists, because an unsampled SDK span still
-costs microseconds, which is a large share of the few microseconds a record takes.
+Only sampled records pay for OpenTelemetry spans. Every decision (root or parent) is made here,
+before any span object exists, because an unsampled SDK span still costs microseconds, which is a
+large share of the few microseconds a record takes; so every ``start_span`` below runs under a
+sampled parent or for a root picked here, and the SDK sampler is plain ``ALWAYS_ON``.
 """
 
 from __future__ import annotations
@@ -320,7 +321,7 @@ class Tracing:
 
 
 class OtelTracing(Tracing):
-    """Tracing backed by an OpenTelemetry SDK tracer (sampler: ParentBased(ALWAYS_ON))."""
+    """Tracing backed by an OpenTelemetry SDK tracer (sampler: ALWAYS_ON, see the module doc)."""
 
     enabled = True
 

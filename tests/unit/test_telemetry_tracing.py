@@ -260,6 +260,26 @@ def test_root_sample_ratio_zero_records_nothing_and_costs_no_span() -> None:
         assert telemetry.finished_spans() == ()
 
 
+def test_no_span_starts_under_an_unsampled_decision() -> None:
+    """The SDK sampler is ALWAYS_ON: every not-sampled decision must be made before start_span."""
+    unsampled = _record("c", [("traceparent", UNSAMPLED)])
+    with Telemetry.for_tests(sample_ratio=1.0) as telemetry:
+        tracing = telemetry.tracing
+        with tracing.sink_batch([unsampled], operation="op"):
+            with tracing.span("inner") as inner:
+                assert inner is NOOP_SCOPE
+            assert tracing.client_span("GET /x", {}) is None
+            _get_event(telemetry)
+        rt = tracing.consume(unsampled)
+        with rt, rt.decode(), rt.normalize(), rt.produce("out"):
+            pass
+        assert telemetry.finished_spans() == ()
+    with Telemetry.for_tests(sample_ratio=0.0) as telemetry:
+        assert telemetry.tracing.span("root") is NOOP_SCOPE
+        assert telemetry.tracing.client_span("GET /x", {}) is None
+        assert telemetry.finished_spans() == ()
+
+
 def test_root_sample_ratio_is_applied_once_per_trace() -> None:
     with Telemetry.for_tests(sample_ratio=0.25, rng=random.Random(7)) as telemetry:
         traced = 0
