@@ -24,6 +24,7 @@ import gc
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -279,7 +280,8 @@ class NormalizerWorker:
         quiet: set[int] = set()
         out = Output()  # reused: emptied after each record that produced something
         # Root sampling is drawn once a batch: only records with headers or picked reach tracing.
-        roots, next_root = iter(()), -1
+        roots: Iterator[int] = iter(())
+        next_root = -1
         if self._traced:
             roots = self.tracing.root_picks(len(messages))
             next_root = next(roots, -1)
