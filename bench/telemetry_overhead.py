@@ -7,8 +7,8 @@ What runs: the real :class:`~connector.normalize.worker.NormalizerWorker` code m
 in-process, on pre-encoded platform records (raw Avro, no trace headers, as the platform writes
 them), in batches of ``--batch`` the way the worker's ``_loop`` takes them: ``_report`` (lag,
 open attendances, state size; when metrics are on; here once per run), ``_handle_batch``
-(``SourceRecord``, trace, decode, the AttendanceNormalizer, dead letters; per record through
-``_handle`` when tracing is on) and ``_commit`` (command encoding with ``connector.source`` and
+(``SourceRecord``, trace, decode, the AttendanceNormalizer, dead letters; a record with headers
+or picked to start a trace through ``_handle_traced``) and ``_commit`` (command encoding with ``connector.source`` and
 trace headers, dead-letter envelopes, changelog encoding, counters). Producer and consumer are
 stand-ins that do nothing, so Kafka's own cost (~1-2 µs a ``produce``) is left out and the
 ratios are, if anything, pessimistic. The webinar table holds every webinar's final version up
@@ -41,7 +41,8 @@ Two measures:
   ~1-2 min per variant. Every variant runs on one copy of ``connector/`` taken at the start
   (the tree may change meanwhile), and prints its digest. Instructions are not time: traced
   records allocate many objects and run fewer instructions per ns, so the traced variants' time
-  ratios come out higher than their instruction ratios (at 1%: x1.19-x1.26 vs x1.12 here).
+  ratios come out higher than their instruction ratios (at 1%: x1.08 vs x1.037 here: the SDK's
+span code, run for one record in a hundred, is cold in the caches).
 
 Both measures collect and then freeze (``gc.freeze``) what set-up allocated before the measured
 runs, so a full collection over every imported module does not land in one variant and not in
