@@ -8,11 +8,11 @@ in-process, on pre-encoded platform records (raw Avro, no trace headers, as the 
 them), in batches of ``--batch`` the way the worker's ``_loop`` takes them: ``_report`` (lag,
 open attendances, state size; when metrics are on; here once per run), ``_handle_batch``
 (``SourceRecord``, trace, decode, the AttendanceNormalizer, dead letters; a record with headers
-or picked to start a trace through ``_handle_traced``) and ``_commit`` (command encoding with ``connector.source`` and
-trace headers, dead-letter envelopes, changelog encoding, counters). Producer and consumer are
-stand-ins that do nothing, so Kafka's own cost (~1-2 µs a ``produce``) is left out and the
-ratios are, if anything, pessimistic. The webinar table holds every webinar's final version up
-front.
+or picked to start a trace through ``_handle_traced``) and ``_commit`` (command encoding with
+``connector.source`` and trace headers, dead-letter envelopes, changelog encoding, counters).
+Producer and consumer are stand-ins that do nothing, so Kafka's own cost (~1-2 µs a
+``produce``) is left out and the ratios are, if anything, pessimistic. The webinar table holds
+every webinar's final version up front.
 
 Variants, each on a fresh normalizer state every run:
 
