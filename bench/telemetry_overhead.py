@@ -7,12 +7,12 @@ What runs: the real :class:`~connector.normalize.worker.NormalizerWorker` code m
 in-process, on pre-encoded platform records (raw Avro, no trace headers, as the platform writes
 them), in batches of ``--batch`` the way the worker's ``_loop`` takes them: ``_report`` (lag,
 open attendances, state size; when metrics are on; here once per run), ``_handle_batch``
-(``SourceRecord``, trace, decode, the AttendanceNormalizer, dead letters; per record through
-``_handle`` when tracing is on) and ``_commit`` (command encoding with ``connector.source`` and
-trace headers, dead-letter envelopes, changelog encoding, counters). Producer and consumer are
-stand-ins that do nothing, so Kafka's own cost (~1-2 µs a ``produce``) is left out and the
-ratios are, if anything, pessimistic. The webinar table holds every webinar's final version up
-front.
+(``SourceRecord``, trace, decode, the AttendanceNormalizer, dead letters; a record with headers
+or picked to start a trace through ``_handle_traced``) and ``_commit`` (command encoding with
+``connector.source`` and trace headers, dead-letter envelopes, changelog encoding, counters).
+Producer and consumer are stand-ins that do nothing, so Kafka's own cost (~1-2 µs a
+``produce``) is left out and the ratios are, if anything, pessimistic. The webinar table holds
+every webinar's final version up front.
 
 Variants, each on a fresh normalizer state every run:
 
@@ -41,11 +41,13 @@ Two measures:
   ~1-2 min per variant. Every variant runs on one copy of ``connector/`` taken at the start
   (the tree may change meanwhile), and prints its digest. Instructions are not time: traced
   records allocate many objects and run fewer instructions per ns, so the traced variants' time
-  ratios come out higher than their instruction ratios (at 1%: x1.19-x1.26 vs x1.12 here).
+  ratios come out higher than their instruction ratios (at 1%: x1.08 vs x1.037 here: the SDK's
+span code, run for one record in a hundred, is cold in the caches).
 
 Both measures collect and then freeze (``gc.freeze``) what set-up allocated before the measured
 runs, so a full collection over every imported module does not land in one variant and not in
-another by chance.
+another by chance, and run with the garbage collector's thresholds that ``NormalizerWorker.run``
+sets (``worker.GC_THRESHOLDS``; ``--gc default`` keeps Python's).
 
 Target: on@0.01 / off < 1.10; goal < 1.05. Off vs bypass: not measurable.
 """
@@ -203,7 +205,10 @@ class _StripTelemetry(ast.NodeTransformer):
 
     def visit_If(self, node: ast.If) -> Any:
         # if self.metrics.enabled: / if self._traced: -> the branch taken without telemetry
-        if self._is_self_attr(node.test, "metrics", "telemetry", "tracing", "_traced"):
+        test = node.test
+        if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+            test = test.values[0]  # if self._traced and (...):
+        if self._is_self_attr(test, "metrics", "telemetry", "tracing", "_traced"):
             return [self.visit(n) for n in node.orelse] or None
         return self.generic_visit(node)
 
@@ -377,6 +382,12 @@ def _run(worker: NormalizerWorker, messages: list[_Message], batch: int) -> floa
     return time.perf_counter() - start
 
 
+def _gc_thresholds(choice: str) -> None:
+    """As production runs the loop (``NormalizerWorker.run``), or Python's defaults."""
+    if choice == "production":
+        gc.set_threshold(*worker_module.GC_THRESHOLDS)
+
+
 def _settle() -> None:
     """Collect, then freeze what set-up left out of the garbage collector's reach: otherwise a
     full collection over every imported module falls inside one variant's run and not another's
@@ -399,6 +410,7 @@ def measure_time(args: argparse.Namespace, ratios: list[float]) -> dict[str, Any
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, like bench/decode
     messages, webinars = _messages(args.webinars, args.people)
+    _gc_thresholds(args.gc)
     names = _variant_names(ratios)
     built = {name: _build(name, webinars) for name in names}
     for worker, _ in built.values():  # warm-up
@@ -414,7 +426,7 @@ def measure_time(args: argparse.Namespace, ratios: list[float]) -> dict[str, Any
 
     print(f"normalizer per-record path (_handle_batch + _commit, no Kafka I/O), in-process: "
           f"{len(messages)} records x {args.rounds} interleaved rounds, one core, "
-          f"code {IMPORTED_DIGEST}")
+          f"gc thresholds {gc.get_threshold()}, code {IMPORTED_DIGEST}")
     print(f"  {'variant':<9} {'µs/record median [IQR]':>27}   {'/ off, paired by round':>26}")
     result: dict[str, Any] = {"records": len(messages), "rounds": args.rounds,
                               "code": IMPORTED_DIGEST, "variants": {}}
@@ -446,6 +458,7 @@ def _callgrind_child(args: argparse.Namespace) -> None:
     """One variant, under callgrind: warm up, then one counted run between two markers."""
     random.seed(SEED)  # span and trace ids
     messages, webinars = _messages(args.webinars, args.people)
+    _gc_thresholds(args.gc)
     worker, telemetry = _build(args.child, webinars)
     _run(worker, messages, args.batch)
     _settle()
@@ -463,7 +476,7 @@ def _instructions_of(name: str, args: argparse.Namespace, out_dir: str, snapshot
     command = ["valgrind", "--tool=callgrind", "--zero-before=getppid", "--dump-before=getpgrp",
                f"--callgrind-out-file={out}", sys.executable, __file__, "--child", name,
                "--webinars", str(args.webinars), "--people", str(args.people),
-               "--batch", str(args.batch)]
+               "--batch", str(args.batch), "--gc", args.gc]
     python_path = os.pathsep.join(p for p in (str(snapshot), os.environ.get("PYTHONPATH")) if p)
     done = subprocess.run(command, capture_output=True, text=True,
                           env={**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": python_path})
@@ -497,7 +510,7 @@ def measure_instructions(args: argparse.Namespace, ratios: list[float]) -> dict[
     per = {name: count / records for name, (count, _) in counts.items()}
     print(f"normalizer per-record path (_handle_batch + _commit, no Kafka I/O), in-process: "
           f"{records} records, instructions counted by callgrind (all threads), "
-          f"code {digest}")
+          f"gc {args.gc}, code {digest}")
     print(f"  {'variant':<9} {'instructions/record':>20}   {'/ off':>7}")
     for name in names:
         print(f"  {name:<9} {per[name]:20,.0f}   x{per[name] / per['off']:.4f}")
@@ -519,6 +532,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="callgrind processes at once")
     parser.add_argument("--ratios", default="0.01,0.1,1",
                         help="root sampling ratios with telemetry on (default settings: 0.01)")
+    parser.add_argument("--gc", choices=("production", "default"), default="production",
+                        help="garbage-collector thresholds: the worker's (default) or Python's")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()

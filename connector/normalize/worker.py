@@ -24,7 +24,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -318,17 +318,28 @@ class NormalizerWorker:
         counts: dict[str, int] = {}
         quiet: set[int] = set()
         out = Output()  # reused: emptied after each record that produced something
-        for message in messages:
+        # Root sampling is drawn once a batch: only records with headers or picked reach tracing.
+        roots: Iterator[int] = iter(())
+        next_root = -1
+        if self._traced:
+            roots = self.tracing.root_picks(len(messages))
+            next_root = next(roots, -1)
+        for index, message in enumerate(messages):
             if message.error() is not None:
                 log.warning("consume_error error=%s", message.error())
+                if index == next_root:
+                    next_root = next(roots, -1)
                 continue
             record = from_message(message)
             topic = record.topic
             counts[topic] = counts.get(topic, 0) + 1
             if topic == activity:
                 quiet.add(record.partition)
-            if self._traced:
-                rt = self.tracing.consume(record)
+            if self._traced and (record.headers or index == next_root):
+                root = index == next_root
+                if root:
+                    next_root = next(roots, -1)
+                rt = self.tracing.consume(record, root)
                 if rt is not NOOP_RECORD:
                     self._handle_traced(record, rt, pending)
                     continue

@@ -9,17 +9,22 @@ Sampling is decided once, where a trace starts, and then followed (W3C ``sampled
 * a record whose ``traceparent`` is not sampled is not traced, and its trace headers are forwarded
   unchanged to what it produces (a :class:`RecordTrace` that only copies two headers);
 * a record without trace context starts a trace with probability ``sample_ratio``; otherwise it
-  costs one random number and carries no trace context downstream.
+  carries no trace context downstream. ``consume(record)`` draws one random number per record;
+  a batch consumer asks :meth:`Tracing.root_picks` once per batch for the indexes that start a
+  trace (the same distribution, one random number per pick) and passes ``root=`` per record, so
+  a record without headers that is not picked never reaches the tracing code at all.
 
-Only sampled records pay for OpenTelemetry spans. The SDK sampler is ``ParentBased(ALWAYS_ON)``:
-root decisions are made here, before any span object exists, because an unsampled SDK span still
-costs microseconds, which is a large share of the few microseconds a record takes.
+Only sampled records pay for OpenTelemetry spans. Every decision (root or parent) is made here,
+before any span object exists, because an unsampled SDK span still costs microseconds, which is a
+large share of the few microseconds a record takes; so every ``start_span`` below runs under a
+sampled parent or for a root picked here, and the SDK sampler is plain ``ALWAYS_ON``.
 """
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -284,9 +289,19 @@ class Tracing:
     #: True when spans may be recorded.
     enabled = False
 
-    def consume(self, record: KafkaRecord) -> RecordTrace:
-        """The trace of one consumed record (see :class:`RecordTrace`)."""
+    def consume(self, record: KafkaRecord, root: bool | None = None) -> RecordTrace:
+        """The trace of one consumed record (see :class:`RecordTrace`).
+
+        ``root``: whether the record starts a trace if it carries no trace context (a pick of
+        :meth:`root_picks`); None draws it here with probability ``sample_ratio``. A record with
+        a ``traceparent`` follows it whatever ``root`` says.
+        """
         return NOOP_RECORD
+
+    def root_picks(self, count: int) -> Iterator[int]:
+        """The indexes, ascending, of a batch of ``count`` records that start a trace if they
+        carry no trace context: each index independently with probability ``sample_ratio``."""
+        return iter(())
 
     def sink_batch(self, records: Iterable[KafkaRecord], *, operation: str) -> SpanScope:
         """A span around sending one batch of consumed records to HubSpot.
@@ -306,7 +321,7 @@ class Tracing:
 
 
 class OtelTracing(Tracing):
-    """Tracing backed by an OpenTelemetry SDK tracer (sampler: ParentBased(ALWAYS_ON))."""
+    """Tracing backed by an OpenTelemetry SDK tracer (sampler: ALWAYS_ON, see the module doc)."""
 
     enabled = True
 
@@ -320,7 +335,7 @@ class OtelTracing(Tracing):
     def _is_root_sampled(self) -> bool:
         return self._random() < self.sample_ratio
 
-    def consume(self, record: KafkaRecord) -> RecordTrace:
+    def consume(self, record: KafkaRecord, root: bool | None = None) -> RecordTrace:
         headers = record.headers
         flags = None
         if headers:
@@ -329,12 +344,33 @@ class OtelTracing(Tracing):
                     flags = traceparent_flags(value)
                     break
         if flags is None:
-            if self._random() < self.sample_ratio:
+            if root is None:
+                root = self._random() < self.sample_ratio
+            if root:
                 return _RecordingTrace(self._tracer, record, Context())
             return NOOP_RECORD
         if flags & TraceFlags.SAMPLED:
             return _RecordingTrace(self._tracer, record, extract_context(headers))
         return _ForwardedTrace(trace_headers_of(headers))
+
+    def root_picks(self, count: int) -> Iterator[int]:
+        # Geometric skipping: the gap before the next pick is floor(log(U) / log(1 - p)), U
+        # uniform on (0, 1], i.e. P(gap >= k) = (1 - p)^k, the run of failures of a per-index
+        # Bernoulli(p) draw. Memoryless, so every batch may start afresh.
+        ratio = self.sample_ratio
+        if ratio >= 1.0:
+            yield from range(count)
+            return
+        if ratio <= 0.0:
+            return
+        log_miss = math.log1p(-ratio)
+        random, log = self._random, math.log
+        index = -1
+        while True:
+            index += 1 + int(log(1.0 - random()) / log_miss)
+            if index >= count:
+                return
+            yield index
 
     def sink_batch(self, records: Iterable[KafkaRecord], *, operation: str) -> SpanScope:
         parent: SpanContext | None = None

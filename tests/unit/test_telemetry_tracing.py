@@ -260,6 +260,26 @@ def test_root_sample_ratio_zero_records_nothing_and_costs_no_span() -> None:
         assert telemetry.finished_spans() == ()
 
 
+def test_no_span_starts_under_an_unsampled_decision() -> None:
+    """The SDK sampler is ALWAYS_ON: every not-sampled decision must be made before start_span."""
+    unsampled = _record("c", [("traceparent", UNSAMPLED)])
+    with Telemetry.for_tests(sample_ratio=1.0) as telemetry:
+        tracing = telemetry.tracing
+        with tracing.sink_batch([unsampled], operation="op"):
+            with tracing.span("inner") as inner:
+                assert inner is NOOP_SCOPE
+            assert tracing.client_span("GET /x", {}) is None
+            _get_event(telemetry)
+        rt = tracing.consume(unsampled)
+        with rt, rt.decode(), rt.normalize(), rt.produce("out"):
+            pass
+        assert telemetry.finished_spans() == ()
+    with Telemetry.for_tests(sample_ratio=0.0) as telemetry:
+        assert telemetry.tracing.span("root") is NOOP_SCOPE
+        assert telemetry.tracing.client_span("GET /x", {}) is None
+        assert telemetry.finished_spans() == ()
+
+
 def test_root_sample_ratio_is_applied_once_per_trace() -> None:
     with Telemetry.for_tests(sample_ratio=0.25, rng=random.Random(7)) as telemetry:
         traced = 0
@@ -271,6 +291,54 @@ def test_root_sample_ratio_is_applied_once_per_trace() -> None:
         spans = telemetry.finished_spans()
     assert 400 < traced < 600  # 25 % of 2000, seeded
     assert len(spans) == 3 * traced  # a sampled record keeps all of its child spans
+
+
+def _picks(ratio: float, count: int, batches: int, seed: int = 11) -> list[list[int]]:
+    with Telemetry.for_tests(sample_ratio=ratio, rng=random.Random(seed)) as telemetry:
+        return [list(telemetry.tracing.root_picks(count)) for _ in range(batches)]
+
+
+@pytest.mark.parametrize("ratio", [0.01, 0.25, 0.9])
+def test_root_picks_pick_each_index_with_the_sample_ratio(ratio: float) -> None:
+    batches = _picks(ratio, 500, 400)  # 200,000 draws
+    for picks in batches:
+        assert picks == sorted(set(picks)) and all(0 <= i < 500 for i in picks)
+    picked = sum(len(picks) for picks in batches)
+    expected = ratio * 500 * 400
+    sigma = (expected * (1 - ratio)) ** 0.5
+    assert abs(picked - expected) < 5 * sigma
+
+
+def test_root_picks_favour_no_position_in_the_batch() -> None:
+    """A per-index Bernoulli draw: the first index and the last are picked like any other."""
+    batches = _picks(0.25, 8, 20_000)
+    per_index = [sum(i in picks for picks in batches) for i in range(8)]
+    expected, sigma = 5000, (20_000 * 0.25 * 0.75) ** 0.5
+    assert all(abs(n - expected) < 5 * sigma for n in per_index), per_index
+    # and independently: both of two neighbours as often as p^2
+    both = sum(0 in picks and 1 in picks for picks in batches)
+    assert abs(both - 20_000 * 0.0625) < 5 * (20_000 * 0.0625 * 0.9375) ** 0.5
+
+
+def test_root_picks_at_ratio_zero_and_one() -> None:
+    assert _picks(0.0, 1000, 20) == [[]] * 20
+    assert _picks(1.0, 7, 3) == [list(range(7))] * 3
+    assert _picks(0.5, 0, 3) == [[]] * 3
+    assert list(Tracing().root_picks(100)) == []  # telemetry off
+
+
+def test_consume_follows_traceparent_whatever_the_root_pick(telemetry: Telemetry) -> None:
+    tracing = telemetry.tracing
+    for root in (True, False):
+        forwarded = tracing.consume(_record("t", [("traceparent", UNSAMPLED)]), root)
+        assert not forwarded.sampled and forwarded is not NOOP_RECORD
+        assert forwarded.inject([]) == [("traceparent", UNSAMPLED)]
+        assert tracing.consume(_record("t", [("traceparent", SAMPLED)]), root).sampled
+    assert tracing.consume(_record("t", [("other", b"x")]), True).sampled
+    with Telemetry.for_tests(sample_ratio=1.0) as always:
+        assert always.tracing.consume(_record("t", []), False) is NOOP_RECORD
+    with Telemetry.for_tests(sample_ratio=0.0) as never:
+        assert never.tracing.consume(_record("t", []), True).sampled
 
 
 def test_sink_batch_parents_on_first_sampled_record_and_links_the_others(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -112,6 +113,46 @@ def test_normalizer_with_telemetry_off_writes_the_same_records() -> None:
     assert [(m["topic"], m.get("value")) for m in off.produced] == \
         [(m["topic"], m.get("value")) for m in on.produced]
     assert not any(_trace_of(m) for m in off.produced if m["topic"] == "connector.commands")
+
+
+class _ErrorMessage(FakeMessage):
+    def error(self) -> Any:
+        return "broker says no"
+
+
+def test_normalizer_traces_the_picked_records_and_follows_headers() -> None:
+    """Roots are picked once a batch; records with a traceparent follow it, picked or not."""
+    sample = generate(SampleSpec(seed=17, webinars=1, people_per_webinar=10))
+    codec = build_codec(TopicFormat(Framing.RAW, ACTIVITY_SCHEMA), "a",
+                        SchemaCatalog.from_directory())
+    values = [codec.encode(r) for k, r in sample.publish_order() if k == "activity"][:12]
+    unsampled = f"00-{TRACE}-00f067aa0ba902b7-00".encode()
+    headers: dict[int, list[tuple[str, bytes]]] = {
+        2: [("traceparent", unsampled)],   # picked, but its upstream said no
+        4: [("traceparent", TRACEPARENT)],  # not picked, but its upstream said yes
+        6: [("other", b"x")]}               # picked, headers without trace context
+    messages: list[FakeMessage] = [
+        FakeMessage(TOPIC, 0, offset, b"web", value, headers.get(offset))
+        for offset, value in enumerate(values)]
+    messages[8] = _ErrorMessage(TOPIC, 0, 8, b"web", b"")  # a pick lost on an error...
+    with Telemetry.for_tests(sample_ratio=0.0) as telemetry:
+        worker = NormalizerWorker(load_settings({"CONNECTOR_TOPICS__ACTIVITY": TOPIC}),
+                                  threading.Event(), telemetry)
+        for webinar in sample.webinars:
+            worker.table.put(webinar)
+        worker.normalizers = {0: AttendanceNormalizer(worker.table.get, worker.rules)}
+        asked: list[int] = []
+
+        def picks(count: int) -> Iterator[int]:
+            asked.append(count)
+            return iter([0, 2, 6, 8, 10])
+
+        telemetry.tracing.root_picks = picks  # type: ignore[method-assign]
+        worker._handle_batch(messages, _Pending())
+        consumed = sorted(dict(s.attributes or {})["messaging.kafka.offset"]
+                          for s in telemetry.finished_spans() if s.name == f"consume {TOPIC}")
+    assert asked == [12]
+    assert consumed == [0, 4, 6, 10]  # ...does not hold back the next one
 
 
 def test_normalizer_reports_open_attendances_and_state_size() -> None:
