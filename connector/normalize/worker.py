@@ -9,7 +9,8 @@ any point leaves either all of an iteration's effects or none of them.
       -> activity: decode -> AttendanceNormalizer (per input partition)
       -> webinars: decode -> EventProjector (per input partition)
       -> idle punctuation (stream time follows the wall clock while a partition is quiet)
-      -> one transaction: commands + dead letters + changelog + offsets
+      -> one transaction: commands + dead letters + changelog + offsets, ended (offsets,
+         EndTxn) on a committer thread while the next batch is consumed and normalized
 
 Telemetry (``connector.telemetry``): each consumed record gets a trace (``consume`` span from the
 W3C context in its headers, ``decode`` and ``normalize`` children); the commands and dead letters
@@ -431,7 +432,7 @@ class NormalizerWorker:
     def _commit(self, consumer: Consumer, producer: Producer, pending: _Pending) -> None:
         """Write `pending` as one transaction and commit it, now."""
         transaction = self._write_transaction(consumer, producer, pending)
-        self._conclude(transaction, lambda: transaction.end())
+        self._conclude(transaction, transaction.end)
 
     def _commit_behind(self, consumer: Consumer, producer: Producer, pending: _Pending) -> None:
         """Write `pending` as one transaction and leave its commit to the committer thread.
