@@ -157,27 +157,33 @@ class Person:
 
     # -- persistence -----------------------------------------------------------------------
 
-    def to_state(self) -> dict[str, Any]:
-        """A JSON-able snapshot for the changelog."""
+    def to_state(self) -> list[Any]:
+        """A JSON-able snapshot for the changelog: a list in `_STATE_FIELDS` order (written for
+        every changed person in every transaction; a list is cheaper to build and encode than
+        the dict earlier versions wrote, which `from_state` still reads)."""
         emitted = self.emitted
-        return {
-            "v": self.vid, "e": self.email, "p": self.profile,
-            "ps": list(self.profile_stamp) if self.profile_stamp else None,
-            "r": self.registration,
-            "rs": list(self.registration_stamp) if self.registration_stamp else None,
-            "s": self.sessions,
-            "o": [emitted.state, emitted.interaction, emitted.joined_at, emitted.left_at,
-                  emitted.attended_millis] if emitted else None,
-        }
+        return [self.vid, self.email, self.profile, self.profile_stamp, self.registration,
+                self.registration_stamp, self.sessions,
+                (emitted.state, emitted.interaction, emitted.joined_at, emitted.left_at,
+                 emitted.attended_millis) if emitted else None]
 
     @classmethod
-    def from_state(cls, data: dict[str, Any]) -> Person:
-        """Inverse of to_state."""
+    def from_state(cls, data: list[Any] | dict[str, Any]) -> Person:
+        """Inverse of to_state (also of the dict form with `_STATE_FIELDS` as keys)."""
+        if isinstance(data, dict):
+            data = [data[name] for name in _STATE_FIELDS]
+        vid, email, profile, profile_stamp, registration, registration_stamp, sessions, emitted \
+            = data
         return cls(
-            vid=data["v"], email=data["e"], profile=data["p"],
-            profile_stamp=(data["ps"][0], data["ps"][1]) if data["ps"] else None,
-            registration=data["r"],
-            registration_stamp=(data["rs"][0], data["rs"][1]) if data["rs"] else None,
-            sessions=data["s"],
-            emitted=Outcome(*data["o"]) if data["o"] else None,
+            vid=vid, email=email, profile=profile,
+            profile_stamp=(profile_stamp[0], profile_stamp[1]) if profile_stamp else None,
+            registration=registration,
+            registration_stamp=(registration_stamp[0], registration_stamp[1])
+            if registration_stamp else None,
+            sessions=sessions,
+            emitted=Outcome(*emitted) if emitted else None,
         )
+
+
+#: The changelog state's fields: the list's order, the older dict's keys.
+_STATE_FIELDS = ("v", "e", "p", "ps", "r", "rs", "s", "o")
