@@ -47,21 +47,8 @@ class GiveUp(Exception):
     """Raised by generated code: this value is for fastavro to read or write."""
 
 
-def _long_bytes(n: int) -> bytes:
-    """The zig-zag varint of a long (range-checked as fastavro's C writer does)."""
-    if not _LONG_MIN <= n <= _LONG_MAX:
-        raise GiveUp()
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 _HELPERS: dict[str, Any] = {
-    "_long_bytes": _long_bytes, "GiveUp": GiveUp,
+    "GiveUp": GiveUp,
     "_F": struct.Struct("<f"), "_D": struct.Struct("<d"),
 }
 
@@ -362,19 +349,21 @@ class _WriterCompiler(_Compiler):
             raise Unsupported("a union fastavro resolves by validating the value")
 
     def block(self, schema: dict[str, Any], kind: str, value: str, indent: int) -> None:
-        item = self.var()
+        item, count = self.var(), self.var("n")
         if kind == "map":
             key = self.var()
             self.emit(indent, f"if type({value}) is not dict: raise GiveUp()")
             self.emit(indent, f"if {value}:")
-            self.emit(indent + 1, f"o += _long_bytes(len({value}))")
+            self.emit(indent + 1, f"{count} = len({value})")
+            self.long(count, indent + 1, checked=True)
             self.emit(indent + 1, f"for {key}, {item} in {value}.items():")
             self.write("string", key, indent + 2)
             self.write(schema["values"], item, indent + 2)
         else:
             self.emit(indent, f"if type({value}) is not list: raise GiveUp()")
             self.emit(indent, f"if {value}:")
-            self.emit(indent + 1, f"o += _long_bytes(len({value}))")
+            self.emit(indent + 1, f"{count} = len({value})")
+            self.long(count, indent + 1, checked=True)
             self.emit(indent + 1, f"for {item} in {value}:")
             self.write(schema["items"], item, indent + 2)
         self.emit(indent, "o.append(0)")
