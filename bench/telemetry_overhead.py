@@ -306,9 +306,10 @@ def _telemetry_on(ratio: float | None) -> Telemetry:
     if ratio is None:
         return Telemetry(metrics=metrics, meter_provider=meter_provider,
                          prometheus_registry=registry, lag_interval_seconds=REPORT_INTERVAL)
-    processor = telemetry_exporters.batch_processor(_DropSpans())
-    tracer_provider = telemetry_exporters.tracer_provider("bench", [processor])
-    tracing = OtelTracing(tracer_provider.get_tracer("connector"), ratio, random.Random(SEED))
+    processors = [telemetry_exporters.batch_processor(_DropSpans())]
+    tracer_provider = telemetry_exporters.tracer_provider("bench", processors)
+    tracing = OtelTracing.over(tracer_provider, processors, "connector", ratio,
+                               random.Random(SEED))
     return Telemetry(tracing=tracing, metrics=metrics, tracer_provider=tracer_provider,
                      meter_provider=meter_provider, prometheus_registry=registry,
                      lag_interval_seconds=REPORT_INTERVAL)

@@ -73,7 +73,8 @@ class Telemetry:
         ``lag_interval_seconds=0`` refreshes consumer lag on every poll.
         """
         spans = InMemorySpanExporter()
-        tracer_provider = exporters.tracer_provider("connector-test", [SimpleSpanProcessor(spans)])
+        processors = [SimpleSpanProcessor(spans)]
+        tracer_provider = exporters.tracer_provider("connector-test", processors)
         reader = InMemoryMetricReader()
         readers: list[MetricReader] = [reader]
         registry = None
@@ -82,8 +83,8 @@ class Telemetry:
             readers.append(prometheus_reader)
         meter_provider = exporters.meter_provider("connector-test", readers)
         return cls(
-            tracing=OtelTracing(tracer_provider.get_tracer(INSTRUMENTATION_NAME), sample_ratio,
-                                rng),
+            tracing=OtelTracing.over(tracer_provider, processors, INSTRUMENTATION_NAME,
+                                     sample_ratio, rng),
             metrics=ConnectorMetrics(meter_provider.get_meter(INSTRUMENTATION_NAME)),
             tracer_provider=tracer_provider, meter_provider=meter_provider,
             span_exporter=spans, metric_reader=reader, prometheus_registry=registry,
@@ -99,10 +100,10 @@ class Telemetry:
         metrics: Metrics = NOOP_METRICS
         tracer_provider = meter_provider = registry = None
         if config.traces != "none":
-            processor = exporters.batch_processor(exporters.span_exporter(config))
-            tracer_provider = exporters.tracer_provider(config.service_name, [processor])
-            tracing = OtelTracing(tracer_provider.get_tracer(INSTRUMENTATION_NAME),
-                                  config.trace_sample_ratio)
+            processors = [exporters.batch_processor(exporters.span_exporter(config))]
+            tracer_provider = exporters.tracer_provider(config.service_name, processors)
+            tracing = OtelTracing.over(tracer_provider, processors, INSTRUMENTATION_NAME,
+                                       config.trace_sample_ratio)
         if config.metrics != "none":
             reader, registry = exporters.metric_reader(config)
             meter_provider = exporters.meter_provider(config.service_name, [reader])

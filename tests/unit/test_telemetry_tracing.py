@@ -229,6 +229,63 @@ def test_exception_inside_a_record_span_is_recorded_and_propagates(
         assert spans[name].attributes["error.type"] == "ValueError"
 
 
+def test_record_spans_built_whole_look_like_the_sdk_tracer_spans(telemetry: Telemetry) -> None:
+    """A record's spans skip the SDK's Span object: what reaches the exporter must not show it."""
+    rt = telemetry.tracing.consume(_record("t", [("traceparent", SAMPLED),
+                                                 ("tracestate", b"vendor=1")]))
+    error = ValueError("bad datum")
+    with pytest.raises(ValueError), rt, rt.decode():
+        raise error
+    with telemetry.tracing.span("sdk span"):
+        trace.get_current_span().record_exception(error)
+    spans = _by_name(telemetry.finished_spans())
+    decode, consume, sdk = spans["decode"], spans["consume t"], spans["sdk span"]
+    for built in (decode, consume):
+        assert built.resource == sdk.resource
+        assert built.instrumentation_scope == sdk.instrumentation_scope
+        assert built.context.trace_flags.sampled and not built.context.is_remote
+        assert built.context.trace_state.get("vendor") == "1"  # tracestate kept, as the SDK does
+        assert built.start_time is not None and built.end_time is not None
+        assert built.start_time <= built.end_time
+        [event] = built.events
+        [sdk_event] = sdk.events
+        assert event.name == sdk_event.name == "exception"
+        assert event.attributes is not None and sdk_event.attributes is not None
+        without_stack = {k: v for k, v in event.attributes.items() if k != "exception.stacktrace"}
+        assert without_stack == {k: v for k, v in sdk_event.attributes.items()
+                                 if k != "exception.stacktrace"}
+        assert "ValueError: bad datum" in str(event.attributes["exception.stacktrace"])
+    assert consume.parent is not None and consume.parent.is_remote
+    assert decode.parent == consume.context
+    assert consume.start_time <= decode.start_time and decode.end_time <= consume.end_time
+
+
+def test_record_span_ignores_changes_once_ended(telemetry: Telemetry) -> None:
+    rt = telemetry.tracing.consume(_record("t", []))
+    with rt:
+        rt.set_attribute("during", 1)
+    rt.set_attribute("after", 1)
+    rt.add_event("after")
+    rt.dead_letter("too-late")
+    [span] = telemetry.finished_spans()
+    assert span.attributes is not None and span.attributes["during"] == 1
+    assert "after" not in span.attributes
+    assert span.events == () and span.status.status_code is StatusCode.UNSET
+
+
+def test_record_span_is_current_inside_so_sdk_spans_and_logs_see_it(
+        telemetry: Telemetry) -> None:
+    rt = telemetry.tracing.consume(_record("t", []))
+    with rt:
+        current = trace.get_current_span().get_span_context()
+        with telemetry.tracing.span("inner"):
+            pass
+    assert not trace.get_current_span().get_span_context().is_valid
+    spans = _by_name(telemetry.finished_spans())
+    assert current == spans["consume t"].context
+    assert spans["inner"].parent == spans["consume t"].context
+
+
 # -- sampling ------------------------------------------------------------------------------------
 
 
