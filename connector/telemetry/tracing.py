@@ -195,6 +195,9 @@ class _Span(SpanScope):
 
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+#: Sampled, and the trace id is random (W3C level 2): what the SDK's tracer sets on a trace it
+#: starts with its RandomIdGenerator, and on children of a parent that says so.
+_SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 _UNSET = Status(StatusCode.UNSET)
 
 
@@ -215,8 +218,9 @@ class FinishedSpans:
         """A new sampled span's context: in ``parent``'s trace, or in a new one."""
         if parent is None:
             return SpanContext(self._ids.generate_trace_id(), self._ids.generate_span_id(),
-                               False, _SAMPLED)
-        return SpanContext(parent.trace_id, self._ids.generate_span_id(), False, _SAMPLED,
+                               False, _SAMPLED_RANDOM)
+        flags = _SAMPLED_RANDOM if parent.trace_flags.random_trace_id else _SAMPLED
+        return SpanContext(parent.trace_id, self._ids.generate_span_id(), False, flags,
                            parent.trace_state)
 
     def finish(self, span: ReadableSpan) -> None:

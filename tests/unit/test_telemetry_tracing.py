@@ -258,6 +258,17 @@ def test_record_spans_built_whole_look_like_the_sdk_tracer_spans(telemetry: Tele
     assert consume.parent is not None and consume.parent.is_remote
     assert decode.parent == consume.context
     assert consume.start_time <= decode.start_time and decode.end_time <= consume.end_time
+    # Trace flags as the SDK sets them: sampled, plus "random trace id" on a trace it starts
+    # (its RandomIdGenerator) and on children of a parent with that flag.
+    assert consume.context.trace_flags == decode.context.trace_flags == 0x01  # upstream: 01
+    root = telemetry.tracing.consume(_record("r", []))
+    with root, root.normalize():
+        pass
+    with telemetry.tracing.span("sdk root"):
+        pass
+    spans = _by_name(telemetry.finished_spans())
+    assert spans["consume r"].context.trace_flags == spans["sdk root"].context.trace_flags
+    assert spans["normalize"].context.trace_flags == spans["sdk root"].context.trace_flags == 0x03
 
 
 def test_record_span_ignores_changes_once_ended(telemetry: Telemetry) -> None:
