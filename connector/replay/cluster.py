@@ -213,17 +213,39 @@ class Cluster:
                                   f"{exc.args[0]}") from exc
         return out
 
-    def offsets_for_time(self, partitions: list[TP], millis: int) -> dict[TP, int | None]:
-        """The first offset at or after `millis` per partition (None: none that late)."""
-        if not partitions:
-            return {}
-        try:
-            found = self._consumer.offsets_for_times(
-                [TopicPartition(t, p, millis) for t, p in partitions], timeout=TIMEOUT)
-        except KafkaException as exc:
-            raise ReplayError(f"looking up offsets by time failed: {exc.args[0]}") from exc
-        return {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None)
-                for tp in found}
+    def offsets_for_time(self, partitions: list[TP], millis: int,
+                         retry_seconds: float = 10.0) -> dict[TP, int | None]:
+        """The first offset at or after `millis` per partition (None: none that late).
+
+        A partition whose lookup failed comes back from librdkafka with its error set and its
+        offset field still holding the *timestamp* it was asked for (a huge number that looks
+        like an offset), so it must never be read as a result: it is asked again until
+        `retry_seconds` have passed (a leader not known yet, a request timed out under load),
+        then the lookup fails with the partition's error.
+        """
+        out: dict[TP, int | None] = {}
+        todo = list(partitions)
+        deadline = time.monotonic() + retry_seconds
+        while todo:
+            try:
+                found = self._consumer.offsets_for_times(
+                    [TopicPartition(t, p, millis) for t, p in todo], timeout=TIMEOUT)
+            except KafkaException as exc:
+                raise ReplayError(f"looking up offsets by time failed: {exc.args[0]}") from exc
+            failed = []
+            for tp in found:
+                if tp.error is not None:
+                    failed.append(tp)
+                else:
+                    out[(tp.topic, tp.partition)] = tp.offset if tp.offset >= 0 else None
+            todo = [(tp.topic, tp.partition) for tp in failed]
+            if todo and time.monotonic() >= deadline:
+                raise ReplayError(
+                    "looking up offsets by time failed for "
+                    f"{_short(f'{tp.topic}[{tp.partition}]: {tp.error}' for tp in failed)}")
+            if todo:
+                time.sleep(0.2)
+        return out
 
 
 def _commit_refused(group_id: str, error: Any) -> str:
