@@ -183,7 +183,7 @@ def test_backfill_sends_its_range_and_leaves_nothing_behind(
                        "--timeout", "90")
     assert code == 0, output
     both = snapshot(url, by_vid)
-    assert both["final"] == predicted([first, second])
+    assert both["final"] == predicted([first, second]), output  # the plan, if it ever fails
 
     for roles in (["--topic", "activity"], ["--topic", "webinars"], []):
         code, output = cli(env, "backfill", "--from", start, *roles, "--execute",
