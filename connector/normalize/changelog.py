@@ -39,6 +39,17 @@ def records(changes: Iterable[tuple[str, Any]]) -> Iterator[tuple[bytes, bytes |
         yield key.encode(), encode(value)
 
 
+def high_watermark(client_config: dict[str, Any], tp: TopicPartition) -> tuple[int, int]:
+    """(low, high) watermarks of `tp`, high including records of transactions still open."""
+    consumer = Consumer({**client_config, "group.id": f"watermark-{uuid.uuid4().hex[:8]}",
+                         "isolation.level": "read_uncommitted"})
+    try:
+        low, high = consumer.get_watermark_offsets(tp, timeout=30)
+        return low, high
+    finally:
+        consumer.close()
+
+
 def read_partition(client_config: dict[str, Any], topic: str, partition: int,
                    timeout: float = 120.0) -> Iterator[tuple[str, Any]]:
     """Every committed (key, value) of one changelog partition, oldest first.
@@ -46,7 +57,9 @@ def read_partition(client_config: dict[str, Any], topic: str, partition: int,
     Reads up to the high watermark taken at the start, not just to the first end-of-partition:
     a read_committed consumer stops at the last stable offset, which trails the previous owner's
     just-committed transaction until its markers are written. Stopping there would lose that
-    transaction's state while its input offsets are already committed.
+    transaction's state while its input offsets are already committed. (The watermark comes
+    from a read_uncommitted query: asked by a read_committed consumer, Kafka answers with the
+    last stable offset instead.)
     """
     consumer = Consumer({
         **client_config,
@@ -58,7 +71,7 @@ def read_partition(client_config: dict[str, Any], topic: str, partition: int,
     })
     tp = TopicPartition(topic, partition)
     try:
-        low, high = consumer.get_watermark_offsets(tp, timeout=30)
+        low, high = high_watermark(client_config, tp)
         if high <= low:  # empty, or emptied by DeleteRecords (a replay reset)
             return
         consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
