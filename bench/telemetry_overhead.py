@@ -47,8 +47,7 @@ span code, run for one record in a hundred, is cold in the caches).
 Both measures collect and then freeze (``gc.freeze``) what set-up allocated before the measured
 runs, so a full collection over every imported module does not land in one variant and not in
 another by chance, and run with the garbage collector's thresholds that ``NormalizerWorker.run``
-sets, and freeze after each transaction as it does (``connector.normalize.gc_pacing``;
-``--gc default`` keeps Python's thresholds and never freezes).
+sets (``worker.GC_THRESHOLDS``; ``--gc default`` keeps Python's).
 
 Target: on@0.01 / off < 1.10; goal < 1.05. Off vs bypass: not measurable.
 """
@@ -80,7 +79,6 @@ from typing import Any
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from connector.config import load_settings
-from connector.normalize import gc_pacing
 from connector.normalize import worker as worker_module
 from connector.normalize.normalizer import AttendanceNormalizer
 from connector.normalize.worker import NormalizerWorker, _Pending
@@ -369,7 +367,6 @@ def _run(worker: NormalizerWorker, messages: list[_Message], batch: int) -> floa
     producer, consumer = _Producer(), _Consumer()
     commit, report = worker._commit, worker._report
     metrics_on = worker.metrics.enabled
-    freeze = _FREEZE_AFTER_COMMIT[0]
     batches = [messages[first:first + batch] for first in range(0, len(messages), batch)]
     handle_batch = getattr(worker, "_handle_batch", None)
     if handle_batch is None:  # a worker from before _handle_batch
@@ -383,21 +380,13 @@ def _run(worker: NormalizerWorker, messages: list[_Message], batch: int) -> floa
         pending = _Pending()
         handle_batch(records, pending)
         commit(consumer, producer, pending)  # type: ignore[arg-type]
-        if freeze:
-            gc.freeze()  # CollectorPacing.after_transaction (its full collection is minutes away)
     return time.perf_counter() - start
 
 
-#: Freeze after each transaction, as the worker's loop does (``--gc production``).
-_FREEZE_AFTER_COMMIT = [False]
-
-
 def _gc_thresholds(choice: str) -> None:
-    """As production runs the loop (``NormalizerWorker.run`` with its ``CollectorPacing``:
-    thresholds, and a freeze after each transaction), or Python's defaults."""
+    """As production runs the loop (``NormalizerWorker.run``), or Python's defaults."""
     if choice == "production":
-        gc.set_threshold(*gc_pacing.GC_THRESHOLDS)
-        _FREEZE_AFTER_COMMIT[0] = True
+        gc.set_threshold(*worker_module.GC_THRESHOLDS)
 
 
 def _settle() -> None:
