@@ -15,7 +15,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 
 from connector.errors import ConnectorError
 
@@ -39,13 +45,34 @@ def records(changes: Iterable[tuple[str, Any]]) -> Iterator[tuple[bytes, bytes |
         yield key.encode(), encode(value)
 
 
-def high_watermark(client_config: dict[str, Any], tp: TopicPartition) -> tuple[int, int]:
-    """(low, high) watermarks of `tp`, high including records of transactions still open."""
+#: What a partition of a topic created a moment ago answers until its leader is known
+#: (librdkafka does not flag these as retriable here).
+_LEADER_NOT_KNOWN_YET = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION,
+                                   KafkaError.LEADER_NOT_AVAILABLE,
+                                   KafkaError.UNKNOWN_TOPIC_OR_PART})
+
+
+def high_watermark(client_config: dict[str, Any], tp: TopicPartition,
+                   timeout: float = 30.0) -> tuple[int, int]:
+    """(low, high) watermarks of `tp`, high including records of transactions still open.
+
+    Retried while Kafka says to (e.g. NOT_LEADER_FOR_PARTITION on a changelog topic created a
+    moment ago, before its leader is known), up to `timeout` seconds.
+    """
     consumer = Consumer({**client_config, "group.id": f"watermark-{uuid.uuid4().hex[:8]}",
                          "isolation.level": "read_uncommitted"})
+    deadline = time.monotonic() + timeout
     try:
-        low, high = consumer.get_watermark_offsets(tp, timeout=30)
-        return low, high
+        while True:
+            try:
+                low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
+                return low, high
+            except KafkaException as exc:
+                error = exc.args[0]
+                transient = error.retriable() or error.code() in _LEADER_NOT_KNOWN_YET
+                if not transient or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
     finally:
         consumer.close()
 
