@@ -23,7 +23,7 @@ A consumed record's own spans (consume, decode, normalize, send) are built whole
 times are taken as the record is processed, and each is handed to the span processors as an SDK
 ``ReadableSpan`` when it ends (:class:`FinishedSpans`). An SDK ``Span`` costs ~14 µs to start and
 end (sampler, locks, bounded attribute maps, a copy at end), three to four of them per traced
-record; a built one ~2 µs, and what reaches the exporters is the same (tests compare them with
+record; a built one ~3 µs, and what reaches the exporters is the same (tests compare them with
 the SDK's). Processors see them at ``on_end`` only: ours (batch and simple) do nothing at
 ``on_start``. Sink batches and HubSpot requests, a few per second, use the SDK tracer.
 """
