@@ -150,17 +150,15 @@ class _ForwardedTrace(RecordTrace):
 
 
 class _Span(SpanScope):
-    """A recording span with an explicit parent; ``with`` ends it (and makes it current if
-    ``attach``: worth its ~1 µs only where logs or HTTP calls happen inside)."""
+    """An SDK span with an explicit parent; ``with`` makes it current and ends it."""
 
-    __slots__ = ("_attach", "_context", "_parent", "_span", "_token")
+    __slots__ = ("_context", "_parent", "_span", "_token")
 
     sampled = True
 
-    def __init__(self, span: trace.Span, parent: Context | None, attach: bool = True) -> None:
+    def __init__(self, span: trace.Span, parent: Context | None) -> None:
         self._span = span
         self._parent = parent
-        self._attach = attach
         self._context: Context | None = None
         self._token: object | None = None
 
@@ -172,8 +170,7 @@ class _Span(SpanScope):
         return self._context
 
     def __enter__(self) -> _Span:
-        if self._attach:
-            self._token = otel_context.attach(self.context)
+        self._token = otel_context.attach(self.context)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -271,7 +268,7 @@ class _BuiltSpan(SpanScope):
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if exc is not None:
-            self.record_error(exc)
+            _record_error(self, exc)
         self.end()
 
     def end(self) -> None:
@@ -297,8 +294,8 @@ class _BuiltSpan(SpanScope):
         if not self._ended:
             self._status = status
 
-    def record_error(self, exc: BaseException) -> None:
-        """What the SDK's ``record_exception`` writes, plus error.type and an error status."""
+    def record_exception(self, exc: BaseException) -> None:
+        """The event the SDK's ``Span.record_exception`` adds."""
         kind = type(exc)
         qualname = kind.__qualname__
         module = kind.__module__
@@ -309,8 +306,6 @@ class _BuiltSpan(SpanScope):
             "exception.stacktrace": "".join(traceback.format_exception(exc)),
             "exception.escaped": "False",
         })
-        self.set_attribute("error.type", qualname)
-        self.set_status(Status(StatusCode.ERROR, qualname))
 
 
 class _RecordingTrace(RecordTrace):
@@ -401,7 +396,8 @@ class _Attached(SpanScope):
             self._token = None
 
 
-def _record_error(span: trace.Span, exc: BaseException) -> None:
+def _record_error(span: trace.Span | _BuiltSpan, exc: BaseException) -> None:
+    """The exception event, error.type and an error status: on SDK and built spans alike."""
     span.record_exception(exc)
     span.set_attribute("error.type", type(exc).__qualname__)
     span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
