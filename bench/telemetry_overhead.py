@@ -41,8 +41,8 @@ Two measures:
   ~1-2 min per variant. Every variant runs on one copy of ``connector/`` taken at the start
   (the tree may change meanwhile), and prints its digest. Instructions are not time: traced
   records allocate many objects and run fewer instructions per ns, so the traced variants' time
-  ratios come out higher than their instruction ratios (at 1%: x1.08 vs x1.037 here: the SDK's
-span code, run for one record in a hundred, is cold in the caches).
+  ratios come out higher than their instruction ratios (at 1%: x1.03-x1.04 vs x1.015 here:
+  the traced path, run for one record in a hundred, is cold in the caches).
 
 Both measures collect and then freeze (``gc.freeze``) what set-up allocated before the measured
 runs, so a full collection over every imported module does not land in one variant and not in
