@@ -52,41 +52,50 @@ _LEADER_NOT_KNOWN_YET = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION,
                                    KafkaError.UNKNOWN_TOPIC_OR_PART})
 
 
-def high_watermark(client_config: dict[str, Any], tp: TopicPartition,
-                   timeout: float = 30.0) -> tuple[int, int]:
-    """(low, high) watermarks of `tp`, high including records of transactions still open.
+def high_watermarks(client_config: dict[str, Any], partitions: list[TopicPartition],
+                    timeout: float = 30.0) -> dict[tuple[str, int], tuple[int, int]]:
+    """(low, high) watermarks per (topic, partition), high including records of transactions
+    still open: one read_uncommitted client for them all (a restore of several partitions
+    takes them together: a client per partition cost 15-50 ms of start-up each).
 
     Retried while Kafka says to (e.g. NOT_LEADER_FOR_PARTITION on a changelog topic created a
     moment ago, before its leader is known), up to `timeout` seconds.
     """
+    if not partitions:
+        return {}
     consumer = Consumer({**client_config, "group.id": f"watermark-{uuid.uuid4().hex[:8]}",
                          "isolation.level": "read_uncommitted"})
     deadline = time.monotonic() + timeout
+    marks: dict[tuple[str, int], tuple[int, int]] = {}
     try:
-        while True:
-            try:
-                low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
-                return low, high
-            except KafkaException as exc:
-                error = exc.args[0]
-                transient = error.retriable() or error.code() in _LEADER_NOT_KNOWN_YET
-                if not transient or time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.1)
+        for tp in partitions:
+            while (tp.topic, tp.partition) not in marks:
+                try:
+                    marks[(tp.topic, tp.partition)] = consumer.get_watermark_offsets(
+                        tp, timeout=timeout)
+                except KafkaException as exc:
+                    error = exc.args[0]
+                    transient = error.retriable() or error.code() in _LEADER_NOT_KNOWN_YET
+                    if not transient or time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.1)
+        return marks
     finally:
         consumer.close()
 
 
 def read_partition(client_config: dict[str, Any], topic: str, partition: int,
-                   timeout: float = 120.0) -> Iterator[tuple[str, Any]]:
+                   timeout: float = 120.0, watermarks: tuple[int, int] | None = None
+                   ) -> Iterator[tuple[str, Any]]:
     """Every committed (key, value) of one changelog partition, oldest first.
 
     Reads up to the high watermark taken at the start, not just to the first end-of-partition:
     a read_committed consumer stops at the last stable offset, which trails the previous owner's
     just-committed transaction until its markers are written. Stopping there would lose that
     transaction's state while its input offsets are already committed. (The watermark comes
-    from a read_uncommitted query: asked by a read_committed consumer, Kafka answers with the
-    last stable offset instead.)
+    from a read_uncommitted query, `high_watermarks`: asked by a read_committed consumer, Kafka
+    answers with the last stable offset instead.) ``watermarks``: taken already, after the
+    partition was assigned (None: taken here).
     """
     consumer = Consumer({
         **client_config,
@@ -98,7 +107,8 @@ def read_partition(client_config: dict[str, Any], topic: str, partition: int,
     })
     tp = TopicPartition(topic, partition)
     try:
-        low, high = high_watermark(client_config, tp)
+        low, high = watermarks if watermarks is not None else \
+            high_watermarks(client_config, [tp])[(topic, partition)]
         if high <= low:  # empty, or emptied by DeleteRecords (a replay reset)
             return
         consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])

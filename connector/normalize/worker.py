@@ -205,23 +205,29 @@ class NormalizerWorker:
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._await_commit()  # a restore reads changelogs our last transaction may write to
+        changelogs = {self.topics.activity: self.activity_changelog,
+                      self.topics.webinars: self.webinars_changelog}
+        marks = changelog.high_watermarks(self.client_config, [
+            TopicPartition(changelogs[tp.topic], tp.partition) for tp in partitions
+            if tp.topic in changelogs])
         for tp in partitions:
             if tp.topic == self.topics.activity:
-                self._restore_activity(tp.partition)
+                self._restore_activity(tp.partition,
+                                       marks[(self.activity_changelog, tp.partition)])
             elif tp.topic == self.topics.webinars:
                 projector = EventProjector()
-                for key, value in changelog.read_partition(self.client_config,
-                                                           self.webinars_changelog,
-                                                           tp.partition):
+                for key, value in changelog.read_partition(
+                        self.client_config, self.webinars_changelog, tp.partition,
+                        watermarks=marks[(self.webinars_changelog, tp.partition)]):
                     projector.restore(key, value)
                 self.projectors[tp.partition] = projector
         log.info("partitions_assigned partitions=%s", _names(partitions))
 
-    def _restore_activity(self, partition: int) -> None:
+    def _restore_activity(self, partition: int, watermarks: tuple[int, int]) -> None:
         normalizer = AttendanceNormalizer(self.table.get, self.rules)
         entries = 0
         for key, value in changelog.read_partition(self.client_config, self.activity_changelog,
-                                                   partition):
+                                                   partition, watermarks=watermarks):
             normalizer.restore(key, value)
             entries += 1
         self._restored_output.extend(normalizer.after_restore())

@@ -1,4 +1,4 @@
-"""changelog.high_watermark: read_uncommitted, and patient while a new topic gets its leader."""
+"""changelog.high_watermarks: read_uncommitted, one client, patient while a topic gets a leader."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class _FakeConsumer:
         self.asked += 1
         if _FakeConsumer.errors:
             raise KafkaException(KafkaError(_FakeConsumer.errors.pop(0)))
-        return 0, 42
+        return 0, 42 + tp.partition
 
     def close(self) -> None:
         self.closed = True
@@ -41,23 +41,26 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> type[_FakeConsumer]:
 
 
 def test_asks_read_uncommitted_so_open_transactions_count(fake: type[_FakeConsumer]) -> None:
-    assert changelog.high_watermark({"bootstrap.servers": "x"}, TopicPartition("t", 0)) == (0, 42)
-    [consumer] = fake.made
+    marks = changelog.high_watermarks({"bootstrap.servers": "x"},
+                                      [TopicPartition("t", 0), TopicPartition("t", 3)])
+    assert marks == {("t", 0): (0, 42), ("t", 3): (0, 45)}
+    [consumer] = fake.made  # one client for every partition of a restore
     assert consumer.config["isolation.level"] == "read_uncommitted"
     assert consumer.closed
+    assert changelog.high_watermarks({}, []) == {} and len(fake.made) == 1
 
 
 def test_waits_for_the_leader_of_a_topic_created_a_moment_ago(fake: type[_FakeConsumer]) -> None:
     fake.errors = [KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE]
-    assert changelog.high_watermark({}, TopicPartition("t", 0)) == (0, 42)
+    assert changelog.high_watermarks({}, [TopicPartition("t", 0)]) == {("t", 0): (0, 42)}
     assert fake.made[0].asked == 3 and fake.made[0].closed
 
 
 def test_other_errors_and_timeouts_are_raised(fake: type[_FakeConsumer]) -> None:
     fake.errors = [KafkaError.TOPIC_AUTHORIZATION_FAILED]
     with pytest.raises(KafkaException):
-        changelog.high_watermark({}, TopicPartition("t", 0))
+        changelog.high_watermarks({}, [TopicPartition("t", 0)])
     fake.errors = [KafkaError.NOT_LEADER_FOR_PARTITION] * 3
     with pytest.raises(KafkaException):
-        changelog.high_watermark({}, TopicPartition("t", 0), timeout=0)
+        changelog.high_watermarks({}, [TopicPartition("t", 0)], timeout=0)
     assert all(consumer.closed for consumer in fake.made)
