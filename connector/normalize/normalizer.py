@@ -96,8 +96,10 @@ class AttendanceNormalizer:
         self.stream_time = 0
         self._stream_time_written = 0
         self._due: list[tuple[int, str, str]] = []  # (deadline, webinarId, person key)
-        #: What is in `_due`: the same deadline is pushed once (popping it twice changes nothing).
-        self._scheduled: set[tuple[int, str, str]] = set()
+        #: (webinarId, person key) -> the deadline of their open attendance, as last evaluated.
+        #: Entries of `_due` that are not (or no longer) it are stale: popping them is skipped,
+        #: since evaluating the person then changes nothing (see `_close_due`).
+        self._deadlines: dict[tuple[str, str], int] = {}
         #: webinarId -> (the webinar dict, earliest and latest plausible occurredAt, ended_at):
         #: computed once per version of the webinar (the table replaces the dict on a change).
         self._facts: dict[str, tuple[dict[str, Any], int, int, int | None]] = {}
@@ -148,8 +150,10 @@ class AttendanceNormalizer:
             self._apply(held.datum, held.source, webinar, out)
         if ended_at(webinar) is not None:
             self._track_expiry(webinar_id, webinar)
+            end = self._webinar_facts(webinar_id, webinar)[3]
             for key in sorted(self.by_webinar.get(webinar_id, ())):
-                self._evaluate(webinar_id, key, webinar, out)
+                pkey = (webinar_id, key)
+                self._evaluate(pkey, self.people[pkey], webinar, end, out)
         self._close_due(out)
         return out
 
@@ -186,10 +190,10 @@ class AttendanceNormalizer:
             return
         if end is not None and webinar_id not in self._expiry_tracked:
             self._track_expiry(webinar_id, webinar)
-        key = identity.key
-        person = self.people.get((webinar_id, key))
+        pkey = (webinar_id, identity.key)
+        person = self.people.get(pkey)
         if person is None:
-            person = self._person(webinar_id, identity)
+            person = self._person(pkey, identity)
         stamp = (occurred_at, datum["activityId"])
         if person.vid is None:  # contactProperties only matter for contacts made by email
             person.merge_profile(stamp, participant["firstName"], participant["lastName"],
@@ -210,8 +214,8 @@ class AttendanceNormalizer:
             return
         if occurred_at > self.stream_time:
             self.stream_time = occurred_at
-        self._changed_people[(webinar_id, key)] = None
-        self._evaluate(webinar_id, key, webinar, out, person)
+        self._changed_people[pkey] = None
+        self._evaluate(pkey, person, webinar, end, out)
 
     def _identify(self, participant: dict[str, Any]) -> Identity | tuple[str, str]:
         """`identify`, remembered by contact id or raw email (the same person comes back)."""
@@ -225,25 +229,22 @@ class AttendanceNormalizer:
             self._identities[memo_key] = identity
         return identity
 
-    def _person(self, webinar_id: str, identity: Identity) -> Person:
-        key = (webinar_id, identity.key)
-        person = self.people.get(key)
-        if person is None:
-            person = self.people[key] = Person(identity.vid, identity.email)
-            self.by_webinar.setdefault(webinar_id, set()).add(identity.key)
+    def _person(self, pkey: tuple[str, str], identity: Identity) -> Person:
+        person = self.people[pkey] = Person(identity.vid, identity.email)
+        self.by_webinar.setdefault(pkey[0], set()).add(identity.key)
         return person
 
-    def _evaluate(self, webinar_id: str, key: str, webinar: dict[str, Any], out: Output,
-                  person: Person | None = None) -> None:
-        if person is None:
-            person = self.people[(webinar_id, key)]
+    def _evaluate(self, pkey: tuple[str, str], person: Person, webinar: dict[str, Any],
+                  end: int | None, out: Output) -> None:
+        """Emit what the person's state now calls for, if anything (`end`: the webinar's
+        `ended_at`)."""
         outcome: Outcome | None
         joined, open_sessions, last_left = person.connections()
         if joined:
-            end = self._closing_end(webinar, open_sessions, last_left, webinar_id, key)
-            if end is False:
+            closing = self._closing_end(end, open_sessions, last_left, pkey)
+            if closing is False:
                 return
-            outcome = person.attended_outcome(end)
+            outcome = person.attended_outcome(closing)
         else:
             registration, emitted = person.registration, person.emitted
             if registration is None or (emitted is not None and emitted.state == registration):
@@ -252,47 +253,63 @@ class AttendanceNormalizer:
         if outcome is None or outcome.same_effect(person.emitted):
             return
         person.emitted = outcome
-        self._changed_people[(webinar_id, key)] = None
+        self._changed_people[pkey] = None
         out.commands.append(self._command(webinar, person, outcome))
 
-    def _closing_end(self, webinar: dict[str, Any], open_sessions: int, last_left: int | None,
-                     webinar_id: str, key: str) -> int | bool | None:
+    def _closing_end(self, end: int | None, open_sessions: int, last_left: int | None,
+                     pkey: tuple[str, str]) -> int | bool | None:
         """The end that closes the person's attendance now (None: all their connections
-        ended), or False when it is not closed yet (a deadline is then scheduled).
+        ended), or False when it is not closed yet (its deadline is then scheduled, if it has
+        one: a connection open before the webinar's end is known has none).
 
         The webinar's end counts once *stream time* reaches actualEnd, not when the ENDED
         description arrives: a replay then closes each person once, with final times, instead
         of correcting them record by record.
         """
-        end = self._webinar_facts(webinar_id, webinar)[3]
         if end is not None and self.stream_time >= end:
+            self._deadlines.pop(pkey, None)
             return end
         if open_sessions:
-            if end is not None:
-                self._schedule((end, webinar_id, key))
+            if end is None:
+                self._deadlines.pop(pkey, None)
+            else:
+                self._schedule(end, pkey)
             return False
         deadline = (last_left or 0) + self.rules.rejoin_grace_ms
-        if end is not None:
-            deadline = min(deadline, end)
+        if end is not None and end < deadline:
+            deadline = end
         if self.stream_time < deadline:
-            self._schedule((deadline, webinar_id, key))
+            self._schedule(deadline, pkey)
             return False
+        self._deadlines.pop(pkey, None)
         return None
 
-    def _schedule(self, entry: tuple[int, str, str]) -> None:
-        if entry not in self._scheduled:
-            self._scheduled.add(entry)
-            heapq.heappush(self._due, entry)
+    def _schedule(self, deadline: int, pkey: tuple[str, str]) -> None:
+        if self._deadlines.get(pkey) != deadline:
+            self._deadlines[pkey] = deadline
+            heapq.heappush(self._due, (deadline, *pkey))
 
     def _close_due(self, out: Output) -> None:
-        due, people = self._due, self.people
+        """Evaluate the people whose deadline stream time has reached.
+
+        An entry is stale when the person's deadline has moved since it was pushed (a later
+        Left, a rejoin) or their attendance closed: it is skipped unless their current deadline
+        is due too. Skipping changes no output: every change of a person's state or of the
+        webinar's end evaluates them at once, so until their current deadline they would
+        evaluate as not closed, and once closed as the same outcome again.
+        """
+        due, people, deadlines = self._due, self.people, self._deadlines
         while due and due[0][0] <= self.stream_time:
-            entry = heapq.heappop(due)
-            self._scheduled.discard(entry)
-            _deadline, webinar_id, key = entry
+            _deadline, webinar_id, key = heapq.heappop(due)
+            pkey = (webinar_id, key)
+            current = deadlines.get(pkey)
+            if current is None or current > self.stream_time:
+                continue
             webinar = self._webinars(webinar_id)
-            if webinar is not None and (webinar_id, key) in people:
-                self._evaluate(webinar_id, key, webinar, out)
+            person = people.get(pkey)
+            if webinar is not None and person is not None:
+                self._evaluate(pkey, person, webinar,
+                               self._webinar_facts(webinar_id, webinar)[3], out)
         self._expire_ended()
 
     def _track_expiry(self, webinar_id: str, webinar: dict[str, Any]) -> None:
@@ -312,6 +329,7 @@ class AttendanceNormalizer:
                 continue  # the webinar was re-opened or its end moved
             for key in self.by_webinar.pop(webinar_id, ()):
                 del self.people[(webinar_id, key)]
+                self._deadlines.pop((webinar_id, key), None)
                 self._changed_people[(webinar_id, key)] = None
             self.expired.add(webinar_id)
             self._changed_expired.add(webinar_id)
@@ -381,10 +399,11 @@ class AttendanceNormalizer:
         self._facts.clear()
         for webinar_id in self.by_webinar:
             self._track_expiry(webinar_id, self._webinars(webinar_id) or {})
-        for (webinar_id, key), person in sorted(self.people.items()):
-            webinar = self._webinars(webinar_id)
+        for pkey, person in sorted(self.people.items()):
+            webinar = self._webinars(pkey[0])
             if person.has_joined and webinar is not None:
-                self._evaluate(webinar_id, key, webinar, out)
+                self._evaluate(pkey, person, webinar, self._webinar_facts(pkey[0], webinar)[3],
+                               out)
         return out
 
 

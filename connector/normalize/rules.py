@@ -68,12 +68,18 @@ def identify(participant: dict[str, Any]) -> Identity | tuple[str, str]:
 
 
 def contact_properties(profile: list[str | None]) -> dict[str, str]:
-    """HubSpot contact properties for a contact HubSpot creates, from [first, last, company]."""
-    return {name: value.strip() for name, value in zip(_CONTACT_PROPERTIES, profile, strict=False)
-            if value and value.strip()}
-
-
-_CONTACT_PROPERTIES = ("firstname", "lastname", "company")
+    """HubSpot contact properties for a contact HubSpot creates, from [first, last, company]
+    (an empty profile: none). Unrolled: it runs for every command about a contact by email."""
+    properties: dict[str, str] = {}
+    if profile:
+        first, last, company = profile
+        if first and (first := first.strip()):
+            properties["firstname"] = first
+        if last and (last := last.strip()):
+            properties["lastname"] = last
+        if company and (company := company.strip()):
+            properties["company"] = company
+    return properties
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from connector.normalize import changelog
 from connector.normalize.command import Attendance, Command
 from connector.normalize.normalizer import AttendanceNormalizer, NormalizeRules, Output
 from connector.normalize.person import Outcome, Person
-from connector.normalize.rules import RejectReason
+from connector.normalize.rules import RejectReason, contact_properties
 from connector.sample import SampleSpec, generate
 from connector.sample.oracle import expected_outcome, final_from_commands
 from connector.serde import SourceRecord
@@ -468,3 +468,15 @@ def test_person_state_written_as_a_dict_by_earlier_versions_still_restores() -> 
     assert Person.from_state(earlier) == Person(
         42, None, ["Ada", "Lovelace", None], (T0, "a1"), "CANCELLED", (T0, "a1"),
         {"s1": [T0, None]}, Outcome("CANCELLED", T0))
+
+
+@pytest.mark.parametrize(("profile", "expected"), [
+    ([], {}),
+    ([None, None, None], {}),
+    (["  Ada ", "Lovelace", "  "], {"firstname": "Ada", "lastname": "Lovelace"}),
+    (["", " King ", "Engines Ltd"], {"lastname": "King", "company": "Engines Ltd"}),
+    (["Ada", None, "\tACME\n"], {"firstname": "Ada", "company": "ACME"}),
+])
+def test_contact_properties_are_the_stripped_non_blank_names(
+        profile: list[str | None], expected: dict[str, str]) -> None:
+    assert contact_properties(profile) == expected
