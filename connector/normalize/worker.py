@@ -505,11 +505,12 @@ class NormalizerWorker:
             headers: list[tuple[str, Any]] = [] if source is None else [
                 ("connector.source", f"{source.topic}/{source.partition}/{source.offset}")]
             value = encode(command.to_avro())
+            # value and key positional: keyword parsing costs ~0.1 us a call, once per record
             if rt is NOOP_RECORD:
-                produce(topic, key=command.key, value=value, headers=headers)
+                produce(topic, value, command.key, headers=headers)
                 continue
             with rt.produce(topic) as send:
-                produce(topic, key=command.key, value=value, headers=send.inject(headers))
+                produce(topic, value, command.key, headers=send.inject(headers))
 
     def _count(self, pending: _Pending, changelog_writes: dict[str, int]) -> None:
         """What a committed transaction wrote, into the counters."""
@@ -530,7 +531,7 @@ class NormalizerWorker:
         for partition, normalizer in self.normalizers.items():
             count = 0
             for key, value in changelog.records(normalizer.drain_changes()):
-                produce(topic, key=key, value=value, partition=partition)
+                produce(topic, value, key, partition)  # positional, as in _produce_commands
                 count += 1
             written[topic] += count
         for partition, projector in self.projectors.items():
