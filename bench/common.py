@@ -49,4 +49,5 @@ def _wait_until_serving(url: str, attempts: int = 100) -> None:
 
 def sandbox_counters(url: str) -> dict[str, Any]:
     """The sandbox's request counters (requests, rateLimited, interactions, ...)."""
-    return httpx.get(f"{url}/_sandbox/counters", timeout=30).json()  # type: ignore[no-any-return]
+    counters: dict[str, Any] = httpx.get(f"{url}/_sandbox/counters", timeout=30).json()
+    return counters

@@ -36,6 +36,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from pydantic import SecretStr
 
 from bench.common import sandbox_counters, sandbox_process
 from connector.config import HubSpotSettings, KafkaSettings, Settings, SinkSettings, TopicSettings
@@ -150,7 +151,7 @@ def run_sink_bench(bootstrap: str, limit: int, windows: int) -> dict[str, Any]:
         settings = Settings(
             kafka=KafkaSettings(bootstrap_servers=bootstrap),
             topics=TopicSettings(commands=topic, commands_dlq=f"{topic}.dlq"),
-            hubspot=HubSpotSettings(base_url=url, access_token=token),
+            hubspot=HubSpotSettings(base_url=url, access_token=SecretStr(token)),
             sink=SinkSettings(group_id=f"bench-{uuid.uuid4().hex[:8]}", window_limit=limit,
                               window_seconds=int(WINDOW), max_inputs_per_request=MAX_INPUTS,
                               linger_ms=200),

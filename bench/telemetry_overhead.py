@@ -372,7 +372,7 @@ def _run(worker: NormalizerWorker, messages: list[_Message], batch: int) -> floa
     if handle_batch is None:  # a worker from before _handle_batch
         def handle_batch(batch: list[_Message], pending: _Pending) -> None:
             for message in batch:
-                worker._handle(message, pending)
+                worker._handle(message, pending)  # type: ignore[attr-defined]
     start = time.perf_counter()
     for records in batches:
         if metrics_on:  # as _loop does
