@@ -294,9 +294,11 @@ class AttendanceNormalizer:
 
         An entry is stale when the person's deadline has moved since it was pushed (a later
         Left, a rejoin) or their attendance closed: it is skipped unless their current deadline
-        is due too. Skipping changes no output: every change of a person's state or of the
-        webinar's end evaluates them at once, so until their current deadline they would
-        evaluate as not closed, and once closed as the same outcome again.
+        is due too. Skipping changes no output. A person is evaluated whenever their state
+        changes and whenever their webinar ends or its end moves; a webinar re-opened after it
+        ended only drops the end as a bound, so their true deadline is never earlier than the
+        one recorded. Until it they would evaluate as not closed, and once closed as the same
+        outcome again.
         """
         due, people, deadlines = self._due, self.people, self._deadlines
         while due and due[0][0] <= self.stream_time:
