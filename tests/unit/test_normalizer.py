@@ -161,6 +161,21 @@ def test_an_open_connection_holds_attended_until_the_webinar_ends() -> None:
     assert attended.attendedMillis == 60 * MIN  # union of overlapping connections
 
 
+def test_a_webinar_reopened_after_its_end_closes_people_by_the_grace_again() -> None:
+    h = Harness(webinar("ENDED"))  # actualEnd T0 + 60 min
+    h.act("Joined", T0 + 40 * MIN, session="s1")
+    h.act("Left", T0 + 42 * MIN, session="s1")  # deadline T0 + 52 min, then moved by s2:
+    h.act("Joined", T0 + 45 * MIN, session="s2")
+    h.act("Left", T0 + 55 * MIN, session="s2")  # min(Left + grace, actualEnd) = actualEnd
+    h.meta(webinar("LIVE"))  # re-opened: the end no longer bounds the grace
+    h.advance(T0 + 65 * MIN - 1)
+    assert h.states() == []
+    h.advance(T0 + 65 * MIN)
+    [attended] = h.attendance()
+    assert (attended.joinedAt, attended.leftAt, attended.attendedMillis) == \
+        (T0 + 40 * MIN, T0 + 55 * MIN, 12 * MIN)
+
+
 def test_a_rejoin_after_closing_yields_one_corrected_attended() -> None:
     h = Harness(webinar())
     h.act("Joined", T0)
