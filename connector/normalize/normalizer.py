@@ -286,8 +286,8 @@ class AttendanceNormalizer:
 
     def _schedule(self, deadline: int, pkey: tuple[str, str]) -> None:
         # A deadline that moves back to a value still queued is pushed again (7.6k of 47.6k
-        # pushes per 100k activities of the sample): cheaper than a set of queued entries, and
-        # the copy pops as stale.
+        # pushes per 100k activities of the sample); the copy pops as stale and is skipped, so
+        # no set of queued entries is kept beside the heap.
         if self._deadlines.get(pkey) != deadline:
             self._deadlines[pkey] = deadline
             heapq.heappush(self._due, (deadline, *pkey))
