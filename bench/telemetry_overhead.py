@@ -47,7 +47,8 @@ Two measures:
 Both measures collect and then freeze (``gc.freeze``) what set-up allocated before the measured
 runs, so a full collection over every imported module does not land in one variant and not in
 another by chance, and run with the garbage collector's thresholds that ``NormalizerWorker.run``
-sets (``worker.GC_THRESHOLDS``; ``--gc default`` keeps Python's).
+sets, freezing after each transaction as it does (``connector.normalize.collector``; ``--gc
+default`` keeps Python's thresholds and never freezes).
 
 Target: on@0.01 / off < 1.10; goal < 1.05. Off vs bypass: not measurable.
 """
@@ -79,6 +80,7 @@ from typing import Any
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from connector.config import load_settings
+from connector.normalize import collector as collector_module
 from connector.normalize import worker as worker_module
 from connector.normalize.normalizer import AttendanceNormalizer
 from connector.normalize.worker import NormalizerWorker, _Pending
@@ -380,13 +382,22 @@ def _run(worker: NormalizerWorker, messages: list[_Message], batch: int) -> floa
         pending = _Pending()
         handle_batch(records, pending)
         commit(consumer, producer, pending)  # type: ignore[arg-type]
+        if _freeze_after_transaction:
+            gc.freeze()
     return time.perf_counter() - start
 
 
+#: Whether `_run` freezes after each transaction, as the loop's CollectorPolicy does.
+_freeze_after_transaction = False
+
+
 def _gc_thresholds(choice: str) -> None:
-    """As production runs the loop (``NormalizerWorker.run``), or Python's defaults."""
+    """As production runs the loop (``NormalizerWorker.run``: its CollectorPolicy's thresholds,
+    and a freeze after each transaction), or Python's defaults."""
+    global _freeze_after_transaction
     if choice == "production":
-        gc.set_threshold(*worker_module.GC_THRESHOLDS)
+        gc.set_threshold(*collector_module.THRESHOLDS)
+        _freeze_after_transaction = True
 
 
 def _settle() -> None:

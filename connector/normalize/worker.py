@@ -21,7 +21,6 @@ attendances and state size are refreshed from the loop at most every ``lag_inter
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -37,6 +36,7 @@ from connector.dlq import DeadLetter, Stage
 from connector.errors import ConnectorError
 from connector.kafka import TopicSpec, ensure_topics
 from connector.normalize import changelog
+from connector.normalize.collector import CollectorPolicy
 from connector.normalize.command import Command
 from connector.normalize.event import EventProjector
 from connector.normalize.normalizer import AttendanceNormalizer, NormalizeRules, Output
@@ -48,12 +48,6 @@ from connector.telemetry import NOOP_RECORD, RecordTrace, Telemetry
 log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
-
-#: Cyclic-GC thresholds while the loop runs. With the defaults (700, 10, 10) the collector, which
-#: walks the whole state (millions of tracked dicts, lists and tuples) on every full collection
-#: and is triggered by the thousands of short-lived objects each batch makes, took a third of the
-#: loop's CPU. The state makes no reference cycles; collecting less often costs little memory.
-GC_THRESHOLDS = (100_000, 50, 1000)
 
 
 class NormalizerFailure(ConnectorError):
@@ -144,6 +138,8 @@ class NormalizerWorker:
         #: The transaction the committer thread is ending (see `_commit_behind`).
         self._in_flight: tuple[_Transaction, Future[None]] | None = None
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="normalizer-commit")
+        #: Freezes the state after each transaction (see connector.normalize.collector).
+        self.collector = CollectorPolicy()
         self._build_codecs()
 
     # -- set-up ------------------------------------------------------------------------------
@@ -258,22 +254,21 @@ class NormalizerWorker:
         reader.catch_up()
         log.info("webinar_table_loaded webinars=%s", len(self.table))
         producer = self._producer()
-        thresholds = gc.get_threshold()
-        gc.set_threshold(*GC_THRESHOLDS)
         try:
-            while not self.stop.is_set():
-                consumer = self._consumer()
-                try:
-                    self._loop(consumer, producer, reader)
-                    self._await_commit()
-                except _RestartNeeded:
-                    log.warning("normalizer_restarting reason=transaction-aborted")
-                    self.normalizers.clear()
-                    self.projectors.clear()
-                finally:
-                    consumer.close()
+            with self.collector:
+                while not self.stop.is_set():
+                    consumer = self._consumer()
+                    try:
+                        self._loop(consumer, producer, reader)
+                        self._await_commit()
+                    except _RestartNeeded:
+                        log.warning("normalizer_restarting reason=transaction-aborted")
+                        self.normalizers.clear()
+                        self.projectors.clear()
+                        self.collector.collect_fully()  # whatever the dropped state held
+                    finally:
+                        consumer.close()
         finally:
-            gc.set_threshold(*thresholds)
             self._in_flight = None  # concluded, or failed with the exception propagating now
             self._committer.shutdown()
             reader.close()
@@ -295,6 +290,7 @@ class NormalizerWorker:
             self._punctuate(pending)
             if not pending.is_empty():
                 self._commit_behind(consumer, producer, pending)
+                self.collector.after_transaction()
             elif self._in_flight is not None and self._in_flight[1].done():
                 self._await_commit()  # idle: conclude now (counters, errors), not at next batch
 

@@ -1,0 +1,71 @@
+"""How the normalizer runs Python's cyclic garbage collector around its state.
+
+The state (people, their sessions and stamps: millions of tracked containers) lives long and makes
+no reference cycles; refcounting frees whatever it drops. Left to its thresholds, the collector
+still walks every new state object in a young collection and each batch's live temporaries
+several times a transaction. With Python's default thresholds, (700, 10, 10), that was a third of
+the loop's CPU; with (100_000, 50, 1000), still 1.8 s per million activities in 41 young
+collections, ~8% of the loop (in-process, no Kafka).
+
+So after each transaction everything alive is frozen (`gc.freeze`: moved out of the collector's
+generations, in constant time), and the young threshold is above what one transaction allocates:
+young collections then only see what the current transaction made, and rarely run at all. The
+cycles a frozen object may become part of (an exception's traceback, a telemetry span) are found by
+a full collection every `full_every` seconds, which unfreezes first: a pause of ~2.4 s for the state
+of a million activities (2.6M tracked objects), logged.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+log = logging.getLogger(__name__)
+
+#: Young threshold above one transaction's allocations (20,000 records make ~300k containers);
+#: the older generations keep the values that made full collections rare before freezing.
+THRESHOLDS = (1_000_000, 50, 1000)
+#: Seconds between full collections (unfrozen) while the loop runs.
+FULL_EVERY_SECONDS = 600.0
+
+
+class CollectorPolicy:
+    """Context manager for the loop: thresholds set on entry, restored and unfrozen on exit."""
+
+    def __init__(self, full_every: float = FULL_EVERY_SECONDS,
+                 clock: Callable[[], float] = time.monotonic):
+        self.full_every = full_every
+        self._clock = clock
+        self._saved = gc.get_threshold()
+        self._next_full = 0.0
+
+    def __enter__(self) -> CollectorPolicy:
+        self._saved = gc.get_threshold()
+        gc.set_threshold(*THRESHOLDS)
+        self._next_full = self._clock() + self.full_every
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        gc.unfreeze()
+        gc.set_threshold(*self._saved)
+
+    def after_transaction(self) -> None:
+        """Freeze what is alive now; collect fully first once `full_every` has passed."""
+        if self._clock() >= self._next_full:
+            self.collect_fully()
+        gc.freeze()
+
+    def collect_fully(self) -> int:
+        """Unfreeze and run a full collection now; returns the unreachable objects found."""
+        gc.unfreeze()
+        started = time.perf_counter()
+        found = gc.collect()
+        seconds = time.perf_counter() - started
+        log.log(logging.INFO if seconds >= 1.0 else logging.DEBUG,
+                "gc_full_collection seconds=%.2f unreachable=%s", seconds, found)
+        self._next_full = self._clock() + self.full_every
+        return found

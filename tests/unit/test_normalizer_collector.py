@@ -1,0 +1,95 @@
+"""The normalizer's garbage-collection policy: state frozen after each transaction, cycles still
+found by a full collection every `full_every` seconds, the interpreter's settings given back."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+
+from connector.normalize.collector import THRESHOLDS, CollectorPolicy
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Node:
+    """A reference cycle once `other` points back."""
+
+    other: _Node | None = None
+
+
+@pytest.fixture(autouse=True)
+def _interpreter_gc_given_back() -> Iterator[None]:
+    saved = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*saved)
+
+
+def _frozen_cycle() -> weakref.ref[_Node]:
+    node = _Node()
+    node.other = node
+    return weakref.ref(node)
+
+
+def test_inside_the_policy_the_young_threshold_is_above_a_transaction() -> None:
+    with CollectorPolicy():
+        assert gc.get_threshold() == THRESHOLDS
+    assert THRESHOLDS[0] > 300_000  # what 20,000 records allocate in one transaction
+
+
+def test_what_is_alive_after_a_transaction_is_frozen() -> None:
+    with CollectorPolicy(clock=_Clock()) as policy:
+        gc.unfreeze()
+        keep = [[i] for i in range(100)]
+        policy.after_transaction()
+        assert gc.get_freeze_count() >= len(keep)
+
+
+def test_a_cycle_frozen_while_alive_is_found_by_the_next_full_collection() -> None:
+    clock = _Clock()
+    with CollectorPolicy(full_every=600, clock=clock) as policy:
+        ref = _frozen_cycle()  # alive at the freeze, garbage right after
+        policy.after_transaction()
+        gc.collect()
+        assert ref() is not None  # frozen: the ordinary collector no longer looks at it
+        clock.now += 599
+        policy.after_transaction()
+        assert ref() is not None
+        clock.now += 1
+        policy.after_transaction()
+        assert ref() is None
+
+
+def test_a_full_collection_on_demand_unfreezes_and_finds_cycles() -> None:
+    with CollectorPolicy(clock=_Clock()) as policy:
+        ref = _frozen_cycle()
+        policy.after_transaction()
+        assert policy.collect_fully() >= 1
+        assert ref() is None
+
+
+def test_leaving_gives_the_interpreter_its_thresholds_back_unfrozen() -> None:
+    gc.set_threshold(700, 10, 10)
+    with CollectorPolicy(clock=_Clock()) as policy:
+        policy.after_transaction()
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == (700, 10, 10)
+    assert gc.get_freeze_count() == 0
+
+
+def test_leaving_on_an_error_gives_them_back_too() -> None:
+    gc.set_threshold(700, 10, 10)
+    with pytest.raises(RuntimeError), CollectorPolicy(clock=_Clock()) as policy:
+        policy.after_transaction()
+        raise RuntimeError("the loop failed")
+    assert gc.get_threshold() == (700, 10, 10)
+    assert gc.get_freeze_count() == 0
