@@ -35,6 +35,7 @@ def benches(quick: bool) -> list[tuple[str, list[str]]]:
         ("sink", ["-m", "bench.sink_efficiency", "--windows", "1" if quick else "3"]),
         ("latency", ["bench/latency.py", "--seconds", "10" if quick else "30"]),
         ("replay", ["-m", "bench.replay", "--activities", "50000" if quick else "1000000"]),
+        ("sink_backlog", ["-m", "bench.sink_backlog", "--webinars", "61" if quick else "303"]),
         ("sandbox", ["bench/sandbox_capacity.py"]),
         ("telemetry", ["bench/telemetry_overhead.py"]),
     ]

@@ -211,8 +211,10 @@ class SinkSettings(Section):
     max_inputs_per_request: Annotated[int, Field(gt=0, le=1000)] = 100
     linger_ms: Annotated[int, Field(ge=0)] = 200
     #: Commands held at most while the rate budget is spent (groups keep filling until then);
-    #: at this many the sink pauses its partitions.
-    max_buffered_commands: PositiveInt = 50_000
+    #: at this many the sink pauses its partitions. ~1.2 KB each. A replay's commands touch
+    #: every webinar at once, so this bounds how full its requests get (bench/sink_backlog.py:
+    #: 51 inputs per request at 50k, 66 at 100k, 69 at 200k).
+    max_buffered_commands: PositiveInt = 100_000
     #: Requests per rolling window for this app (HubSpot: 100-250 per 10 s depending on tier).
     window_limit: PositiveInt = 100
     window_seconds: PositiveInt = 10

@@ -90,7 +90,7 @@ class SinkWorker:
         drain_seconds: float = 20.0,
         poll_seconds: float = 0.2,
         max_poll_records: int = 500,
-        max_buffered: int = 50_000,
+        max_buffered: int = 100_000,
         dlq_timeout_seconds: float = 30.0,
         telemetry: Telemetry | None = None,
         budget: RateBudget | None = None,
