@@ -101,7 +101,10 @@ def role_workers(role: str, telemetry: Telemetry) -> dict[str, Worker]:
 
     workers: dict[str, Worker] = {}
     if role in ("normalizer", "all"):
-        workers["normalizer"] = functools.partial(run_normalizer, telemetry=telemetry)
+        # Frozen state only in a process of its own: beside the sink it would freeze the sink's
+        # short-lived cycles too (connector.normalize.collector).
+        workers["normalizer"] = functools.partial(run_normalizer, telemetry=telemetry,
+                                                  freeze_state=role == "normalizer")
     if role in ("sink", "all"):
         workers["sink"] = functools.partial(run_sink, telemetry=telemetry)
     return workers

@@ -13,6 +13,11 @@ young collections then only see what the current transaction made, and rarely ru
 cycles a frozen object may become part of (an exception's traceback, a telemetry span) are found by
 a full collection every `full_every` seconds, which unfreezes first: a pause of ~2.4 s for the state
 of a million activities (2.6M tracked objects), logged.
+
+Freezing suits a process that runs the normalizer alone (`connector run normalizer`). Beside a
+sink (`run all`, the demo, tests) it would also freeze the sink's short-lived cycles (httpx, retry
+tracebacks: thousands of objects a second at full rate) until the next full collection, so there
+the policy only sets `SHARED_THRESHOLDS` and never freezes.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ log = logging.getLogger(__name__)
 #: Young threshold above one transaction's allocations (20,000 records make ~300k containers);
 #: the older generations keep the values that made full collections rare before freezing.
 THRESHOLDS = (1_000_000, 50, 1000)
+#: Without freezing (a process shared with other workers): young collections often enough for
+#: their cycles, full ones rare (the defaults, (700, 10, 10), walked the state a third of the time).
+SHARED_THRESHOLDS = (100_000, 50, 1000)
 #: Seconds between full collections (unfrozen) while the loop runs.
 FULL_EVERY_SECONDS = 600.0
 
@@ -35,8 +43,9 @@ FULL_EVERY_SECONDS = 600.0
 class CollectorPolicy:
     """Context manager for the loop: thresholds set on entry, restored and unfrozen on exit."""
 
-    def __init__(self, full_every: float = FULL_EVERY_SECONDS,
+    def __init__(self, *, freeze: bool = True, full_every: float = FULL_EVERY_SECONDS,
                  clock: Callable[[], float] = time.monotonic):
+        self.freeze = freeze
         self.full_every = full_every
         self._clock = clock
         self._saved = gc.get_threshold()
@@ -44,17 +53,21 @@ class CollectorPolicy:
 
     def __enter__(self) -> CollectorPolicy:
         self._saved = gc.get_threshold()
-        gc.set_threshold(*THRESHOLDS)
+        gc.set_threshold(*(THRESHOLDS if self.freeze else SHARED_THRESHOLDS))
         self._next_full = self._clock() + self.full_every
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
-        gc.unfreeze()
+        if self.freeze:
+            gc.unfreeze()
         gc.set_threshold(*self._saved)
 
     def after_transaction(self) -> None:
-        """Freeze what is alive now; collect fully first once `full_every` has passed."""
+        """Freeze what is alive now; collect fully first once `full_every` has passed (nothing
+        when not freezing)."""
+        if not self.freeze:
+            return
         if self._clock() >= self._next_full:
             self.collect_fully()
         gc.freeze()

@@ -114,7 +114,7 @@ class NormalizerWorker:
     """Runs until `stop` is set; call `run()`."""
 
     def __init__(self, settings: Settings, stop: threading.Event,
-                 telemetry: Telemetry | None = None):
+                 telemetry: Telemetry | None = None, *, freeze_state: bool = False):
         self.settings = settings
         self.stop = stop
         self.telemetry = telemetry if telemetry is not None else Telemetry.disabled()
@@ -138,8 +138,9 @@ class NormalizerWorker:
         #: The transaction the committer thread is ending (see `_commit_behind`).
         self._in_flight: tuple[_Transaction, Future[None]] | None = None
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="normalizer-commit")
-        #: Freezes the state after each transaction (see connector.normalize.collector).
-        self.collector = CollectorPolicy()
+        #: Freezes the state after each transaction when the process runs nothing else (see
+        #: connector.normalize.collector).
+        self.collector = CollectorPolicy(freeze=freeze_state)
         self._build_codecs()
 
     # -- set-up ------------------------------------------------------------------------------
@@ -543,14 +544,16 @@ def _names(partitions: list[TopicPartition]) -> str:
 
 
 def run_normalizer(settings: Settings, stop: threading.Event,
-                   telemetry: Telemetry | None = None) -> None:
+                   telemetry: Telemetry | None = None, *, freeze_state: bool = False) -> None:
     """Entry point for `connector run normalizer`.
 
     ``telemetry``: the process's (the CLI builds one); None builds one from
-    ``settings.telemetry`` for this worker alone and shuts it down on return.
+    ``settings.telemetry`` for this worker alone and shuts it down on return. ``freeze_state``:
+    the process runs the normalizer alone, so its state may be frozen after each transaction
+    (``connector.normalize.collector``).
     """
     if telemetry is not None:
-        NormalizerWorker(settings, stop, telemetry).run()
+        NormalizerWorker(settings, stop, telemetry, freeze_state=freeze_state).run()
         return
     with Telemetry.from_settings(settings.telemetry) as owned:
-        NormalizerWorker(settings, stop, owned).run()
+        NormalizerWorker(settings, stop, owned, freeze_state=freeze_state).run()

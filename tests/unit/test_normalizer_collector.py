@@ -1,5 +1,6 @@
 """The normalizer's garbage-collection policy: state frozen after each transaction, cycles still
-found by a full collection every `full_every` seconds, the interpreter's settings given back."""
+found by a full collection every `full_every` seconds, the interpreter's settings given back; no
+freezing in a process shared with the sink."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from connector.normalize.collector import THRESHOLDS, CollectorPolicy
+from connector.cli.run import role_workers
+from connector.normalize.collector import SHARED_THRESHOLDS, THRESHOLDS, CollectorPolicy
+from connector.telemetry import Telemetry
 
 
 class _Clock:
@@ -93,3 +96,22 @@ def test_leaving_on_an_error_gives_them_back_too() -> None:
         raise RuntimeError("the loop failed")
     assert gc.get_threshold() == (700, 10, 10)
     assert gc.get_freeze_count() == 0
+
+
+def test_a_shared_process_keeps_young_collections_and_never_freezes() -> None:
+    clock = _Clock()
+    with CollectorPolicy(freeze=False, full_every=600, clock=clock) as policy:
+        assert gc.get_threshold() == SHARED_THRESHOLDS
+        gc.unfreeze()
+        ref = _frozen_cycle()
+        clock.now += 600
+        policy.after_transaction()
+        assert gc.get_freeze_count() == 0
+        gc.collect()
+        assert ref() is None  # the ordinary collector still finds it
+
+
+@pytest.mark.parametrize(("role", "frozen"), [("normalizer", True), ("all", False)])
+def test_only_a_normalizer_in_its_own_process_freezes(role: str, frozen: bool) -> None:
+    worker = role_workers(role, Telemetry.disabled())["normalizer"]
+    assert worker.keywords["freeze_state"] is frozen  # type: ignore[attr-defined]
