@@ -47,8 +47,9 @@ Two measures:
 Both measures collect and then freeze (``gc.freeze``) what set-up allocated before the measured
 runs, so a full collection over every imported module does not land in one variant and not in
 another by chance, and run with the garbage collector's thresholds that ``NormalizerWorker.run``
-sets, freezing after each transaction as it does (``connector.normalize.collector``; ``--gc
-default`` keeps Python's thresholds and never freezes).
+sets, freezing after each transaction as ``connector run normalizer`` does
+(``connector.normalize.collector``; ``--gc default`` keeps Python's thresholds and does not freeze
+after transactions).
 
 Target: on@0.01 / off < 1.10; goal < 1.05. Off vs bypass: not measurable.
 """
@@ -403,7 +404,9 @@ def _gc_thresholds(choice: str) -> None:
 def _settle() -> None:
     """Collect, then freeze what set-up left out of the garbage collector's reach: otherwise a
     full collection over every imported module falls inside one variant's run and not another's
-    (~30M instructions, 10k per record here), by where allocation counts happen to land."""
+    (~30M instructions, 10k per record here), by where allocation counts happen to land.
+    Unfrozen first: what earlier runs froze after their transactions is collected too."""
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
 

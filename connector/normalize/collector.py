@@ -7,17 +7,20 @@ several times a transaction. With Python's default thresholds, (700, 10, 10), th
 the loop's CPU; with (100_000, 50, 1000), still 1.8 s per million activities in 41 young
 collections, ~8% of the loop (in-process, no Kafka).
 
-So after each transaction everything alive is frozen (`gc.freeze`: moved out of the collector's
-generations, in constant time), and the young threshold is above what one transaction allocates:
-young collections then only see what the current transaction made, and rarely run at all. The
-cycles a frozen object may become part of (an exception's traceback, a telemetry span) are found by
-a full collection every `full_every` seconds, which unfreezes first: a pause of ~2.4 s for the state
-of a million activities (2.6M tracked objects), logged.
+So after each transaction is written everything alive is frozen (`gc.freeze`: moved out of the
+collector's generations, in constant time), and the young threshold is above what one transaction
+allocates: young collections then only see what the current transaction made, and rarely run at
+all. The cycles a frozen object may become part of (an exception's traceback, a telemetry span)
+are found by a full collection every `full_every` seconds, which unfreezes first: a pause of
+~2.4 s for the state of a million activities (2.6M tracked objects), logged, taken before a
+transaction begins (none is open, no commit is in flight).
 
-Freezing suits a process that runs the normalizer alone (`connector run normalizer`). Beside a
-sink (`run all`, the demo, tests) it would also freeze the sink's short-lived cycles (httpx, retry
-tracebacks: thousands of objects a second at full rate) until the next full collection, so there
-the policy only sets `SHARED_THRESHOLDS` and never freezes.
+Freezing suits a process that runs the normalizer alone (`connector run normalizer`): with
+telemetry off it made no cyclic garbage after start-up (1M activities). With telemetry on, the
+exporters' and the metrics server's short-lived cycles are frozen too and wait for the next full
+collection (not measured). Beside a sink (`run all`, the demo, tests) a freeze would hold the
+sink's cycles (httpx, retry tracebacks: thousands of objects a second at full rate) the same
+way, so there the policy only sets `SHARED_THRESHOLDS` and never freezes.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ FULL_EVERY_SECONDS = 600.0
 class CollectorPolicy:
     """Context manager for the loop: thresholds set on entry, restored and unfrozen on exit."""
 
-    def __init__(self, *, freeze: bool = True, full_every: float = FULL_EVERY_SECONDS,
+    def __init__(self, *, freeze: bool = False, full_every: float = FULL_EVERY_SECONDS,
                  clock: Callable[[], float] = time.monotonic):
         self.freeze = freeze
         self.full_every = full_every
@@ -63,18 +66,22 @@ class CollectorPolicy:
             gc.unfreeze()
         gc.set_threshold(*self._saved)
 
-    def after_transaction(self) -> None:
-        """Freeze what is alive now; collect fully first once `full_every` has passed (nothing
-        when not freezing)."""
-        if not self.freeze:
-            return
-        if self._clock() >= self._next_full:
+    def before_transaction(self) -> None:
+        """Collect fully once `full_every` has passed since the last time (when freezing): call
+        it while no transaction is open."""
+        if self.freeze and self._clock() >= self._next_full:
             self.collect_fully()
-        gc.freeze()
+
+    def after_transaction(self) -> None:
+        """Freeze what is alive now (when freezing): call it once a transaction is written."""
+        if self.freeze:
+            gc.freeze()
 
     def collect_fully(self) -> int:
-        """Unfreeze and run a full collection now; returns the unreachable objects found."""
-        gc.unfreeze()
+        """Run a full collection now (unfrozen first, when freezing); returns the unreachable
+        objects found."""
+        if self.freeze:
+            gc.unfreeze()
         started = time.perf_counter()
         found = gc.collect()
         seconds = time.perf_counter() - started

@@ -291,7 +291,6 @@ class NormalizerWorker:
             self._punctuate(pending)
             if not pending.is_empty():
                 self._commit_behind(consumer, producer, pending)
-                self.collector.after_transaction()
             elif self._in_flight is not None and self._in_flight[1].done():
                 self._await_commit()  # idle: conclude now (counters, errors), not at next batch
 
@@ -449,8 +448,10 @@ class NormalizerWorker:
         (`_RestartNeeded` rebuilds it from the changelogs).
         """
         self._await_commit()
+        self.collector.before_transaction()  # a full collection's pause, if due, delays no commit
         transaction = self._write_transaction(consumer, producer, pending)
         self._in_flight = (transaction, self._committer.submit(transaction.end))
+        self.collector.after_transaction()
 
     def _await_commit(self) -> None:
         """Conclude the transaction the committer thread is ending, if any (raises if it

@@ -38,42 +38,47 @@ def _interpreter_gc_given_back() -> Iterator[None]:
 
 
 def _frozen_cycle() -> weakref.ref[_Node]:
+    """A cycle that is garbage already (found by any collection that looks at it)."""
     node = _Node()
     node.other = node
     return weakref.ref(node)
 
 
-def test_inside_the_policy_the_young_threshold_is_above_a_transaction() -> None:
-    with CollectorPolicy():
+def test_inside_the_policy_the_thresholds_are_its_own() -> None:
+    with CollectorPolicy(freeze=True):
         assert gc.get_threshold() == THRESHOLDS
-    assert THRESHOLDS[0] > 300_000  # what 20,000 records allocate in one transaction
 
 
 def test_what_is_alive_after_a_transaction_is_frozen() -> None:
-    with CollectorPolicy(clock=_Clock()) as policy:
-        gc.unfreeze()
+    with CollectorPolicy(freeze=True, clock=_Clock()) as policy:
         keep = [[i] for i in range(100)]
+        assert any(item is keep[0] for item in gc.get_objects())
         policy.after_transaction()
+        # Frozen objects sit in the permanent generation, which get_objects() does not list.
+        assert not any(item is keep[0] for item in gc.get_objects())
         assert gc.get_freeze_count() >= len(keep)
 
 
-def test_a_cycle_frozen_while_alive_is_found_by_the_next_full_collection() -> None:
+def test_a_cycle_frozen_while_alive_is_found_by_the_next_due_full_collection() -> None:
     clock = _Clock()
-    with CollectorPolicy(full_every=600, clock=clock) as policy:
-        ref = _frozen_cycle()  # alive at the freeze, garbage right after
-        policy.after_transaction()
+    with CollectorPolicy(freeze=True, full_every=600, clock=clock) as policy:
+        node = _Node()
+        node.other = node
+        ref = weakref.ref(node)
+        policy.after_transaction()  # frozen while still referenced
+        del node
         gc.collect()
         assert ref() is not None  # frozen: the ordinary collector no longer looks at it
         clock.now += 599
-        policy.after_transaction()
+        policy.before_transaction()
         assert ref() is not None
         clock.now += 1
-        policy.after_transaction()
+        policy.before_transaction()
         assert ref() is None
 
 
 def test_a_full_collection_on_demand_unfreezes_and_finds_cycles() -> None:
-    with CollectorPolicy(clock=_Clock()) as policy:
+    with CollectorPolicy(freeze=True, clock=_Clock()) as policy:
         ref = _frozen_cycle()
         policy.after_transaction()
         assert policy.collect_fully() >= 1
@@ -82,7 +87,7 @@ def test_a_full_collection_on_demand_unfreezes_and_finds_cycles() -> None:
 
 def test_leaving_gives_the_interpreter_its_thresholds_back_unfrozen() -> None:
     gc.set_threshold(700, 10, 10)
-    with CollectorPolicy(clock=_Clock()) as policy:
+    with CollectorPolicy(freeze=True, clock=_Clock()) as policy:
         policy.after_transaction()
         assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == (700, 10, 10)
@@ -91,7 +96,7 @@ def test_leaving_gives_the_interpreter_its_thresholds_back_unfrozen() -> None:
 
 def test_leaving_on_an_error_gives_them_back_too() -> None:
     gc.set_threshold(700, 10, 10)
-    with pytest.raises(RuntimeError), CollectorPolicy(clock=_Clock()) as policy:
+    with pytest.raises(RuntimeError), CollectorPolicy(freeze=True, clock=_Clock()) as policy:
         policy.after_transaction()
         raise RuntimeError("the loop failed")
     assert gc.get_threshold() == (700, 10, 10)
@@ -100,11 +105,12 @@ def test_leaving_on_an_error_gives_them_back_too() -> None:
 
 def test_a_shared_process_keeps_young_collections_and_never_freezes() -> None:
     clock = _Clock()
-    with CollectorPolicy(freeze=False, full_every=600, clock=clock) as policy:
+    with CollectorPolicy(full_every=600, clock=clock) as policy:  # the default: shared
         assert gc.get_threshold() == SHARED_THRESHOLDS
         gc.unfreeze()
         ref = _frozen_cycle()
         clock.now += 600
+        policy.before_transaction()
         policy.after_transaction()
         assert gc.get_freeze_count() == 0
         gc.collect()

@@ -3,6 +3,7 @@ order, and a failed commit is not lost (stand-in producer and consumer, no broke
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from typing import Any
@@ -109,3 +110,39 @@ def test_a_rebalance_waits_for_the_commit_in_flight() -> None:
     worker._on_revoke(consumer, [TopicPartition("webinar.activity", 0)])  # type: ignore[arg-type]
     assert producer.calls[-1] == "commit"
     assert worker._in_flight is None
+
+
+def test_a_freezing_worker_collects_with_no_transaction_open_and_freezes_once_written() -> None:
+    worker = NormalizerWorker(load_settings({}), threading.Event(), freeze_state=True)
+    producer, consumer = _Producer(), _Consumer()
+    seen: list[tuple[str, list[str]]] = []
+    worker.collector.before_transaction = (  # type: ignore[method-assign]
+        lambda: seen.append(("collect", list(producer.calls))))
+    worker.collector.after_transaction = (  # type: ignore[method-assign]
+        lambda: seen.append(("freeze", list(producer.calls))))
+    for offset in (10, 20):
+        consumer.offset = offset
+        worker._commit_behind(consumer, producer, _pending(10))  # type: ignore[arg-type]
+    worker._await_commit()
+    # A full collection only between transactions: the previous one committed, none begun.
+    assert [kind for kind, _calls in seen] == ["collect", "freeze", "collect", "freeze"]
+    assert seen[0][1] == [] and seen[2][1] == ["begin", "offsets 10", "commit"]
+    # The freeze once the transaction is written (its commit may be under way meanwhile).
+    assert seen[1][1][:1] == ["begin"]
+    assert seen[3][1][:4] == ["begin", "offsets 10", "commit", "begin"]
+
+
+@pytest.mark.parametrize(("freeze_state", "frozen"), [(True, True), (False, False)])
+def test_only_a_freezing_worker_leaves_its_state_frozen_after_a_transaction(
+        freeze_state: bool, frozen: bool) -> None:
+    gc.unfreeze()
+    worker = NormalizerWorker(load_settings({}), threading.Event(), freeze_state=freeze_state)
+    producer, consumer = _Producer(), _Consumer()
+    try:
+        with worker.collector:
+            worker._commit_behind(consumer, producer, _pending(1))  # type: ignore[arg-type]
+            worker._await_commit()
+            assert (gc.get_freeze_count() > 0) is frozen
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
