@@ -293,6 +293,8 @@ class NormalizerWorker:
                 self._commit_behind(consumer, producer, pending)
             elif self._in_flight is not None and self._in_flight[1].done():
                 self._await_commit()  # idle: conclude now (counters, errors), not at next batch
+            elif self._in_flight is None:
+                self.collector.collect_if_due()  # idle: no transaction open, none committing
 
     def _report(self, consumer: Consumer) -> None:
         """Lag, open attendances and state size, at most once per lag interval (metrics on)."""
@@ -448,7 +450,7 @@ class NormalizerWorker:
         (`_RestartNeeded` rebuilds it from the changelogs).
         """
         self._await_commit()
-        self.collector.before_transaction()  # a full collection's pause, if due, delays no commit
+        self.collector.collect_if_due()  # a full collection's pause, if due, delays no commit
         transaction = self._write_transaction(consumer, producer, pending)
         self._in_flight = (transaction, self._committer.submit(transaction.end))
         self.collector.after_transaction()

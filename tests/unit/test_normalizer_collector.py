@@ -70,10 +70,10 @@ def test_a_cycle_frozen_while_alive_is_found_by_the_next_due_full_collection() -
         gc.collect()
         assert ref() is not None  # frozen: the ordinary collector no longer looks at it
         clock.now += 599
-        policy.before_transaction()
+        policy.collect_if_due()
         assert ref() is not None
         clock.now += 1
-        policy.before_transaction()
+        policy.collect_if_due()
         assert ref() is None
 
 
@@ -110,7 +110,7 @@ def test_a_shared_process_keeps_young_collections_and_never_freezes() -> None:
         gc.unfreeze()
         ref = _frozen_cycle()
         clock.now += 600
-        policy.before_transaction()
+        policy.collect_if_due()
         policy.after_transaction()
         assert gc.get_freeze_count() == 0
         gc.collect()

@@ -116,7 +116,7 @@ def test_a_freezing_worker_collects_with_no_transaction_open_and_freezes_once_wr
     worker = NormalizerWorker(load_settings({}), threading.Event(), freeze_state=True)
     producer, consumer = _Producer(), _Consumer()
     seen: list[tuple[str, list[str]]] = []
-    worker.collector.before_transaction = (  # type: ignore[method-assign]
+    worker.collector.collect_if_due = (  # type: ignore[method-assign]
         lambda: seen.append(("collect", list(producer.calls))))
     worker.collector.after_transaction = (  # type: ignore[method-assign]
         lambda: seen.append(("freeze", list(producer.calls))))
@@ -146,3 +146,26 @@ def test_only_a_freezing_worker_leaves_its_state_frozen_after_a_transaction(
         assert gc.get_freeze_count() == 0
     finally:
         gc.unfreeze()
+
+
+class _IdleConsumer(_Consumer):
+    def consume(self, _max: int, _timeout: float) -> list[Any]:
+        return []
+
+
+class _NoWebinars:
+    def poll(self, _timeout: float) -> list[str]:
+        return []
+
+
+def test_an_idle_loop_still_takes_the_due_full_collection() -> None:
+    worker = NormalizerWorker(load_settings({}), threading.Event(), freeze_state=True)
+    calls: list[str] = []
+
+    def collect_if_due() -> None:
+        calls.append("collect")
+        worker.stop.set()
+
+    worker.collector.collect_if_due = collect_if_due  # type: ignore[method-assign]
+    worker._loop(_IdleConsumer(), _Producer(), _NoWebinars())  # type: ignore[arg-type]
+    assert calls == ["collect"]
