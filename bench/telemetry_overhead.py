@@ -383,22 +383,21 @@ def _run(worker: NormalizerWorker, messages: list[_Message], batch: int) -> floa
         pending = _Pending()
         handle_batch(records, pending)
         commit(consumer, producer, pending)  # type: ignore[arg-type]
-        if _freeze_after_transaction:
-            gc.freeze()
+        _collector.after_transaction()
     return time.perf_counter() - start
 
 
-#: Whether `_run` freezes after each transaction, as the loop's CollectorPolicy does.
-_freeze_after_transaction = False
+#: What `_run` does after each transaction: the loop's own policy (`--gc production` freezes).
+_collector = collector_module.CollectorPolicy()
 
 
 def _gc_thresholds(choice: str) -> None:
     """As production runs the loop (``NormalizerWorker.run``: its CollectorPolicy's thresholds,
     and a freeze after each transaction), or Python's defaults."""
-    global _freeze_after_transaction
+    global _collector
     if choice == "production":
         gc.set_threshold(*collector_module.THRESHOLDS)
-        _freeze_after_transaction = True
+        _collector = collector_module.CollectorPolicy(freeze=True)
 
 
 def _settle() -> None:
