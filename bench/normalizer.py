@@ -5,7 +5,8 @@
 Pre-produces the activities (raw Avro) and their webinars to a fresh embedded broker, then runs
 `connector run normalizer` as one child process and measures the time until its consumer group
 has committed every input offset, and the child's peak RSS (VmHWM). Start-up (table catch-up,
-restore) is included in the rate and also printed on its own.
+restore) is included in the rate and also printed on its own. ``--gc-stats`` also prints the
+child's garbage collections and their time per generation (timed by ``bench/gcstats``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -106,7 +109,10 @@ def main() -> None:
     parser.add_argument("--activities", type=int, default=1_000_000)
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--gc-stats", action="store_true",
+                        help="time the child's garbage collections (bench/gcstats)")
     args = parser.parse_args()
+    gc_stats = Path(tempfile.mkdtemp()) / "gc.json" if args.gc_stats else None
     with EmbeddedKafka() as kafka:
         bootstrap = kafka.bootstrap_servers
         started = time.monotonic()
@@ -122,6 +128,10 @@ def main() -> None:
               "(a fresh broker's one-off, before the clock starts)")
         env = {**os.environ, "CONNECTOR_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
                "CONNECTOR_NORMALIZER__GROUP_ID": GROUP, "CONNECTOR_TELEMETRY__ENABLED": "false"}
+        if gc_stats is not None:
+            env["BENCH_GC_STATS"] = str(gc_stats)
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(Path(__file__).parent / "gcstats"), env.get("PYTHONPATH")]))
         t0 = time.monotonic()
         child = subprocess.Popen([sys.executable, "-m", "connector", "--log-level", "WARNING",
                                   "run", "normalizer"], env=env)
@@ -139,10 +149,17 @@ def main() -> None:
             child.terminate()
             child.wait(60)
             probe.close()
-    results = {"activities": count, "seconds": elapsed, "records_per_s": count / elapsed,
-               "startup_s": first_commit, "peak_rss_mib": rss}
+    results: dict[str, Any] = {"activities": count, "seconds": elapsed,
+                               "records_per_s": count / elapsed, "startup_s": first_commit,
+                               "peak_rss_mib": rss}
     print(f"normalizer: {count:,} activities in {elapsed:.1f}s = {count / elapsed:,.0f} "
           f"records/s (first commit after {first_commit or 0:.1f}s), peak RSS {rss:,.0f} MiB")
+    if gc_stats is not None and gc_stats.exists():
+        collections: dict[str, dict[str, float]] = json.loads(gc_stats.read_text())
+        results["gc"] = collections
+        print("child's garbage collections: " + ", ".join(
+            f"generation {g} {v['collections']:.0f} in {v['seconds']:.2f}s"
+            for g, v in collections.items()))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 
