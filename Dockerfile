@@ -1,9 +1,15 @@
 # The connector's image: every `connector` sub-command (workers, sandbox, operator tools).
-FROM python:3.11-slim AS build
+# The build stage has gcc and Python's headers: it compiles the native core (connector/native.py)
+# into the wheel, so the image runs the normalizer compiled.
+FROM python:3.11 AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY connector ./connector
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[otlp]"
+COPY schemas ./schemas
+COPY scripts/build_native.py ./scripts/
+RUN pip install --no-cache-dir ".[native]" \
+ && python scripts/build_native.py \
+ && pip wheel --no-cache-dir --wheel-dir /wheels ".[otlp]"
 
 FROM python:3.11-slim
 # confluent-kafka's wheel bundles librdkafka: no system packages needed.

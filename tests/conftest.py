@@ -20,6 +20,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from connector import native
 from connector.broker import EmbeddedKafka
 from connector.broker.registry import EmbeddedSchemaRegistry
 from connector.serde import SchemaRegistry
@@ -29,6 +30,17 @@ ProducerFactory = Callable[..., Producer]
 ConsumerFactory = Callable[..., Consumer]
 
 _ADMIN_TIMEOUT_S = 30.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to test a stale native build: its extensions, not the edited sources, would run."""
+    current = native.status()
+    if current.stale:
+        raise pytest.UsageError(current.describe())
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return native.status().describe()
 
 
 @pytest.fixture(scope="session")

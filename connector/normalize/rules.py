@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from connector.serde import SourceRecord
 
@@ -26,12 +26,12 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 class RejectReason:
     """Reasons a platform record goes to the dead-letter topic (values of the reason header)."""
 
-    NO_CONTACT_IDENTIFIER = "no-contact-identifier"
-    MALFORMED_EMAIL = "malformed-email"
-    TIMESTAMP_OUT_OF_RANGE = "timestamp-out-of-range"
-    UNKNOWN_ACTION = "unknown-action"
-    ACCOUNT_MISMATCH = "account-mismatch"
-    WEBINAR_STATE_EXPIRED = "webinar-state-expired"
+    NO_CONTACT_IDENTIFIER: Final = "no-contact-identifier"
+    MALFORMED_EMAIL: Final = "malformed-email"
+    TIMESTAMP_OUT_OF_RANGE: Final = "timestamp-out-of-range"
+    UNKNOWN_ACTION: Final = "unknown-action"
+    ACCOUNT_MISMATCH: Final = "account-mismatch"
+    WEBINAR_STATE_EXPIRED: Final = "webinar-state-expired"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
@@ -40,6 +40,14 @@ class WebinarTable:
 
     def __len__(self) -> int:
         return len(self._rows)
+
+
+class WebinarUpdates(Protocol):
+    """What the normalizer's loop needs of the table's reader."""
+
+    def poll(self, timeout: float = 0.0, max_records: int = 1000) -> list[str]:
+        """The webinarIds whose description changed since the last poll."""
+        ...
 
 
 class WebinarTableReader:

@@ -31,6 +31,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from connector import native
 from connector.config import Settings
 from connector.dlq import DeadLetter, Stage
 from connector.errors import ConnectorError
@@ -41,7 +42,7 @@ from connector.normalize.command import Command
 from connector.normalize.event import EventProjector
 from connector.normalize.normalizer import AttendanceNormalizer, NormalizeRules, Output
 from connector.normalize.rules import Rejection, TimeWindow
-from connector.normalize.table import WebinarTable, WebinarTableReader
+from connector.normalize.table import WebinarTable, WebinarTableReader, WebinarUpdates
 from connector.serde import Decoded, DecodeFailure, SourceRecord, TopicCodecs
 from connector.telemetry import NOOP_RECORD, RecordTrace, Telemetry
 
@@ -249,6 +250,7 @@ class NormalizerWorker:
 
     def run(self) -> None:
         """Process until stopped; restarts itself from the changelogs after an aborted txn."""
+        log.info("normalizer_starting %s", native.status().describe())
         self._ensure_topics()
         reader = WebinarTableReader(self.client_config, self.topics.webinars,
                                     self.webinar_decoder, self.table)
@@ -275,7 +277,7 @@ class NormalizerWorker:
             reader.close()
             producer.flush(10)
 
-    def _loop(self, consumer: Consumer, producer: Producer, reader: WebinarTableReader) -> None:
+    def _loop(self, consumer: Consumer, producer: Producer, reader: WebinarUpdates) -> None:
         max_records = self.settings.normalizer.max_records_per_transaction
         while not self.stop.is_set():
             messages = consumer.consume(max_records, 0.1)

@@ -128,6 +128,11 @@ class SchemaCatalog:
         self._by_fingerprint.setdefault(entry.fingerprint, entry)
         return entry
 
+    def entries(self) -> list[CatalogEntry]:
+        """Every distinct schema version, readers and writers, by full name then fingerprint."""
+        return sorted(self._by_fingerprint.values(),
+                      key=lambda entry: (entry.full_name, entry.fingerprint))
+
     def reader(self, full_name: str) -> CatalogEntry:
         """The reader schema for `full_name`; raises SchemaNotFoundError naming what exists."""
         try:

@@ -19,8 +19,12 @@ fastavro would convert, unions it cannot tell apart cheaply) get ``None`` and us
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 Reader = Callable[[bytes, int], tuple[Any, int]]
@@ -51,6 +55,12 @@ _HELPERS: dict[str, Any] = {
     "GiveUp": GiveUp,
     "_F": struct.Struct("<f"), "_D": struct.Struct("<d"),
 }
+
+
+#: Generated variables the typed module declares (v: values, k: union branch names, e: encoded
+#: strings, n/i: lengths, counts and enum indexes).
+_VARIABLE = re.compile(r"\b([vkeni]\d+)\b")
+_CONSTANT = re.compile(r"\b_c\d+\b")
 
 
 class _Compiler:
@@ -101,6 +111,27 @@ class _Compiler:
 
     def leave(self) -> None:
         self._stack.pop()
+
+    def digest(self, kind: str) -> str:
+        """Identity of the generated code: its lines and the values of its constants."""
+        content = "\n".join([kind, *self.lines, repr(sorted(self.consts.items()))])
+        return hashlib.sha256(content.encode()).hexdigest()[:32]
+
+    def declarations(self, typed: bool) -> str:
+        """Variable annotations for mypyc: ints where the code only ever holds ints (so the
+        varint arithmetic runs on C integers), Any for values."""
+        if not typed:
+            return ""
+        names = sorted(set(_VARIABLE.findall("\n".join(self.lines))),
+                       key=lambda name: (name[0], int(name[1:])))
+        return "".join(f"    {name}: {'int' if name[0] in 'ni' else 'Any'}\n" for name in names)
+
+    def module_constants(self, function: str) -> str:
+        """The constants as module globals private to `function` (renamed in self.lines)."""
+        renamed = {name: f"_{function}{name}" for name in self.consts}
+        self.lines = [_CONSTANT.sub(lambda m: renamed.get(m.group(0), m.group(0)), line)
+                      for line in self.lines]
+        return "".join(f"{renamed[name]} = {value!r}\n" for name, value in self.consts.items())
 
     def build(self, name: str, source: str) -> Any:
         namespace = {**_HELPERS, **self.consts}
@@ -229,15 +260,30 @@ class _ReaderCompiler(_Compiler):
 
 def compile_reader(parsed: Any) -> Reader | None:
     """A reader for values written with `parsed` (fastavro-parsed) read as themselves, or None."""
+    compiler = _generate_reader(parsed)
+    if compiler is None:
+        return None
+    ahead: Reader | None = _PRECOMPILED.readers().get(compiler.digest("read"))
+    if ahead is not None:
+        return ahead
+    reader: Reader = compiler.build("read", _reader_source(compiler, "read"))
+    return reader
+
+
+def _generate_reader(parsed: Any) -> _ReaderCompiler | None:
     compiler = _ReaderCompiler(parsed)
     try:
         compiler.read(parsed, "v0", 1)
     except Unsupported:
         return None
-    source = "def read(b, p):\n    size = len(b)\n" + "\n".join(compiler.lines) + \
-        "\n    return v0, p\n"
-    reader: Reader = compiler.build("read", source)
-    return reader
+    return compiler
+
+
+def _reader_source(compiler: _ReaderCompiler, name: str, *, typed: bool = False) -> str:
+    head = f"def {name}(b: bytes, p: int) -> tuple[Any, int]:\n" if typed else \
+        f"def {name}(b, p):\n"
+    return head + compiler.declarations(typed) + "    size = len(b)\n" + \
+        "\n".join(compiler.lines) + "\n    return v0, p\n"
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -371,12 +417,94 @@ class _WriterCompiler(_Compiler):
 
 def compile_writer(parsed: Any) -> Writer | None:
     """A writer of `parsed` (fastavro-parsed) bodies, or None when fastavro must do it all."""
+    compiler = _generate_writer(parsed)
+    if compiler is None:
+        return None
+    ahead: Writer | None = _PRECOMPILED.writers().get(compiler.digest("write"))
+    if ahead is not None:
+        return ahead
+    writer: Writer = compiler.build("write", _writer_source(compiler, "write"))
+    return writer
+
+
+def _generate_writer(parsed: Any) -> _WriterCompiler | None:
     compiler = _WriterCompiler(parsed)
     try:
         compiler.write(parsed, "d", 1)
     except Unsupported:
         return None
-    source = "def write(d):\n    o = bytearray()\n" + "\n".join(compiler.lines) + \
-        "\n    return bytes(o)\n"
-    writer: Writer = compiler.build("write", source)
-    return writer
+    return compiler
+
+
+def _writer_source(compiler: _WriterCompiler, name: str, *, typed: bool = False) -> str:
+    head = f"def {name}(d: Any) -> bytes:\n" if typed else f"def {name}(d):\n"
+    return head + compiler.declarations(typed) + "    o = bytearray()\n" + \
+        "\n".join(compiler.lines) + "\n    return bytes(o)\n"
+
+
+# -- ahead of time ------------------------------------------------------------------------------
+#
+# The same generated functions, written once into a module (connector/serde/precompiled.py) for
+# the schemas shipped in schemas/, so that mypyc can compile them to C with the rest of the
+# native core (scripts/build_native.py): ~3x faster than the exec'd code on a platform activity.
+# A function is found by the digest of the code `compile_reader`/`compile_writer` generates, so
+# a precompiled function is only ever used for exactly the code it was generated from; anything
+# else (a schema from a registry, a generator change not yet regenerated) is exec'd as before.
+
+PRECOMPILED_MODULE = "connector.serde.precompiled"
+
+
+class _Precompiled:
+    """The precompiled module's tables, imported on first use (it imports GiveUp from here)."""
+
+    def __init__(self) -> None:
+        self._tables: tuple[dict[str, Reader], dict[str, Writer]] | None = None
+
+    def readers(self) -> dict[str, Reader]:
+        return self._load()[0]
+
+    def writers(self) -> dict[str, Writer]:
+        return self._load()[1]
+
+    def _load(self) -> tuple[dict[str, Reader], dict[str, Writer]]:
+        if self._tables is None:
+            try:
+                module = importlib.import_module(PRECOMPILED_MODULE)
+                self._tables = (module.READERS, module.WRITERS)
+            except ImportError:  # a tree without it: everything is exec'd
+                self._tables = ({}, {})
+        return self._tables
+
+
+_PRECOMPILED = _Precompiled()
+
+
+def precompiled_module(schemas: Iterable[Any], origin: str) -> str:
+    """Source of the precompiled module for these fastavro-parsed schemas: a typed reader and
+    writer per distinct generated function, and the READERS/WRITERS tables by digest."""
+    functions: list[str] = []
+    readers: dict[str, str] = {}
+    writers: dict[str, str] = {}
+
+    def add(table: dict[str, str], kind: str, compiler: _Compiler,
+            render: Callable[[str], str]) -> None:
+        digest = compiler.digest(kind)
+        if digest not in table:
+            name = table[digest] = f"{kind}_{len(table) + 1}"
+            functions.append(compiler.module_constants(name) + render(name))
+
+    for parsed in schemas:
+        if (reader := _generate_reader(parsed)) is not None:
+            add(readers, "read", reader, partial(_reader_source, reader, typed=True))
+        if (writer := _generate_writer(parsed)) is not None:
+            add(writers, "write", writer, partial(_writer_source, writer, typed=True))
+    header = (f'"""Generated by {origin} from schemas/: do not edit (see connector.serde.compiled).'
+              '"""\n\n# ruff: noqa\n\nimport struct\nfrom collections.abc import Callable\n'
+              'from typing import Any\n\nfrom connector.serde.compiled import GiveUp\n\n'
+              '_F = struct.Struct("<f")\n_D = struct.Struct("<d")\n')
+    tables = "".join(
+        f"\n{title}: dict[str, Callable[{signature}]] = {{\n" +
+        "".join(f"    {digest!r}: {name},\n" for digest, name in table.items()) + "}\n"
+        for title, signature, table in (("READERS", "[bytes, int], tuple[Any, int]", readers),
+                                        ("WRITERS", "[Any], bytes", writers)))
+    return header + "".join(f"\n\n{function}" for function in functions) + "\n" + tables

@@ -1,0 +1,114 @@
+"""Compile the connector's native core with mypyc (see connector/native.py); a no-op when current.
+
+    .venv/bin/python scripts/build_native.py            build if any source changed
+    .venv/bin/python scripts/build_native.py --force    build anyway
+    .venv/bin/python scripts/build_native.py --clean    remove the build: run interpreted
+
+First regenerates connector/serde/precompiled.py (the Avro readers and writers of schemas/, as
+typed functions) when the schemas or the generator changed. `scripts/bootstrap` runs this on
+every `make setup`; CONNECTOR_NATIVE=0 there skips it (and cleans), to run all interpreted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from connector import native  # noqa: E402  (the repository's, not an installed copy)
+from connector.serde.catalog import SchemaCatalog  # noqa: E402
+from connector.serde.compiled import PRECOMPILED_MODULE, precompiled_module  # noqa: E402
+
+BUILD_TEMP = ROOT / ".cache" / "native-build"
+ORIGIN = "scripts/build_native.py"
+
+
+def regenerate_precompiled() -> bool:
+    """Rewrite the precompiled codec module if its content changed; True when it did."""
+    entries = SchemaCatalog.from_directory().entries()
+    source = precompiled_module([entry.parsed for entry in entries], ORIGIN)
+    path = native.source_path(PRECOMPILED_MODULE)
+    if path.exists() and path.read_text(encoding="utf-8") == source:
+        return False
+    path.write_text(source, encoding="utf-8")
+    return True
+
+
+def compiler() -> str:
+    """The mypyc that compiles: another version is another build."""
+    return f"mypy {metadata.version('mypy')}"
+
+
+def recorded_compiler() -> str | None:
+    try:
+        return str(json.loads(native.BUILD_RECORD.read_text(encoding="utf-8"))["compiler"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def built_files() -> list[Path]:
+    group = native.source_path(native.GROUP)
+    shared = [path for path in group.parent.glob(f"{group.stem}__mypyc.*")]
+    return shared + [path for module in native.MODULES for path in native.extension_paths(module)]
+
+
+def clean() -> None:
+    for path in built_files():
+        path.unlink()
+    native.BUILD_RECORD.unlink(missing_ok=True)
+    shutil.rmtree(BUILD_TEMP, ignore_errors=True)
+
+
+def compile_modules() -> None:
+    # Imported here: only a build needs them (mypy ships mypyc; setuptools drives the compiler).
+    from mypyc.build import mypycify
+    from setuptools import setup
+
+    paths = [str(native.source_path(module).relative_to(ROOT)) for module in native.MODULES]
+    os.chdir(ROOT)
+    extensions = mypycify(paths, opt_level="3", group_name=native.GROUP,
+                          target_dir=str(BUILD_TEMP / "c"))
+    setup(name="connector-native", ext_modules=extensions, script_args=[
+        "--quiet", "build_ext", "--inplace", "--build-temp", str(BUILD_TEMP / "temp"),
+        "--build-lib", str(BUILD_TEMP / "lib")])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--force", action="store_true", help="build even if current")
+    parser.add_argument("--clean", action="store_true", help="remove the build and stop")
+    args = parser.parse_args()
+    if args.clean:
+        clean()
+        print("native core: removed; the connector runs interpreted")
+        return 0
+    if regenerate_precompiled():
+        generated = native.source_path(PRECOMPILED_MODULE).relative_to(ROOT)
+        print(f"native core: regenerated {generated}")
+    current = native.status()
+    if not args.force and not current.stale and not current.interpreted and \
+            recorded_compiler() == compiler():
+        print(current.describe())
+        return 0
+    started = time.monotonic()
+    print(f"native core: compiling {len(native.MODULES)} modules with mypyc (about a minute)")
+    digests = native.source_digests()  # of what is compiled, read before the compiler reads it
+    clean()
+    compile_modules()
+    record = {"toolchain": native.toolchain(), "compiler": compiler(), "sources": digests}
+    native.BUILD_RECORD.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    after = native.status()
+    print(f"{after.describe()} in {time.monotonic() - started:.0f}s")
+    return 0 if not after.stale and not after.interpreted else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

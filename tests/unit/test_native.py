@@ -1,0 +1,144 @@
+"""The native core: precompiled codecs current and used, and a stale build refused."""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from connector import __main__ as entry_point
+from connector import native
+from connector.serde import ACTIVITY_SCHEMA, COMMAND_SCHEMA, SchemaCatalog, precompiled
+from connector.serde import compiled as compiled_module
+from connector.serde.compiled import compile_reader, compile_writer, precompiled_module
+from tests.unit.test_serde_compiled import ACTIVITIES, COMMANDS
+
+CATALOG = SchemaCatalog.from_directory()
+
+
+def test_the_precompiled_codecs_are_generated_from_the_current_schemas_and_generator() -> None:
+    expected = precompiled_module([schema.parsed for schema in CATALOG.entries()],
+                                  "scripts/build_native.py")
+    current = native.source_path("connector.serde.precompiled").read_text(encoding="utf-8")
+    assert current == expected, "run .venv/bin/python scripts/build_native.py to regenerate it"
+
+
+def test_every_shipped_schema_reads_and_writes_through_a_precompiled_function() -> None:
+    for schema in CATALOG.entries():
+        assert compile_reader(schema.parsed) in precompiled.READERS.values(), schema.full_name
+        assert compile_writer(schema.parsed) in precompiled.WRITERS.values(), schema.full_name
+
+
+def _generated(parsed: Any) -> tuple[Any, Any]:
+    """The same schema's reader and writer exec'd at run time (what any other schema gets)."""
+    reader = compiled_module._generate_reader(parsed)
+    writer = compiled_module._generate_writer(parsed)
+    assert reader is not None and writer is not None
+    return (reader.build("read", compiled_module._reader_source(reader, "read")),
+            writer.build("write", compiled_module._writer_source(writer, "write")))
+
+
+ACTIVITY = CATALOG.reader(ACTIVITY_SCHEMA).parsed
+ACTIVITY_GENERATED = _generated(ACTIVITY)
+COMMAND = CATALOG.reader(COMMAND_SCHEMA).parsed
+COMMAND_GENERATED = _generated(COMMAND)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ACTIVITIES)
+def test_a_precompiled_activity_codec_agrees_with_the_generated_one(datum: dict[str, Any]) -> None:
+    read, write = ACTIVITY_GENERATED
+    body = write(datum)
+    assert compile_writer(ACTIVITY)(datum) == body  # type: ignore[misc]
+    assert compile_reader(ACTIVITY)(body, 0) == read(body, 0)  # type: ignore[misc]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(COMMANDS)
+def test_a_precompiled_command_codec_agrees_with_the_generated_one(command: Any) -> None:
+    read, write = COMMAND_GENERATED
+    datum = command.to_avro()
+    body = write(datum)
+    assert compile_writer(COMMAND)(datum) == body  # type: ignore[misc]
+    assert compile_reader(COMMAND)(body, 0) == read(body, 0)  # type: ignore[misc]
+
+
+def test_a_value_the_precompiled_writer_refuses_is_refused_alike() -> None:
+    _read, write = COMMAND_GENERATED
+    bad = {"commandId": 7, "externalEventId": "w", "externalAccountId": "a", "command": None}
+    for writer in (write, compile_writer(COMMAND)):
+        with pytest.raises(compiled_module.GiveUp):
+            writer(bad)  # type: ignore[misc]
+
+
+# -- the build record ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in package folder holding every native module's source, nothing built."""
+    monkeypatch.setattr(native, "PACKAGE_DIR", tmp_path)
+    monkeypatch.setattr(native, "BUILD_RECORD", tmp_path / "native-build.json")
+    for module in native.MODULES:
+        source = native.source_path(module)
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_text(f"# {module}\n")
+    return tmp_path
+
+
+def _build(package: Path, toolchain: str | None = None) -> None:
+    for module in native.MODULES:
+        source = native.source_path(module)
+        source.with_name(source.stem + EXTENSION_SUFFIXES[0]).write_bytes(b"")
+    native.BUILD_RECORD.write_text(json.dumps({"toolchain": toolchain or native.toolchain(),
+                                               "sources": native.source_digests()}))
+
+
+def test_without_a_build_everything_runs_interpreted(package: Path) -> None:
+    status = native.ensure_current()
+    assert status.interpreted == native.MODULES and not status.compiled and not status.stale
+    assert "interpreted" in status.describe()
+
+
+def test_a_current_build_runs_compiled(package: Path) -> None:
+    _build(package)
+    status = native.ensure_current()
+    assert status.compiled == native.MODULES and not status.interpreted
+    assert status.describe() == f"native core: compiled ({len(native.MODULES)} modules, mypyc)"
+
+
+def test_a_source_edited_after_the_build_is_refused(package: Path) -> None:
+    _build(package)
+    edited = native.MODULES[3]
+    with native.source_path(edited).open("a") as source:
+        source.write("x = 1\n")
+    status = native.status()
+    assert status.stale == (edited,)
+    with pytest.raises(native.StaleNativeBuild, match=edited) as raised:
+        native.ensure_current()
+    assert "scripts/build_native.py" in str(raised.value)
+
+
+def test_a_build_for_another_python_is_stale(package: Path) -> None:
+    _build(package, toolchain="cpython-399 3.99.0")
+    assert native.status().stale == native.MODULES
+
+
+def test_the_connector_command_will_not_start_on_a_stale_build(package: Path) -> None:
+    _build(package)
+    native.source_path(native.MODULES[0]).write_text("# edited\n")
+    with pytest.raises(SystemExit) as raised:
+        entry_point.refuse_a_stale_native_build()
+    assert "native core is stale" in str(raised.value.code)
+
+
+@pytest.mark.skipif(os.environ.get("CONNECTOR_EXPECT_NATIVE") != "1",
+                    reason="set by `make test` unless CONNECTOR_NATIVE=0")
+def test_the_native_core_under_test_is_the_compiled_one() -> None:
+    """So a build that silently failed cannot pass for one (CI tests what ships)."""
+    assert native.status().compiled == native.MODULES
