@@ -9,9 +9,9 @@ lint: setup
 	.venv/bin/mypy
 	docker-compose -f docker-compose.yml config -q
 
-# CONNECTOR_EXPECT_NATIVE: a native core that failed to build fails the tests (CI tests what ships).
+# EXPECT_NATIVE_CORE: a native core that failed to build fails the tests (CI tests what ships).
 test: setup lint
-	CONNECTOR_EXPECT_NATIVE=$${CONNECTOR_NATIVE:-1} .venv/bin/pytest
+	EXPECT_NATIVE_CORE=$${NATIVE_CORE:-1} .venv/bin/pytest
 
 demo: setup
 	.venv/bin/connector demo

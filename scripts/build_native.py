@@ -6,7 +6,7 @@
 
 First regenerates connector/serde/precompiled.py (the Avro readers and writers of schemas/, as
 typed functions) when the schemas or the generator changed. `scripts/bootstrap` runs this on
-every `make setup`; CONNECTOR_NATIVE=0 there skips it (and cleans), to run all interpreted.
+every `make setup`; NATIVE_CORE=0 there skips it (and cleans), to run all interpreted.
 """
 
 from __future__ import annotations

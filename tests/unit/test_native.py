@@ -137,8 +137,8 @@ def test_the_connector_command_will_not_start_on_a_stale_build(package: Path) ->
     assert "native core is stale" in str(raised.value.code)
 
 
-@pytest.mark.skipif(os.environ.get("CONNECTOR_EXPECT_NATIVE") != "1",
-                    reason="set by `make test` unless CONNECTOR_NATIVE=0")
+@pytest.mark.skipif(os.environ.get("EXPECT_NATIVE_CORE") != "1",
+                    reason="set by `make test` unless NATIVE_CORE=0")
 def test_the_native_core_under_test_is_the_compiled_one() -> None:
     """So a build that silently failed cannot pass for one (CI tests what ships)."""
     assert native.status().compiled == native.MODULES
