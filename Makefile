@@ -9,9 +9,11 @@ lint: setup
 	.venv/bin/mypy
 	docker-compose -f docker-compose.yml config -q
 
-# EXPECT_NATIVE_CORE: a native core that failed to build fails the tests (CI tests what ships).
+# EXPECT_NATIVE_CORE: a native core that failed to build fails the tests (CI tests what ships);
+# then the unit tests again on the same sources interpreted (what runs where nothing is built).
 test: setup lint
 	EXPECT_NATIVE_CORE=$${NATIVE_CORE:-1} .venv/bin/pytest
+	.venv/bin/python -m pytest -q -p tests.interpreted tests/unit
 
 demo: setup
 	.venv/bin/connector demo

@@ -14,11 +14,15 @@ the build script loads it before anything is compiled.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.machinery import EXTENSION_SUFFIXES
+from importlib.abc import MetaPathFinder
+from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec
 from pathlib import Path
+from types import ModuleType
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -127,3 +131,29 @@ def ensure_current() -> NativeStatus:
     if current.stale:
         raise StaleNativeBuild(current.describe())
     return current
+
+
+class _SourcesFirst(MetaPathFinder):
+    """Finds the native modules' .py sources ahead of their extensions."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> ModuleSpec | None:
+        if fullname not in MODULES:
+            return None
+        return importlib.util.spec_from_file_location(fullname, source_path(fullname))
+
+
+def run_interpreted() -> None:
+    """From now on, import the native modules from their sources even where they are built, so
+    the interpreted code can be tested in the same tree (`make test` runs the unit tests twice).
+    Call before any of them is imported."""
+    loaded = [module for module in MODULES if module in sys.modules]
+    if loaded:
+        raise RuntimeError(f"already imported compiled: {', '.join(loaded)}")
+    if not any(isinstance(finder, _SourcesFirst) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _SourcesFirst())
+
+
+def running_interpreted() -> bool:
+    """True when `run_interpreted` is in effect."""
+    return any(isinstance(finder, _SourcesFirst) for finder in sys.meta_path)

@@ -48,8 +48,9 @@ class EventCancel:
 
 
 # Attendance and Command are made for every command the normalizer emits: plain slots classes,
-# because a frozen dataclass's __init__ costs ~3x. Values all the same: never mutate one.
-@dataclass(slots=True)
+# because a frozen dataclass's __init__ costs ~3x. Values all the same: never mutate one. Each
+# has its own __init__, which mypyc compiles (the one `dataclass` generates stays interpreted).
+@dataclass(slots=True, init=False)
 class Attendance:
     """One person's participation state for the event."""
 
@@ -57,22 +58,40 @@ class Attendance:
     vid: int | None
     email: str | None
     interactionDateTime: int
-    contactProperties: dict[str, str] = field(default_factory=dict)
-    joinedAt: int | None = None
-    leftAt: int | None = None
-    attendedMillis: int | None = None
+    contactProperties: dict[str, str]
+    joinedAt: int | None
+    leftAt: int | None
+    attendedMillis: int | None
+
+    def __init__(self, state: str, vid: int | None, email: str | None,
+                 interactionDateTime: int, contactProperties: dict[str, str] | None = None,
+                 joinedAt: int | None = None, leftAt: int | None = None,
+                 attendedMillis: int | None = None):
+        self.state = state
+        self.vid = vid
+        self.email = email
+        self.interactionDateTime = interactionDateTime
+        self.contactProperties = {} if contactProperties is None else contactProperties
+        self.joinedAt = joinedAt
+        self.leftAt = leftAt
+        self.attendedMillis = attendedMillis
 
 
 Body = EventUpsert | EventComplete | EventCancel | Attendance
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Command:
     """A command about one webinar: the Kafka key is its webinarId (externalEventId)."""
 
     externalEventId: str
     externalAccountId: str
     body: Body
+
+    def __init__(self, externalEventId: str, externalAccountId: str, body: Body):
+        self.externalEventId = externalEventId
+        self.externalAccountId = externalAccountId
+        self.body = body
 
     @property
     def kind(self) -> str:

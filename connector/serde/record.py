@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -24,10 +24,11 @@ class DecodeReason(StrEnum):
 
 
 # SourceRecord and Decoded are made once per consumed record: plain slots dataclasses, because
-# a frozen dataclass's __init__ costs twice as much. Treat them as read-only all the same.
+# a frozen dataclass's __init__ costs twice as much. Treat them as read-only all the same. Each
+# has its own __init__, which mypyc compiles (the one `dataclass` generates stays interpreted).
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class SourceRecord:
     """A Kafka record exactly as consumed: raw key, value and headers with its coordinates."""
 
@@ -36,8 +37,19 @@ class SourceRecord:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: Headers = field(default_factory=list)
-    timestamp_ms: int | None = None
+    headers: Headers
+    timestamp_ms: int | None
+
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None,
+                 value: bytes | None, headers: Headers | None = None,
+                 timestamp_ms: int | None = None):
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self.headers = [] if headers is None else headers
+        self.timestamp_ms = timestamp_ms
 
     @classmethod
     def from_message(cls, message: Any) -> SourceRecord:
@@ -49,12 +61,16 @@ class SourceRecord:
                    ts if ts and ts > 0 else None)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Decoded:
     """A successfully decoded record: the Avro datum (dict) and the record it came from."""
 
     value: dict[str, Any]
     source: SourceRecord
+
+    def __init__(self, value: dict[str, Any], source: SourceRecord):
+        self.value = value
+        self.source = source
 
 
 @dataclass(frozen=True, slots=True)

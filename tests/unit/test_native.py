@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import sys
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from typing import Any
@@ -137,8 +139,22 @@ def test_the_connector_command_will_not_start_on_a_stale_build(package: Path) ->
     assert "native core is stale" in str(raised.value.code)
 
 
-@pytest.mark.skipif(os.environ.get("EXPECT_NATIVE_CORE") != "1",
+@pytest.mark.skipif(os.environ.get("EXPECT_NATIVE_CORE") != "1" or native.running_interpreted(),
                     reason="set by `make test` unless NATIVE_CORE=0")
 def test_the_native_core_under_test_is_the_compiled_one() -> None:
     """So a build that silently failed cannot pass for one (CI tests what ships)."""
     assert native.status().compiled == native.MODULES
+    assert all(_is_extension(module) for module in native.MODULES)
+
+
+def test_the_interpreted_run_imports_the_sources() -> None:
+    """Under `-p tests.interpreted` the modules under test are the .py files, else built ones
+    where they are built."""
+    interpreted = native.running_interpreted() or not native.status().compiled
+    assert not any(_is_extension(module) for module in native.MODULES) if interpreted else \
+        all(_is_extension(module) for module in native.MODULES)
+
+
+def _is_extension(module: str) -> bool:
+    loaded = sys.modules.get(module) or importlib.import_module(module)
+    return not str(loaded.__file__).endswith(".py")
