@@ -78,6 +78,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from connector import native
+
+# The bypass variant rewrites NormalizerWorker's methods from their source, and a compiled class
+# has none and cannot be subclassed: the bench runs the native core's sources interpreted, as
+# before it was compiled (so its figures are the interpreted code's). Before the imports below.
+# (Imported as a harness, by bench/sink_backlog.py, it uses whatever that process imported.)
+if __name__ == "__main__":
+    native.run_interpreted()
+
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from connector.config import load_settings
