@@ -30,4 +30,5 @@ bench: setup
 	.venv/bin/python bench/decode.py
 
 clean:
-	rm -rf .cache .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .cache .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis connector/native-build.json
+	find connector -name '*.so' -delete

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from connector import native
 from connector.cli.common import EXIT_FAILURE, reports_errors, settings_from
 from connector.kafka import ping
 from connector.kafka.admin import KafkaUnavailableError
@@ -24,6 +25,7 @@ def check_config_command(ctx: click.Context, timeout: float, skip_kafka: bool) -
     click.echo(json.dumps(settings.masked(), indent=2, default=str))
     catalog = SchemaCatalog.from_directory(settings.serde.schemas_dir)
     click.echo(f"schemas: {', '.join(catalog.reader_names)}")
+    click.echo(native.status().describe())
     if skip_kafka:
         return
     try:

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 
 from connector import __main__ as entry_point
 from connector import native
+from connector.cli.check_config import check_config_command
 from connector.serde import ACTIVITY_SCHEMA, COMMAND_SCHEMA, SchemaCatalog, precompiled
 from connector.serde import compiled as compiled_module
 from connector.serde.compiled import compile_reader, compile_writer, precompiled_module
@@ -158,3 +160,9 @@ def test_the_interpreted_run_imports_the_sources() -> None:
 def _is_extension(module: str) -> bool:
     loaded = sys.modules.get(module) or importlib.import_module(module)
     return not str(loaded.__file__).endswith(".py")
+
+
+def test_check_config_says_how_the_native_core_runs() -> None:
+    result = CliRunner().invoke(check_config_command, ["--skip-kafka"], env={})
+    assert result.exit_code == 0, result.output
+    assert native.status().describe() in result.output.splitlines()
