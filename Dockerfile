@@ -1,7 +1,8 @@
 # The connector's image: every `connector` sub-command (workers, sandbox, operator tools).
 # The build stage has gcc and Python's headers: it compiles the native core (connector/native.py)
 # into the wheel, so the image runs the normalizer compiled.
-FROM python:3.11 AS build
+ARG PYTHON=3.11
+FROM python:${PYTHON} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY connector ./connector
@@ -11,7 +12,7 @@ RUN pip install --no-cache-dir ".[native]" \
  && python scripts/build_native.py \
  && pip wheel --no-cache-dir --wheel-dir /wheels ".[otlp]"
 
-FROM python:3.11-slim
+FROM python:${PYTHON}-slim
 # confluent-kafka's wheel bundles librdkafka: no system packages needed.
 RUN useradd --create-home --uid 10001 connector
 COPY --from=build /wheels /wheels

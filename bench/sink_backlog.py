@@ -29,11 +29,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from connector import native
+import os
 
 # The command stream comes from the normalizer's in-process harness with its commit replaced,
-# which a compiled class does not allow: the simulation runs the native core's sources.
-native.run_interpreted()
+# which a compiled class does not allow: the simulation runs the native core's sources (set
+# before the package is imported).
+os.environ["NATIVE_CORE"] = "0"
 
 from connector.normalize.command import Command
 from connector.serde import SourceRecord

@@ -78,14 +78,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from connector import native
-
 # The bypass variant rewrites NormalizerWorker's methods from their source, and a compiled class
 # has none and cannot be subclassed: the bench runs the native core's sources interpreted, as
-# before it was compiled (so its figures are the interpreted code's). Before the imports below.
-# (Imported as a harness, by bench/sink_backlog.py, it uses whatever that process imported.)
+# before it was compiled (so its figures are the interpreted code's), and so do its callgrind
+# children. Before the package is imported. (As bench/sink_backlog.py's harness, that sets it.)
 if __name__ == "__main__":
-    native.run_interpreted()
+    os.environ["NATIVE_CORE"] = "0"
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 

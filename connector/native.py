@@ -6,9 +6,10 @@ the .py beside it, so the same source runs compiled where it was built and inter
 else, with the same behaviour (the tests run on the compiled build).
 
 The danger is a source edited after its build: the extension, not the edit, would run. The build
-records each source's digest, and `status()` compares them; `connector` and the tests refuse to
-start on a stale build and say how to mend it. Kept free of imports from the rest of the package:
-the build script loads it before anything is compiled.
+records each source's digest and the interpreter's ABI, and `status()` compares them; importing
+the package (`connector/__init__.py`) raises StaleNativeBuild, saying how to mend it, before any
+extension is loaded. NATIVE_CORE=0 runs the sources instead, built or not. Kept free of imports
+from the rest of the package, which imports it first.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from importlib.abc import MetaPathFinder
 from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -51,21 +54,42 @@ GROUP = "connector.native"
 BUILD_RECORD = PACKAGE_DIR / "native-build.json"
 
 REBUILD_HINT = ("run `.venv/bin/python scripts/build_native.py` (or `make setup`) to rebuild it, "
-                "or `scripts/build_native.py --clean` to run interpreted")
+                "or NATIVE_CORE=0 to run the sources interpreted")
+
+#: Set to 0, the sources are imported even where extensions are built (see `run_interpreted`).
+SWITCH = "NATIVE_CORE"
 
 
 @dataclass(frozen=True)
 class NativeStatus:
-    """Which of `MODULES` run compiled, which interpreted, and which are stale."""
+    """Which of `MODULES` run compiled, which interpreted, and what is wrong with the build."""
 
     compiled: tuple[str, ...]
     interpreted: tuple[str, ...]
-    stale: tuple[str, ...]
+    #: Compiled modules whose source changed after the build.
+    stale: tuple[str, ...] = ()
+    #: Built extensions of modules no longer in MODULES (they would still shadow their source).
+    strays: tuple[str, ...] = ()
+    #: The toolchain the build was made for, when it is not this one.
+    built_for: str | None = None
+    #: `run_interpreted` is in effect: the sources run, whatever is built.
+    forced: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not (self.stale or self.strays or self.built_for)
 
     def describe(self) -> str:
-        if self.stale:
-            return (f"native core is stale: {', '.join(self.stale)} changed after the build; "
+        if self.forced:
+            return "native core: its sources, interpreted (NATIVE_CORE=0)"
+        if self.built_for:
+            return (f"native core was built for {self.built_for}, this is {toolchain()}; "
                     + REBUILD_HINT)
+        if self.stale or self.strays:
+            changed = [f"{', '.join(self.stale)} changed after the build"] if self.stale else []
+            changed += [f"{', '.join(self.strays)} built but no longer compiled"] \
+                if self.strays else []
+            return f"native core is stale: {'; '.join(changed)}; " + REBUILD_HINT
         if not self.compiled:
             return "native core: interpreted (not built; scripts/build_native.py compiles it)"
         if self.interpreted:
@@ -74,8 +98,8 @@ class NativeStatus:
         return f"native core: compiled ({len(self.compiled)} modules, mypyc)"
 
 
-class StaleNativeBuild(RuntimeError):
-    """A compiled module no longer matches its source."""
+class StaleNativeBuild(ImportError):
+    """A built extension no longer matches its source (or this Python)."""
 
 
 def source_path(module: str) -> Path:
@@ -89,29 +113,43 @@ def extension_paths(module: str) -> list[Path]:
             if (path := source.with_name(source.stem + suffix)).exists()]
 
 
+def built_files() -> list[Path]:
+    """Every extension in the package: the modules', the group's shared library, and any left
+    by an earlier MODULES."""
+    return sorted({path for suffix in EXTENSION_SUFFIXES
+                   for path in PACKAGE_DIR.rglob(f"*{suffix}")})
+
+
+def _module_of(extension: Path) -> str:
+    relative = extension.relative_to(PACKAGE_DIR)
+    return ".".join(["connector", *relative.parts[:-1], relative.name.split(".")[0]])
+
+
 def source_digests() -> dict[str, str]:
     return {module: hashlib.sha256(source_path(module).read_bytes()).hexdigest()
             for module in MODULES}
 
 
 def toolchain() -> str:
-    """What the build depends on besides the sources: the Python it was built for."""
-    return f"{sys.implementation.cache_tag} {sys.version.split()[0]}"
+    """What a build is bound to besides its sources: the interpreter's ABI (a patch release of
+    the same Python runs the same extensions)."""
+    return f"{sys.implementation.cache_tag} {EXTENSION_SUFFIXES[0]}"
 
 
-def recorded_digests() -> dict[str, str]:
+def _record() -> dict[str, Any]:
     try:
         record = json.loads(BUILD_RECORD.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    if record.get("toolchain") != toolchain():
-        return {}
-    digests: dict[str, str] = record.get("sources", {})
-    return digests
+    return record if isinstance(record, dict) else {}
 
 
-def status() -> NativeStatus:
-    recorded = recorded_digests()
+def status(*, as_built: bool = False) -> NativeStatus:
+    """What runs; `as_built`: what would run without NATIVE_CORE=0 (the build's own view)."""
+    if running_interpreted() and not as_built:
+        return NativeStatus((), MODULES, forced=True)
+    record = _record()
+    recorded: dict[str, str] = record.get("sources", {})
     current = source_digests()
     compiled, interpreted, stale = [], [], []
     for module in MODULES:
@@ -121,16 +159,31 @@ def status() -> NativeStatus:
             stale.append(module)
         else:
             compiled.append(module)
-    return NativeStatus(tuple(compiled), tuple(interpreted), tuple(stale))
+    shared = _module_of(source_path(GROUP)) + "__mypyc"
+    strays = tuple(sorted({name for path in built_files()
+                           if (name := _module_of(path)) not in MODULES and name != shared}))
+    built_for = record.get("toolchain") if compiled or stale else None
+    return NativeStatus(tuple(compiled), tuple(interpreted), tuple(stale), strays,
+                        built_for if built_for != toolchain() else None)
 
 
 def ensure_current() -> NativeStatus:
-    """The status, or StaleNativeBuild when a compiled module would run code its source no
-    longer has."""
+    """The status, or StaleNativeBuild when a built extension would run code its source no
+    longer has (or was built for another Python)."""
     current = status()
-    if current.stale:
+    if not current.ok:
         raise StaleNativeBuild(current.describe())
     return current
+
+
+def on_package_import() -> None:
+    """Run by `connector/__init__.py`, before anything imports a native module: NATIVE_CORE=0
+    imports the sources; otherwise a stale build is refused here, whoever imports the package
+    (the `connector` command, the tests, the benches)."""
+    if os.environ.get(SWITCH) == "0":
+        run_interpreted()
+    elif not running_interpreted():
+        ensure_current()
 
 
 class _SourcesFirst(MetaPathFinder):
@@ -144,10 +197,11 @@ class _SourcesFirst(MetaPathFinder):
 
 
 def run_interpreted() -> None:
-    """From now on, import the native modules from their sources even where they are built, so
-    the interpreted code can be tested in the same tree (`make test` runs the unit tests twice).
-    Call before any of them is imported."""
-    loaded = [module for module in MODULES if module in sys.modules]
+    """From now on, import the native modules from their sources even where they are built
+    (NATIVE_CORE=0 does this on import of the package; `make test` runs the unit tests so, and
+    the build script imports the sources so). Call before any of them is imported."""
+    loaded = [module for module in MODULES
+              if not str(getattr(sys.modules.get(module), "__file__", ".py")).endswith(".py")]
     if loaded:
         raise RuntimeError(f"already imported compiled: {', '.join(loaded)}")
     if not any(isinstance(finder, _SourcesFirst) for finder in sys.meta_path):

@@ -22,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# The sources, whatever is built: a stale or broken build must not stop its own rebuild.
+os.environ["NATIVE_CORE"] = "0"
 
 from connector import native  # noqa: E402  (the repository's, not an installed copy)
 from connector.serde.catalog import SchemaCatalog  # noqa: E402
@@ -54,14 +56,8 @@ def recorded_compiler() -> str | None:
         return None
 
 
-def built_files() -> list[Path]:
-    group = native.source_path(native.GROUP)
-    shared = [path for path in group.parent.glob(f"{group.stem}__mypyc.*")]
-    return shared + [path for module in native.MODULES for path in native.extension_paths(module)]
-
-
 def clean() -> None:
-    for path in built_files():
+    for path in native.built_files():
         path.unlink()
     native.BUILD_RECORD.unlink(missing_ok=True)
     shutil.rmtree(BUILD_TEMP, ignore_errors=True)
@@ -93,8 +89,8 @@ def main() -> int:
     if regenerate_precompiled():
         generated = native.source_path(PRECOMPILED_MODULE).relative_to(ROOT)
         print(f"native core: regenerated {generated}")
-    current = native.status()
-    if not args.force and not current.stale and not current.interpreted and \
+    current = native.status(as_built=True)
+    if not args.force and current.ok and not current.interpreted and \
             recorded_compiler() == compiler():
         print(current.describe())
         return 0
@@ -102,12 +98,18 @@ def main() -> int:
     print(f"native core: compiling {len(native.MODULES)} modules with mypyc (about a minute)")
     digests = native.source_digests()  # of what is compiled, read before the compiler reads it
     clean()
-    compile_modules()
+    try:
+        compile_modules()
+    except (Exception, SystemExit) as exc:  # mypyc and distutils report by exiting
+        clean()  # nothing half-built may shadow a source
+        print(f"native core: the build failed ({exc!r}; the compiler's output is above). "
+              "NATIVE_CORE=0 make ... runs everything interpreted meanwhile.", file=sys.stderr)
+        return 1
     record = {"toolchain": native.toolchain(), "compiler": compiler(), "sources": digests}
     native.BUILD_RECORD.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    after = native.status()
+    after = native.status(as_built=True)
     print(f"{after.describe()} in {time.monotonic() - started:.0f}s")
-    return 0 if not after.stale and not after.interpreted else 1
+    return 0 if after.ok and not after.interpreted else 1
 
 
 if __name__ == "__main__":

@@ -143,13 +143,19 @@ def _datum_function(kind: type[Any]) -> Callable[[Any], dict[str, Any]]:
     """``body -> {field: value}`` in declaration order, maps copied: a dict display generated
     once per class (``dict(zip(names, attrgetter(*names)(body)))`` cost 2.5x as much, once per
     command the normalizer emits). Field names are identifiers, so the source is safe."""
-    items = ", ".join(f"{f.name!r}: dict(b.{f.name})" if str(f.type).startswith("dict")
+    items = ", ".join(f"{f.name!r}: dict(b.{f.name})" if _is_map(f.type)
                       else f"{f.name!r}: b.{f.name}" for f in fields(kind))
     namespace: dict[str, Any] = {}
     exec(compile(f"def datum(b):\n    return {{{items}}}\n", f"<datum {kind.__name__}>",
                  "exec"), namespace)
     function: Callable[[Any], dict[str, Any]] = namespace["datum"]
     return function
+
+
+def _is_map(annotation: Any) -> bool:
+    """A dict field: a string annotation interpreted (``from __future__ import annotations``),
+    the class itself where mypyc compiled the dataclass."""
+    return annotation is dict or str(annotation).startswith("dict")
 
 
 #: Per body class: kind, union branch name, its datum function.
