@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/telemetry_overhead.py [--rounds 15] [--webinars 8] [--people 1000]
     .venv/bin/python bench/telemetry_overhead.py --instructions [--webinars 2] [--people 500]
+    add --compiled to measure the native core as built (without the bypass variant)
 
 What runs: the real :class:`~connector.normalize.worker.NormalizerWorker` code minus Kafka I/O,
 in-process, on pre-encoded platform records (raw Avro, no trace headers, as the platform writes
@@ -82,11 +83,14 @@ from typing import Any
 # has none and cannot be subclassed: the bench runs the native core's sources interpreted, as
 # before it was compiled (so its figures are the interpreted code's), and so do its callgrind
 # children. Before the package is imported. (As bench/sink_backlog.py's harness, that sets it.)
-if __name__ == "__main__":
+# ``--compiled`` measures the native core as built instead, without the bypass variant.
+COMPILED = "--compiled" in sys.argv
+if __name__ == "__main__" and not COMPILED:
     os.environ["NATIVE_CORE"] = "0"
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from connector import native
 from connector.config import load_settings
 from connector.normalize import collector as collector_module
 from connector.normalize import worker as worker_module
@@ -347,7 +351,8 @@ def _messages(webinars: int, people: int) -> tuple[list[_Message], list[dict[str
 
 
 def _variant_names(ratios: Sequence[float]) -> list[str]:
-    return ["bypass", "off", "off(A/A)", "metrics", *(f"on@{r:g}" for r in ratios)]
+    return [*([] if COMPILED else ["bypass"]), "off", "off(A/A)", "metrics",
+            *(f"on@{r:g}" for r in ratios)]
 
 
 def _build(name: str, webinars: list[dict[str, Any]]) -> tuple[NormalizerWorker, Telemetry]:
@@ -448,6 +453,7 @@ def measure_time(args: argparse.Namespace, ratios: list[float]) -> dict[str, Any
     print(f"normalizer per-record path (_handle_batch + _commit, no Kafka I/O), in-process: "
           f"{len(messages)} records x {args.rounds} interleaved rounds, one core, "
           f"gc thresholds {gc.get_threshold()}, code {IMPORTED_DIGEST}")
+    print(f"  {native.status().describe()}")
     print(f"  {'variant':<9} {'µs/record median [IQR]':>27}   {'/ off, paired by round':>26}")
     result: dict[str, Any] = {"records": len(messages), "rounds": args.rounds,
                               "code": IMPORTED_DIGEST, "variants": {}}
@@ -458,15 +464,16 @@ def measure_time(args: argparse.Namespace, ratios: list[float]) -> dict[str, Any
         print(f"  {name:<9} {q2:9.2f} [{q1:7.2f} - {q3:7.2f}]   "
               f"x{r2:.3f} [x{r1:.3f} - x{r3:.3f}]")
         result["variants"][name] = {"us_per_record": [q1, q2, q3], "ratio_to_off": [r1, r2, r3]}
-    off_cost = [(o - b) * 1000 for o, b in zip(us["off"], us["bypass"], strict=True)]
     noise = [(a - o) * 1000 for a, o in zip(us["off(A/A)"], us["off"], strict=True)]
-    d1, d2, d3 = _quartiles(off_cost)
     n1, n2, n3 = _quartiles(noise)
-    result["off_minus_bypass_ns"] = [d1, d2, d3]
     result["aa_noise_ns"] = [n1, n2, n3]
-    print(f"telemetry off - bypassed: {d2:+.0f} ns/record [IQR {d1:+.0f} .. {d3:+.0f}]; "
-          f"noise, off(A/A) - off: {n2:+.0f} ns/record [IQR {n1:+.0f} .. {n3:+.0f}]")
-    for name in names[3:]:
+    if "bypass" in us:
+        off_cost = [(o - b) * 1000 for o, b in zip(us["off"], us["bypass"], strict=True)]
+        d1, d2, d3 = _quartiles(off_cost)
+        result["off_minus_bypass_ns"] = [d1, d2, d3]
+        print(f"telemetry off - bypassed: {d2:+.0f} ns/record [IQR {d1:+.0f} .. {d3:+.0f}]")
+    print(f"noise, off(A/A) - off: {n2:+.0f} ns/record [IQR {n1:+.0f} .. {n3:+.0f}]")
+    for name in names[names.index("metrics"):]:
         print(f"{name} / off: x{result['variants'][name]['ratio_to_off'][1]:.3f} "
               f"(median of {args.rounds} paired rounds)")
     return result
@@ -497,7 +504,7 @@ def _instructions_of(name: str, args: argparse.Namespace, out_dir: str, snapshot
     command = ["valgrind", "--tool=callgrind", "--zero-before=getppid", "--dump-before=getpgrp",
                f"--callgrind-out-file={out}", sys.executable, __file__, "--child", name,
                "--webinars", str(args.webinars), "--people", str(args.people),
-               "--batch", str(args.batch), "--gc", args.gc]
+               "--batch", str(args.batch), "--gc", args.gc, *(["--compiled"] if COMPILED else [])]
     python_path = os.pathsep.join(p for p in (str(snapshot), os.environ.get("PYTHONPATH")) if p)
     done = subprocess.run(command, capture_output=True, text=True,
                           env={**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": python_path})
@@ -532,11 +539,13 @@ def measure_instructions(args: argparse.Namespace, ratios: list[float]) -> dict[
     print(f"normalizer per-record path (_handle_batch + _commit, no Kafka I/O), in-process: "
           f"{records} records, instructions counted by callgrind (all threads), "
           f"gc {args.gc}, code {digest}")
+    print(f"  {native.status().describe()}")
     print(f"  {'variant':<9} {'instructions/record':>20}   {'/ off':>7}")
     for name in names:
         print(f"  {name:<9} {per[name]:20,.0f}   x{per[name] / per['off']:.4f}")
-    print(f"telemetry off - bypassed: {per['off'] - per['bypass']:+,.0f} instructions/record "
-          f"(x{per['off'] / per['bypass']:.4f})")
+    if "bypass" in per:
+        print(f"telemetry off - bypassed: {per['off'] - per['bypass']:+,.0f} "
+              f"instructions/record (x{per['off'] / per['bypass']:.4f})")
     return {"records": records, "code": digest, "instructions_per_record": per}
 
 
@@ -556,6 +565,8 @@ def main() -> None:
     parser.add_argument("--gc", choices=("production", "default"), default="production",
                         help="garbage-collector thresholds: the worker's (default) or Python's")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--compiled", action="store_true",
+                        help="the native core as built (default: its sources; no bypass variant)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     global IMPORTED_DIGEST

@@ -136,7 +136,7 @@ def toolchain() -> str:
     return f"{sys.implementation.cache_tag} {EXTENSION_SUFFIXES[0]}"
 
 
-def _record() -> dict[str, Any]:
+def build_record() -> dict[str, Any]:
     try:
         record = json.loads(BUILD_RECORD.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -148,7 +148,7 @@ def status(*, as_built: bool = False) -> NativeStatus:
     """What runs; `as_built`: what would run without NATIVE_CORE=0 (the build's own view)."""
     if running_interpreted() and not as_built:
         return NativeStatus((), MODULES, forced=True)
-    record = _record()
+    record = build_record()
     recorded: dict[str, str] = record.get("sources", {})
     current = source_digests()
     compiled, interpreted, stale = [], [], []

@@ -49,13 +49,6 @@ def compiler() -> str:
     return f"mypy {metadata.version('mypy')}"
 
 
-def recorded_compiler() -> str | None:
-    try:
-        return str(json.loads(native.BUILD_RECORD.read_text(encoding="utf-8"))["compiler"])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 def clean() -> None:
     for path in native.built_files():
         path.unlink()
@@ -91,7 +84,7 @@ def main() -> int:
         print(f"native core: regenerated {generated}")
     current = native.status(as_built=True)
     if not args.force and current.ok and not current.interpreted and \
-            recorded_compiler() == compiler():
+            native.build_record().get("compiler") == compiler():
         print(current.describe())
         return 0
     started = time.monotonic()
