@@ -256,14 +256,18 @@ class _ReaderCompiler(_Compiler):
 
 def compile_reader(parsed: Any) -> Reader | None:
     """A reader for values written with `parsed` (fastavro-parsed) read as themselves, or None."""
-    compiler = _generate_reader(parsed)
+    reader: Reader | None = _function(_generate_reader(parsed), "read",
+                                      _PRECOMPILED.readers(), _reader_source)
+    return reader
+
+
+def _function(compiler: Any, kind: str, precompiled: dict[str, Any],
+              render: Callable[[Any, str], str]) -> Any:
+    """The precompiled function for the compiler's code if there is one, else that code exec'd
+    (None when the compiler gave up)."""
     if compiler is None:
         return None
-    ahead: Reader | None = _PRECOMPILED.readers().get(compiler.digest("read"))
-    if ahead is not None:
-        return ahead
-    reader: Reader = compiler.build("read", _reader_source(compiler, "read"))
-    return reader
+    return precompiled.get(compiler.digest(kind)) or compiler.build(kind, render(compiler, kind))
 
 
 def _generate_reader(parsed: Any, constants: str = "_c") -> _ReaderCompiler | None:
@@ -413,13 +417,8 @@ class _WriterCompiler(_Compiler):
 
 def compile_writer(parsed: Any) -> Writer | None:
     """A writer of `parsed` (fastavro-parsed) bodies, or None when fastavro must do it all."""
-    compiler = _generate_writer(parsed)
-    if compiler is None:
-        return None
-    ahead: Writer | None = _PRECOMPILED.writers().get(compiler.digest("write"))
-    if ahead is not None:
-        return ahead
-    writer: Writer = compiler.build("write", _writer_source(compiler, "write"))
+    writer: Writer | None = _function(_generate_writer(parsed), "write",
+                                      _PRECOMPILED.writers(), _writer_source)
     return writer
 
 
