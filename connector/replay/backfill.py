@@ -357,16 +357,21 @@ class Backfill:
         ends: dict[TP, int] = {}
         counts: dict[TP, int] = {}
         tps = self.cluster.resolve_all(self.names.commands)
-        marks = self.cluster.watermarks(tps)
+        # The end of the log: the normalizer's last commit may still be writing its markers
+        # (its offsets are visible first), and the last stable offset would end the read short.
+        marks = self.cluster.watermarks(tps, uncommitted=True)
         for message in read_ranges(self.settings.kafka.client_config(), {
                 tp: (0, marks[tp][1]) for tp in tps}):
             tp = (message.topic(), message.partition())
             ends[tp] = message.offset() + 1
             counts[tp] = counts.get(tp, 0) + 1
         self.report.commands = sum(counts.values())
-        self.report.normalizer_dead_letters = sum(
-            high - low for name in self.names.dead_letters if name in self.cluster.topics()
-            for low, high in self.cluster.watermarks(self.cluster.resolve_all(name)).values())
+        # Counted by reading them: offsets also number each transaction's commit marker.
+        dead = [tp for name in self.names.dead_letters if name in self.cluster.topics()
+                for tp in self.cluster.resolve_all(name)]
+        self.report.normalizer_dead_letters = sum(1 for _ in read_ranges(
+            self.settings.kafka.client_config(),
+            dict(self.cluster.watermarks(dead, uncommitted=True))))
         if not ends:
             return
         settings = self.settings

@@ -67,9 +67,12 @@ class Cluster:
         self.admin = AdminClient(client_config)
         self._consumer = Consumer({**client_config, "group.id": f"replay-{uuid.uuid4().hex[:8]}",
                                    "enable.auto.commit": False})
+        self._uncommitted: Consumer | None = None
 
     def close(self) -> None:
         self._consumer.close()
+        if self._uncommitted is not None:
+            self._uncommitted.close()
 
     # -- groups ------------------------------------------------------------------------------
 
@@ -202,11 +205,24 @@ class Cluster:
 
     # -- offsets -----------------------------------------------------------------------------
 
-    def watermarks(self, partitions: list[TP]) -> dict[TP, tuple[int, int]]:
+    def watermarks(self, partitions: list[TP], *,
+                   uncommitted: bool = False) -> dict[TP, tuple[int, int]]:
+        """(low, high) per partition. The high mark is the last stable offset (the client reads
+        read_committed, librdkafka's default): records of a transaction whose commit markers are
+        not written yet are beyond it, even after the producer's commit returned and the
+        group's offsets moved. ``uncommitted``: the end of the log instead, those records
+        included (a read_committed reader reaches it once the markers land)."""
+        consumer = self._consumer
+        if uncommitted:
+            if self._uncommitted is None:
+                self._uncommitted = Consumer({
+                    **self.client_config, "group.id": f"replay-{uuid.uuid4().hex[:8]}",
+                    "enable.auto.commit": False, "isolation.level": "read_uncommitted"})
+            consumer = self._uncommitted
         out = {}
         for topic, partition in partitions:
             try:
-                out[(topic, partition)] = self._consumer.get_watermark_offsets(
+                out[(topic, partition)] = consumer.get_watermark_offsets(
                     TopicPartition(topic, partition), timeout=TIMEOUT)
             except KafkaException as exc:
                 raise ReplayError(f"reading the offsets of {topic}[{partition}] failed: "

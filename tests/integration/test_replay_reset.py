@@ -176,3 +176,31 @@ def test_unknown_group_topic_and_partition(kafka_bootstrap: str,
     code, output = replay(kafka_bootstrap, "reset", "--group", "normalizer", "--topic", topic,
                           "--to-earliest", CONNECTOR_NORMALIZER__GROUP_ID=group)
     assert code == 1 and "reads only webinar.activity and webinar.webinars, not" in output
+
+
+def test_watermarks_tell_the_stable_end_from_the_end_of_the_log(
+        kafka_bootstrap: str, topic_factory: TopicFactory) -> None:
+    """A transaction's records are beyond the last stable offset until its markers are written:
+    the backfill reads its commands up to the end of the log, or it may read none."""
+    from confluent_kafka import Producer
+
+    from connector.replay.cluster import Cluster
+
+    topic = topic_factory(partitions=1)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap,
+                         "transactional.id": f"marks-{uuid.uuid4().hex[:8]}"})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce(topic, b"v", b"k")
+    producer.flush(30)  # written, not committed
+    cluster = Cluster({"bootstrap.servers": kafka_bootstrap})
+    try:
+        assert cluster.watermarks([(topic, 0)]) == {(topic, 0): (0, 0)}
+        assert cluster.watermarks([(topic, 0)], uncommitted=True) == {(topic, 0): (0, 1)}
+        producer.commit_transaction(30)  # returns before the marker is surely written
+        deadline = time.monotonic() + 30
+        while cluster.watermarks([(topic, 0)])[(topic, 0)] != (0, 2):  # record + its marker
+            assert time.monotonic() < deadline, cluster.watermarks([(topic, 0)])
+            time.sleep(0.05)
+    finally:
+        cluster.close()

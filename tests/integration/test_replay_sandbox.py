@@ -18,6 +18,7 @@ from connector.cli.demo import create_known_contacts, hubspot_view
 from connector.cli.replay import replay_group
 from connector.cli.run import run_workers
 from connector.config import Settings
+from connector.normalize.rules import Identity, identify
 from connector.normalize.worker import run_normalizer
 from connector.replay.cluster import Cluster, read_ranges
 from connector.replay.spec import format_ms
@@ -184,6 +185,9 @@ def test_backfill_sends_its_range_and_leaves_nothing_behind(
     assert code == 0, output
     both = snapshot(url, by_vid)
     assert both["final"] == predicted([first, second]), output  # the plan, if it ever fails
+    # Counted as records (not offsets, which also number the transactions' commit markers).
+    guests = sum(not isinstance(identify(a["participant"]), Identity) for a in first.activities)
+    assert f"\n{guests} record(s) were rejected again" in output, output
 
     for roles in (["--topic", "activity"], ["--topic", "webinars"], []):
         code, output = cli(env, "backfill", "--from", start, *roles, "--execute",
