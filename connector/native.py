@@ -204,7 +204,7 @@ def run_interpreted() -> None:
               if not str(getattr(sys.modules.get(module), "__file__", ".py")).endswith(".py")]
     if loaded:
         raise RuntimeError(f"already imported compiled: {', '.join(loaded)}")
-    if not any(isinstance(finder, _SourcesFirst) for finder in sys.meta_path):
+    if not running_interpreted():
         sys.meta_path.insert(0, _SourcesFirst())
 
 

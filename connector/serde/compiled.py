@@ -24,6 +24,7 @@ import importlib
 import re
 import struct
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any
 
 Reader = Callable[[bytes, int], tuple[Any, int]]
@@ -257,7 +258,7 @@ class _ReaderCompiler(_Compiler):
 def compile_reader(parsed: Any) -> Reader | None:
     """A reader for values written with `parsed` (fastavro-parsed) read as themselves, or None."""
     reader: Reader | None = _function(_generate_reader(parsed), "read",
-                                      _PRECOMPILED.readers(), _reader_source)
+                                      _precompiled()[0], _reader_source)
     return reader
 
 
@@ -418,7 +419,7 @@ class _WriterCompiler(_Compiler):
 def compile_writer(parsed: Any) -> Writer | None:
     """A writer of `parsed` (fastavro-parsed) bodies, or None when fastavro must do it all."""
     writer: Writer | None = _function(_generate_writer(parsed), "write",
-                                      _PRECOMPILED.writers(), _writer_source)
+                                      _precompiled()[1], _writer_source)
     return writer
 
 
@@ -449,29 +450,12 @@ def _writer_source(compiler: _WriterCompiler, name: str, *, typed: bool = False)
 PRECOMPILED_MODULE = "connector.serde.precompiled"
 
 
-class _Precompiled:
-    """The precompiled module's tables, imported on first use (it imports GiveUp from here)."""
-
-    def __init__(self) -> None:
-        self._tables: tuple[dict[str, Reader], dict[str, Writer]] | None = None
-
-    def readers(self) -> dict[str, Reader]:
-        return self._load()[0]
-
-    def writers(self) -> dict[str, Writer]:
-        return self._load()[1]
-
-    def _load(self) -> tuple[dict[str, Reader], dict[str, Writer]]:
-        if self._tables is None:
-            try:
-                module = importlib.import_module(PRECOMPILED_MODULE)
-                self._tables = (module.READERS, module.WRITERS)
-            except ImportError:  # a tree without it: everything is exec'd
-                self._tables = ({}, {})
-        return self._tables
-
-
-_PRECOMPILED = _Precompiled()
+@cache
+def _precompiled() -> tuple[dict[str, Reader], dict[str, Writer]]:
+    """The precompiled module's READERS and WRITERS, imported on first use (it imports GiveUp
+    from here)."""
+    module = importlib.import_module(PRECOMPILED_MODULE)
+    return module.READERS, module.WRITERS
 
 
 def precompiled_module(schemas: Iterable[Any], origin: str) -> str:
