@@ -62,7 +62,7 @@ def publish(settings: Settings, sample: Sample, create_topics: Callable[..., Any
     """Create the platform topics (3 partitions each) and publish the sample, raw framing."""
     create_topics(settings.topics.activity, 3, {"cleanup.policy": "delete"})
     create_topics(settings.topics.webinars, 3, {"cleanup.policy": "compact"})
-    producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True,
+    producer = Producer({**settings.kafka.producer_config(), "enable.idempotence": True,
                          "linger.ms": 20})
     publish_sample(
         producer, sample, activity_topic=settings.topics.activity,
@@ -82,7 +82,7 @@ def sink_caught_up(settings: Settings, expected_commands: int = 1) -> bool:
     topic = settings.topics.commands
     if len(read_topic(settings.kafka.bootstrap_servers, topic, 10)) < expected_commands:
         return False
-    consumer = Consumer({**settings.kafka.client_config(), "group.id": settings.sink.group_id,
+    consumer = Consumer({**settings.kafka.consumer_config(), "group.id": settings.sink.group_id,
                          "enable.auto.commit": False})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions

@@ -145,10 +145,10 @@ def demo_command(webinars: int, people: int, seed: int, timeout: float, broker: 
 
 
 def _publish(settings: Settings, sample: Any) -> None:
-    client = settings.kafka.client_config()
-    ensure_topics(client, platform_topics(settings, 3))
+    ensure_topics(settings.kafka.client_config(), platform_topics(settings, 3))
     codecs = TopicCodecs.from_settings(settings)
-    producer = Producer({**client, "enable.idempotence": True, "linger.ms": 20})
+    producer = Producer({**settings.kafka.producer_config(), "enable.idempotence": True,
+                         "linger.ms": 20})
     publish_sample(
         producer, sample, activity_topic=settings.topics.activity,
         webinar_topic=settings.topics.webinars,

@@ -66,7 +66,7 @@ def _print_webinar(webinar_id: str, event: dict[str, Any] | None,
 
 
 def _print_dead_letters(settings: Settings) -> None:
-    client = settings.kafka.client_config()
+    client = settings.kafka.consumer_config()
     topics = [settings.topics.dlq_for(settings.topics.activity),
               settings.topics.dlq_for(settings.topics.webinars), settings.topics.commands_dlq]
     click.echo("dead letters:")

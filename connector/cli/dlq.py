@@ -296,7 +296,7 @@ def redrive_command(ctx: click.Context, topic: str, limit: int | None, as_json: 
         _report(summary, as_json)
         return
     try:
-        producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True,
+        producer = Producer({**settings.kafka.producer_config(), "enable.idempotence": True,
                              "acks": "all", "linger.ms": 5, "log_level": 2})
     except KafkaException as exc:
         raise RedriveError(f"cannot create a Kafka producer: {exc.args[0]}; nothing was sent"

@@ -42,16 +42,16 @@ def produce_sample_command(ctx: click.Context, framing: str | None, seed: int, w
     """Publish synthetic webinars: registrations, cancellations and re-registrations,
     reconnects and second devices, guests without email, late and duplicate activity."""
     settings = settings_from(ctx)
-    kafka_config = settings.kafka.client_config()
     if create_topics:
-        ensure_topics(kafka_config, platform_topics(settings, partitions))
+        ensure_topics(settings.kafka.client_config(), platform_topics(settings, partitions))
     codecs = TopicCodecs.from_settings(settings)
     activity_framing = Framing(framing) if framing else settings.serde.activity_framing
     webinar_framing = Framing(framing) if framing else settings.serde.webinars_framing
     activity_codec = codecs.codec(settings.topics.activity, activity_framing)
     webinar_codec = codecs.codec(settings.topics.webinars, webinar_framing)
     sample = generate(SampleSpec(seed=seed, webinars=webinars, people_per_webinar=people))
-    producer = Producer({**kafka_config, "enable.idempotence": True, "linger.ms": 20})
+    producer = Producer({**settings.kafka.producer_config(), "enable.idempotence": True,
+                         "linger.ms": 20})
     try:
         counts = publish_sample(producer, sample, activity_topic=settings.topics.activity,
                                 webinar_topic=settings.topics.webinars,

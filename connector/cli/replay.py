@@ -150,7 +150,7 @@ def reset_command(ctx: click.Context, group: str, topics: tuple[TopicSelector, .
     if execute and dry_run:
         raise click.UsageError("--execute and --dry-run exclude each other")
     settings = settings_from(ctx)
-    cluster = Cluster(settings.kafka.client_config())
+    cluster = Cluster(settings.kafka.consumer_config())
     try:
         request = ResetRequest(group, tuple(merge_selectors(list(topics))), strategy)
         plan = plan_reset(settings, cluster, request)
@@ -253,7 +253,7 @@ def backfill_command(ctx: click.Context, from_ms: int, to_ms: int | None,
         raise click.BadParameter(f"--to ({format_ms(to_ms)}) must be after --from "
                                  f"({format_ms(from_ms)})", param_hint="--to")
     settings = settings_from(ctx)
-    cluster = Cluster(settings.kafka.client_config())
+    cluster = Cluster(settings.kafka.consumer_config())
     try:
         plan = plan_backfill(settings, cluster, from_ms, to_ms,
                              tuple(dict.fromkeys(roles)) or ("activity", "webinars"))

@@ -28,6 +28,7 @@ class DeadLetterTopics:
     def __init__(self, settings: Settings, timeout: float = 30.0):
         self._settings = settings
         self._config = settings.kafka.client_config()
+        self._consumer_config = settings.kafka.consumer_config()
         self._timeout = timeout
         self._metadata: dict[str, int] | None = None
 
@@ -81,7 +82,7 @@ class DeadLetterTopics:
 
     def _consumer(self, topic: str) -> Consumer:
         try:
-            return Consumer({**self._config, "group.id": redrive_group(topic),
+            return Consumer({**self._consumer_config, "group.id": redrive_group(topic),
                              "enable.partition.eof": True, "isolation.level": "read_committed",
                              "enable.auto.commit": False, "auto.offset.reset": "earliest",
                              "log_level": 2})

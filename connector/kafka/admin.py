@@ -10,6 +10,7 @@ from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from connector.errors import ConnectorError
+from connector.kafka.roles import for_admin, for_producer
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class TopicSpec:
 def ping(client_config: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
     """Ask the cluster for its metadata; returns brokers and topic count or raises."""
     # log_level 2: the failure is reported once, below, not as librdkafka's retry chatter.
-    admin = AdminClient({**client_config, "log_level": 2})
+    admin = AdminClient({**for_admin(client_config), "log_level": 2})
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
@@ -49,7 +50,7 @@ def ping(client_config: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]
 def ensure_topics(client_config: dict[str, Any], specs: list[TopicSpec],
                   timeout: float = 30.0) -> list[str]:
     """Create the topics that do not exist yet; returns the names created."""
-    admin = AdminClient(client_config)
+    admin = AdminClient(for_admin(client_config))
     metadata = admin.list_topics(timeout=timeout)
     missing = [s for s in specs if s.name not in metadata.topics]
     if not missing:
@@ -81,7 +82,7 @@ def _auto_create(client_config: dict[str, Any], specs: list[TopicSpec],
     brokers; it creates a topic, with its default partition count and no topic config, the
     first time a producer asks for it.
     """
-    producer = Producer({**client_config, "allow.auto.create.topics": True})
+    producer = Producer({**for_producer(client_config), "allow.auto.create.topics": True})
     created = []
     for spec in specs:
         topic = producer.list_topics(spec.name, timeout=timeout).topics.get(spec.name)

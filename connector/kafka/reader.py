@@ -8,13 +8,17 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from connector.kafka.roles import for_consumer
+
 
 def read_all(client_config: dict[str, Any], topic: str, timeout: float = 30.0) -> list[Any]:
     """Every committed message of `topic` (all partitions), in partition order per partition.
 
-    Returns [] when the topic does not exist. Uses no consumer group offsets.
+    Returns [] when the topic does not exist. Uses no consumer group offsets. `client_config`:
+    a consumer's (`KafkaSettings.consumer_config()`); producer-only properties are left out.
     """
-    consumer = Consumer({**client_config, "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+    consumer = Consumer({**for_consumer(client_config),
+                         "group.id": f"reader-{uuid.uuid4().hex[:8]}",
                          "enable.partition.eof": True, "isolation.level": "read_committed",
                          "enable.auto.commit": False})
     try:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from connector.kafka.roles import for_consumer
 from connector.serde import Decoded, SourceRecord, TopicDecoder
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class WebinarTableReader:
         self._topic = topic
         self._decoder = decoder
         self._consumer = Consumer({
-            **client_config,
+            **for_consumer(client_config),  # a consumer's (KafkaSettings.consumer_config())
             "group.id": "webinar-table-reader",  # required by librdkafka; never committed
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,

@@ -286,12 +286,12 @@ class Backfill:
             if error is not None:
                 failures.append(str(error))
 
-        producer = Producer({**self.settings.kafka.client_config(), "enable.idempotence": True,
+        producer = Producer({**self.settings.kafka.producer_config(), "enable.idempotence": True,
                              "linger.ms": 20})
         total = sum(end - start for start, end in ranges.values())
         progress = self.progress("copy", total)
         try:
-            for message in read_ranges(self.settings.kafka.client_config(), ranges):
+            for message in read_ranges(self.settings.kafka.consumer_config(), ranges):
                 self._check_stop()
                 topic, partition = message.topic(), message.partition()
                 if topic == topics.webinars and message.offset() < plan.webinars[partition][0]:
@@ -336,7 +336,7 @@ class Backfill:
         offsets = {(self.names.activity, p): 0 for p in plan.activity}
         offsets.update({(self.names.webinars, p): webinar_start[p] for p in plan.webinars})
         normalizer_state.commit_with_state(
-            self.settings.kafka.client_config(), self.names.normalizer_group,
+            self.settings.kafka.producer_config(), self.names.normalizer_group,
             f"{self.names.normalizer_group}-warm", entries, offsets)
 
     def _normalize(self, copy_ends: dict[TP, int], webinar_start: dict[int, int]) -> None:
@@ -360,7 +360,7 @@ class Backfill:
         # The end of the log: the normalizer's last commit may still be writing its markers
         # (its offsets are visible first), and the last stable offset would end the read short.
         marks = self.cluster.watermarks(tps, uncommitted=True)
-        for message in read_ranges(self.settings.kafka.client_config(), {
+        for message in read_ranges(self.settings.kafka.consumer_config(), {
                 tp: (0, marks[tp][1]) for tp in tps}):
             tp = (message.topic(), message.partition())
             ends[tp] = message.offset() + 1
@@ -370,7 +370,7 @@ class Backfill:
         dead = [tp for name in self.names.dead_letters if name in self.cluster.topics()
                 for tp in self.cluster.resolve_all(name)]
         self.report.normalizer_dead_letters = sum(1 for _ in read_ranges(
-            self.settings.kafka.client_config(),
+            self.settings.kafka.consumer_config(),
             dict(self.cluster.watermarks(dead, uncommitted=True))))
         if not ends:
             return

@@ -23,6 +23,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
+from connector.kafka.roles import for_admin, for_consumer
 from connector.replay.errors import (
     GroupActiveError,
     OffsetCommitError,
@@ -60,12 +61,16 @@ def _short(items: Iterable[str], limit: int = 30) -> str:
 
 
 class Cluster:
-    """AdminClient + an assign-only consumer, with the connector's client settings."""
+    """AdminClient + an assign-only consumer, with the connector's client settings.
+
+    `client_config`: a consumer's (`KafkaSettings.consumer_config()`); the AdminClient takes
+    the properties every client takes of it, the consumers the consumer's ones."""
 
     def __init__(self, client_config: dict[str, Any]):
-        self.client_config = client_config
-        self.admin = AdminClient(client_config)
-        self._consumer = Consumer({**client_config, "group.id": f"replay-{uuid.uuid4().hex[:8]}",
+        self.client_config = for_consumer(client_config)
+        self.admin = AdminClient(for_admin(client_config))
+        self._consumer = Consumer({**self.client_config,
+                                   "group.id": f"replay-{uuid.uuid4().hex[:8]}",
                                    "enable.auto.commit": False})
         self._uncommitted: Consumer | None = None
 
@@ -286,7 +291,8 @@ def read_ranges(client_config: dict[str, Any], ranges: dict[TP, tuple[int, int]]
     todo = {tp: (start, end) for tp, (start, end) in ranges.items() if end > start}
     if not todo:
         return
-    consumer = Consumer({**client_config, "group.id": f"replay-read-{uuid.uuid4().hex[:8]}",
+    consumer = Consumer({**for_consumer(client_config),
+                         "group.id": f"replay-read-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "enable.partition.eof": True,
                          "isolation.level": "read_committed", "auto.offset.reset": "earliest"})
     try:

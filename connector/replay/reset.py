@@ -167,7 +167,7 @@ def _execute_normalizer(settings: Settings, cluster: Cluster, plan: ResetPlan,
     cluster.require_inactive(group, _NORMALIZER_ACTIVE)  # again: nothing may have joined
     normalizer_state.truncate(cluster, list(entries))
     try:
-        normalizer_state.commit_with_state(settings.kafka.client_config(), group,
+        normalizer_state.commit_with_state(settings.kafka.producer_config(), group,
                                            f"{group}-replay", entries, offsets)
         normalizer_state.verify_committed(cluster, group, offsets)
     except ReplayError as exc:

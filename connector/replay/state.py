@@ -46,6 +46,7 @@ from confluent_kafka.admin import (
 
 from connector.config import Settings
 from connector.kafka import TopicSpec, ensure_topics
+from connector.kafka.roles import for_consumer, for_producer
 from connector.normalize import changelog
 from connector.normalize.event import EventProjector
 from connector.normalize.normalizer import AttendanceNormalizer
@@ -91,7 +92,7 @@ def load_table(settings: Settings, cluster: Cluster, ends: dict[int, int] | None
               for _, p in partitions}
     _, decoder = decoders(settings)
     table = WebinarTable()
-    for message in read_ranges(settings.kafka.client_config(), ranges):
+    for message in read_ranges(settings.kafka.consumer_config(), ranges):
         result = decoder.decode(SourceRecord.from_message(message))
         if isinstance(result, Decoded):
             table.put(result.value)
@@ -113,7 +114,7 @@ def rebuild(settings: Settings, table: WebinarTable,
     projectors = {p: EventProjector() for p in webinars}
     ranges = {**{(topics.activity, p): r for p, r in activity.items()},
               **{(topics.webinars, p): r for p, r in webinars.items()}}
-    for message in read_ranges(settings.kafka.client_config(), ranges):
+    for message in read_ranges(settings.kafka.consumer_config(), ranges):
         state.records += 1
         if tick:
             tick(1)
@@ -231,10 +232,13 @@ def _alter(cluster: Cluster, topic: str, entries: list[ConfigEntry]) -> None:
 
 def commit_with_state(client_config: dict[str, Any], group: str, transactional_id: str,
                       entries: Entries, offsets: dict[TP, int]) -> None:
-    """One transaction: the changelog entries and the group's new offsets."""
-    producer = Producer({**client_config, "transactional.id": transactional_id,
+    """One transaction: the changelog entries and the group's new offsets.
+
+    `client_config`: a producer's (`KafkaSettings.producer_config()`); the consumer that only
+    names the group takes the properties a consumer takes of it."""
+    producer = Producer({**for_producer(client_config), "transactional.id": transactional_id,
                          "enable.idempotence": True, "linger.ms": 5})
-    metadata_consumer = Consumer({**client_config, "group.id": group,
+    metadata_consumer = Consumer({**for_consumer(client_config), "group.id": group,
                                   "enable.auto.commit": False})
     try:
         producer.init_transactions(TIMEOUT)

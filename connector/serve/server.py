@@ -86,14 +86,14 @@ def build_serve(
     """Wire settings into the table feeder and the app (nothing started yet)."""
     client_secret, app_id = app_credentials(settings)
     decoder = webinar_decoder(settings)
-    client_config = settings.kafka.client_config()
     table = WebinarTable()
 
     def reader() -> WebinarTableReader:
-        return WebinarTableReader(client_config, settings.topics.webinars, decoder, table)
+        return WebinarTableReader(settings.kafka.consumer_config(), settings.topics.webinars,
+                                  decoder, table)
 
     def probe() -> Any:
-        return ping(client_config, timeout=PROBE_TIMEOUT_SECONDS)
+        return ping(settings.kafka.client_config(), timeout=PROBE_TIMEOUT_SECONDS)
 
     feeder = TableFeeder(reader, stop, probe=probe,
                          probe_seconds=settings.serve.kafka_check_seconds)

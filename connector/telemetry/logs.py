@@ -121,8 +121,26 @@ class KeyValueFormatter(logging.Formatter):
         return redact(line)
 
 
+#: A ``key=value`` token of a message: the value ends at whitespace unless it is a JSON string
+#: (``text="two words"``, as librdkafka's lines carry their text; see connector.kafka.logs).
+_PAIR = re.compile(r'(?:^|(?<=\s))(?P<key>[^\s=]+)=(?P<value>"(?:[^"\\]|\\.)*"(?=\s|$)|\S*)')
+
+
+def _unquoted(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        try:
+            text = json.loads(value)
+        except ValueError:
+            return value
+        return text if isinstance(text, str) else value
+    return value
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, event, the message's key=value pairs, ids."""
+    """One JSON object per line: ts, level, logger, event, the message's key=value pairs, ids.
+
+    A pair's value is one token, or a JSON-quoted string (``text="a b"`` gives ``"a b"``).
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
@@ -133,10 +151,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": event,
         }
-        for token in rest.split():
-            key, sep, value = token.partition("=")
-            if sep and key and key not in data:
-                data[key] = value
+        for match in _PAIR.finditer(rest):
+            key, value = match["key"], match["value"]
+            if key not in data:
+                data[key] = _unquoted(value)
         data["message"] = message
         data.update({k: v for k, v in _extras(record).items() if k not in data})
         trace_id = getattr(record, "trace_id", None)

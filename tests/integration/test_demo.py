@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,9 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.integration
+
+#: A line librdkafka writes itself when a client has no logger: ``%4|1700000000.123|CONFWARN|..``.
+RAW_LIBRDKAFKA = re.compile(r"^%\d\|", re.MULTILINE)
 
 
 def test_demo_shows_hubspot_matching_the_prediction_and_leaves_nothing_running() -> None:
@@ -22,6 +26,7 @@ def test_demo_shows_hubspot_matching_the_prediction_and_leaves_nothing_running()
     assert "no-contact-identifier" in out  # the guests, with their reason
     assert "marketing event web-7-0" in out
     assert "starting a local Apache Kafka broker" in out  # Java is here: the real one
+    assert not RAW_LIBRDKAFKA.search(done.stderr), done.stderr[-2000:]  # all in our log format
     assert _orphaned_brokers() == [], "the demo left a broker behind"
 
 
@@ -36,6 +41,7 @@ def test_demo_without_java_falls_back_to_the_mock_cluster_and_says_so(tmp_path: 
     assert "starting a local Apache Kafka broker" not in out
     assert "OK: HubSpot shows what the input predicts" in out
     assert "Disconnected" not in done.stderr  # no client outlived the cluster
+    assert not RAW_LIBRDKAFKA.search(done.stderr), done.stderr[-2000:]
 
 
 def test_demo_refuses_a_real_broker_without_java(tmp_path: Path) -> None:

@@ -147,7 +147,7 @@ def _publish(settings: Settings, sample: Sample, admin: AdminClient, activity_id
         admin.create_topics([NewTopic(name, 3, 1, config=config)])[name].result(30)
     activity = build_codec(TopicFormat(Framing.RAW, ACTIVITY_SCHEMA), "a", CATALOG)
     webinar = build_codec(TopicFormat(Framing.RAW, WEBINAR_SCHEMA), "w", CATALOG)
-    producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True})
+    producer = Producer({**settings.kafka.producer_config(), "enable.idempotence": True})
     pending: bytes | None = traceparent
     for kind, record in sample.publish_order():
         key = record["webinarId"].encode()

@@ -58,7 +58,7 @@ def test_hubspot_ends_as_the_contract_says(fault: str, kafka_bootstrap: str,
             workers.join(60)
     if fault != "none":
         assert sum(hubspot.stats()["faults"].values()) > 0, hubspot.stats()
-    client = settings.kafka.client_config()
+    client = settings.kafka.consumer_config()
     assert read_all(client, settings.topics.commands_dlq, timeout=5) == []
     letters = read_all(client, settings.topics.dlq_for(settings.topics.activity))
     unusable = [a for a in activities if person_key(a["participant"]) is None]
@@ -102,7 +102,7 @@ def test_partly_failed_batches_dead_letter_exactly_the_failed_inputs(
         hubspot.set_faults(FaultConfig(seed=5, batch_input_failure_rate=0.05))
         settings, _, predicted = _published(kafka_bootstrap, create_topic, sandbox.url, token,
                                             contact_ids, "partial", seed=23)
-        client = settings.kafka.client_config()
+        client = settings.kafka.consumer_config()
         stop = threading.Event()
         workers = threading.Thread(target=run_workers, daemon=True, args=(
             settings, {"normalizer": run_normalizer, "sink": run_sink}, stop))

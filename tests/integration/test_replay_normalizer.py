@@ -63,7 +63,7 @@ def changelog_state(settings: Settings, source: str) -> dict[tuple[int, str], An
     """The compacted view of a changelog: latest value per (partition, key), tombstones gone."""
     topic = changelog_topic(settings.normalizer.group_id, source)
     state: dict[tuple[int, str], Any] = {}
-    for message in read_all(settings.kafka.client_config(), topic):
+    for message in read_all(settings.kafka.consumer_config(), topic):
         state[(message.partition(), message.key().decode())] = message.value()
     return {k: v for k, v in state.items() if v is not None}
 
@@ -113,7 +113,7 @@ def test_reset_to_earliest_re_emits_every_command_and_rebuilds_the_same_state(
 
     running = WorkerThread(run_normalizer, settings)  # a running instance holds the state
     try:
-        cluster = Cluster(settings.kafka.client_config())
+        cluster = Cluster(settings.kafka.consumer_config())
         wait_for(lambda: cluster.describe_group(settings.normalizer.group_id).is_active, 30,
                  "the normalizer to join its group")
         cluster.close()

@@ -81,12 +81,12 @@ def snapshot(url: str, by_vid: set[int]) -> dict[str, Any]:
 
 def command_ends(settings: Settings) -> dict[tuple[str, int], int]:
     """Per commands partition, the offset after its last command."""
-    cluster = Cluster(settings.kafka.client_config())
+    cluster = Cluster(settings.kafka.consumer_config())
     try:
         tps = cluster.resolve_all(settings.topics.commands)
         marks = cluster.watermarks(tps)
         ends = {}
-        for message in read_ranges(settings.kafka.client_config(),
+        for message in read_ranges(settings.kafka.consumer_config(),
                                    {tp: (0, marks[tp][1]) for tp in tps}):
             ends[(message.topic(), message.partition())] = message.offset() + 1
         return ends
@@ -95,7 +95,7 @@ def command_ends(settings: Settings) -> dict[tuple[str, int], int]:
 
 
 def sink_done(settings: Settings, ends: dict[tuple[str, int], int]) -> bool:
-    cluster = Cluster(settings.kafka.client_config())
+    cluster = Cluster(settings.kafka.consumer_config())
     try:
         committed = cluster.committed(settings.sink.group_id, list(ends))
     finally:
@@ -143,7 +143,7 @@ def test_replaying_topics_into_a_sandbox_that_holds_their_data_changes_nothing(
 
 
 def publish_more(settings: Settings, sample: Sample) -> None:
-    producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True})
+    producer = Producer({**settings.kafka.producer_config(), "enable.idempotence": True})
     publish_sample(
         producer, sample, activity_topic=settings.topics.activity,
         webinar_topic=settings.topics.webinars,
@@ -195,7 +195,7 @@ def test_backfill_sends_its_range_and_leaves_nothing_behind(
         assert code == 0, output
         assert snapshot(url, by_vid) == both  # what HubSpot holds already: nothing changes
 
-    cluster = Cluster(settings.kafka.client_config())
+    cluster = Cluster(settings.kafka.consumer_config())
     try:
         assert not [t for t in cluster.topics() if ".backfill-" in t]
         assert not [g for g in cluster.group_ids() if ".backfill-" in g]

@@ -72,7 +72,7 @@ def latest(webinars: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def publish_webinar(settings: Settings, webinar: dict[str, Any]) -> None:
     codec = build_codec(TopicFormat(Framing.RAW, WEBINAR_SCHEMA), "w", CATALOG)
-    producer = Producer(settings.kafka.client_config())
+    producer = Producer(settings.kafka.producer_config())
     producer.produce(settings.topics.webinars, key=webinar["webinarId"].encode(),
                      value=codec.encode(webinar))
     assert producer.flush(30) == 0

@@ -77,14 +77,14 @@ def produce(config: Settings, commands: list[Command]) -> None:
     topic = config.topics.commands
     codec = build_codec(TopicFormat(Framing.SINGLE_OBJECT, COMMAND_SCHEMA), topic,
                         SchemaCatalog.from_directory())
-    producer = Producer(config.kafka.client_config())
+    producer = Producer(config.kafka.producer_config())
     for command in commands:
         producer.produce(topic, key=command.key, value=codec.encode(command.to_avro()))
     assert producer.flush(30) == 0
 
 
 def committed_all(config: Settings) -> bool:
-    consumer = Consumer({**config.kafka.client_config(), "group.id": config.sink.group_id})
+    consumer = Consumer({**config.kafka.consumer_config(), "group.id": config.sink.group_id})
     try:
         topic = config.topics.commands
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -158,7 +158,7 @@ def test_events_are_associated_with_their_lists(kafka_bootstrap: str, topic_fact
         puts = admin(running, "requests", params={"operation": "lists.associate_by_object_id"})
         assert len(puts) == 4  # once per (event, list): the second w1 upsert sent none
         assert all(r["status"] == 204 for r in puts)
-        assert read_all(config.kafka.client_config(), config.topics.commands_dlq, 5) == []
+        assert read_all(config.kafka.consumer_config(), config.topics.commands_dlq, 5) == []
         with httpx.Client(base_url=running.url,
                           headers={"Authorization": f"Bearer {TOKEN}"}) as http:
             object_id = next(e["object_id"] for e in admin(running, "events")
@@ -179,7 +179,7 @@ def test_a_missing_list_dead_letters_the_upsert_and_keeps_the_event(
 
         assert lists_by_event(running) == {"w1": {"301"}}  # the event, and the list that exists
         assert len(admin(running, "participations")) == 2  # attendance was not held back
-        letters = read_all(config.kafka.client_config(), config.topics.commands_dlq, 10)
+        letters = read_all(config.kafka.consumer_config(), config.topics.commands_dlq, 10)
         assert len(letters) == 1
         headers = header_map(letters[0].headers())
         assert headers[H_REASON] == "list-association-failed"

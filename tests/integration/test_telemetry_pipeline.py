@@ -92,7 +92,7 @@ def _publish(settings: Settings, sample: Sample, admin: AdminClient,
         admin.create_topics([NewTopic(name, 3, 1, config=config)])[name].result(30)
     activity = build_codec(TopicFormat(Framing.RAW, ACTIVITY_SCHEMA), "a", CATALOG)
     webinar = build_codec(TopicFormat(Framing.RAW, WEBINAR_SCHEMA), "w", CATALOG)
-    producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True})
+    producer = Producer({**settings.kafka.producer_config(), "enable.idempotence": True})
     pending = dict(traced)
     for kind, record in sample.publish_order():
         key = record["webinarId"].encode()
@@ -107,7 +107,7 @@ def _publish(settings: Settings, sample: Sample, admin: AdminClient,
 
 def _offsets(settings: Settings) -> dict[int, tuple[int, int]]:
     """(high watermark, the sink group's committed offset) per commands partition."""
-    consumer = Consumer({**settings.kafka.client_config(), "group.id": settings.sink.group_id,
+    consumer = Consumer({**settings.kafka.consumer_config(), "group.id": settings.sink.group_id,
                          "enable.auto.commit": False})
     try:
         topic = settings.topics.commands

@@ -90,6 +90,16 @@ def test_json_lines() -> None:
     assert "trace_id" not in data  # no active span
 
 
+def test_json_reads_a_json_quoted_value_as_one_field() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", json=True, stream=stream)
+    log.info("broker.said text=%s after=%s open=%s", json.dumps('a b=c "d"'), 1, '"x y')
+    data = json.loads(stream.getvalue())
+    assert data["text"] == 'a b=c "d"' and data["after"] == "1"
+    assert "b" not in data  # inside the quotes: not a pair of its own
+    assert data["open"] == '"x'  # no closing quote: one token, as before
+
+
 def test_httpx_is_quiet_at_info_and_configure_is_idempotent() -> None:
     stream = io.StringIO()
     configure_logging("INFO", stream=stream)
