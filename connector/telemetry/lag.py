@@ -14,6 +14,15 @@ with the metric reader's thread, so the gauge only reads values computed here). 
 librdkafka's own ``consumer_lag`` is measured from the *committed* offset, so it runs a little
 behind the position-based value between commits.
 
+Telemetry never ends a worker: an exception from any consumer call (a broker away for a restart
+makes ``committed()`` time out with ``_TIMED_OUT``) is caught and logged as one
+``telemetry.lag_refresh_failed`` WARNING at most once per ``max(interval_s, 30 s)`` (``failures=``
+counts the failed calls it stands for), and the refresh is tried again at the next interval; the
+first complete refresh after that logs ``telemetry.lag_refresh_recovered`` (INFO). A failed
+``committed()`` leaves out only the partitions it was asked for (the others are still reported);
+any other failed call keeps the last good values. ``committed()`` runs on the poll loop's thread,
+so its bound is short (2 s).
+
 On a topic written with transactions the high watermark counts commit markers, which are never
 delivered. The position moves past a marker once the fetch that holds it is processed, so a
 caught-up consumer reads 0 (tests/integration/test_telemetry_pipeline.py), though for a moment
@@ -24,6 +33,7 @@ marker (1 behind the high watermark).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,9 +42,12 @@ from confluent_kafka import TopicPartition
 
 from connector.telemetry.metrics import Metrics
 
+log = logging.getLogger(__name__)
+
 Lags = dict[tuple[str, int], int]
 
-_COMMITTED_TIMEOUT_S = 5.0
+_COMMITTED_TIMEOUT_S = 2.0  # on the poll loop's thread: a broker away must not hold it long
+_MIN_WARNING_INTERVAL_S = 30.0  # a long outage logs a line per this, not one per refresh
 
 
 class LagMonitor:
@@ -48,6 +61,9 @@ class LagMonitor:
         self._clock = clock
         self._next = 0.0
         self._committed: dict[tuple[str, int], int] = {}
+        self._next_warning = float("-inf")
+        self._unreported = 0  # failures since the last warning line
+        self._failing = False
         self.last: Lags = {}
 
     def maybe_refresh(self, consumer: Any) -> None:
@@ -60,15 +76,30 @@ class LagMonitor:
             self.refresh(consumer)
 
     def refresh(self, consumer: Any) -> Lags:
-        """Compute the lag of every assigned partition now, report it and return it."""
+        """Compute the lag of every assigned partition now, report it and return it.
+
+        Never raises for a failing consumer call: see the module docstring."""
+        try:
+            lags, complete = self._compute(consumer)
+        except Exception as exc:  # telemetry must not end the worker
+            self._failed("refresh", exc)
+            return self.last
+        if complete:
+            self._recovered()
+        self._report(lags)
+        return lags
+
+    def _compute(self, consumer: Any) -> tuple[Lags, bool]:
+        """The lags, and False if the committed offsets could not be asked (those left out)."""
         assignment = consumer.assignment()
         lags: Lags = {}
+        complete = True
         if assignment:
             positions = consumer.position(assignment)
             unknown = [tp for tp in positions
                        if tp.offset < 0 and (tp.topic, tp.partition) not in self._committed]
             if unknown:
-                self._learn_committed(consumer, unknown)
+                complete = self._learn_committed(consumer, unknown)
             for tp in positions:
                 key = (tp.topic, tp.partition)
                 low, high = consumer.get_watermark_offsets(
@@ -81,19 +112,58 @@ class LagMonitor:
                 lags[key] = max(high - position, 0)
         assigned = {(tp.topic, tp.partition) for tp in assignment or ()}
         self._committed = {k: v for k, v in self._committed.items() if k in assigned}
+        return lags, complete
+
+    def _report(self, lags: Lags) -> None:
         self.last = lags
         self._metrics.set_consumer_lag(self.group, lags)
-        return lags
 
-    def _learn_committed(self, consumer: Any, partitions: list[Any]) -> None:
+    def _learn_committed(self, consumer: Any, partitions: list[Any]) -> bool:
+        """Ask the broker for the committed offsets of ``partitions``; False if it failed."""
         query = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
-        for tp in consumer.committed(query, timeout=_COMMITTED_TIMEOUT_S):
+        try:
+            committed = consumer.committed(query, timeout=_COMMITTED_TIMEOUT_S)
+        except Exception as exc:  # KafkaException (_TIMED_OUT...) or any
+            self._failed("committed", exc)
+            return False
+        for tp in committed:
             if tp.offset >= 0:
                 self._committed[(tp.topic, tp.partition)] = tp.offset
+        return True
+
+    def _failed(self, call: str, exc: Exception) -> None:
+        """One WARNING per warning interval, however many refreshes fail in it."""
+        self._failing = True
+        self._unreported += 1
+        now = self._clock()
+        if now < self._next_warning:
+            return
+        self._next_warning = now + max(self._interval_s, _MIN_WARNING_INTERVAL_S)
+        log.warning("telemetry.lag_refresh_failed group=%s call=%s failures=%d error=%s",
+                    self.group, call, self._unreported, exc)
+        self._unreported = 0
+
+    def _recovered(self) -> None:
+        if self._failing:
+            log.info("telemetry.lag_refresh_recovered group=%s unreported_failures=%d",
+                     self.group, self._unreported)
+            self._failing = False
+            self._unreported = 0
 
     def on_stats(self, stats_json: str) -> None:
-        """A ``stats_cb``: take librdkafka's ``consumer_lag`` of every assigned partition."""
-        stats = json.loads(stats_json)
+        """A ``stats_cb``: take librdkafka's ``consumer_lag`` of every assigned partition.
+
+        Never raises (a callback's exception would surface from the worker's poll)."""
+        try:
+            lags = self._from_stats(json.loads(stats_json))
+        except Exception as exc:  # telemetry must not end the worker
+            self._failed("stats", exc)
+            return
+        self._recovered()
+        self._report(lags)
+
+    @staticmethod
+    def _from_stats(stats: Any) -> Lags:
         lags: Lags = {}
         for topic, topic_stats in (stats.get("topics") or {}).items():
             for partition, p in (topic_stats.get("partitions") or {}).items():
@@ -101,5 +171,4 @@ class LagMonitor:
                 if int(partition) < 0 or not p.get("desired", True) or lag is None or lag < 0:
                     continue
                 lags[(topic, int(partition))] = lag
-        self.last = lags
-        self._metrics.set_consumer_lag(self.group, lags)
+        return lags

@@ -1,13 +1,20 @@
-"""Consumer lag on a real broker: the gauge follows what was produced minus what was consumed."""
+"""Consumer lag on a real broker: the gauge follows what was produced minus what was consumed,
+and a broker that goes away makes a refresh warn, not raise."""
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import time
+import uuid
 from typing import Any
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
+from connector.broker import EmbeddedKafka
 from connector.telemetry import Telemetry
 
 pytestmark = pytest.mark.integration
@@ -100,3 +107,72 @@ def test_lag_before_consuming_uses_the_committed_offset(
                 break
             time.sleep(0.05)  # nothing is consumed: the background fetcher learns the watermark
         assert lag == {0: 12}
+
+
+def _wait_until_exited(kafka: EmbeddedKafka) -> None:
+    for _ in range(_POLLS):
+        if not kafka.is_running():
+            return
+        time.sleep(0.25)  # a bounded wait for the JVM's shutdown, not a timing assertion
+    raise AssertionError("the broker did not stop")
+
+
+def _wait_for_high_watermark(consumer: Any, tp: TopicPartition, high: int) -> None:
+    for _ in range(_POLLS):
+        if consumer.get_watermark_offsets(tp, cached=True)[1] == high:
+            return
+        time.sleep(0.05)  # a bounded wait for the background fetcher, not a timing assertion
+    raise AssertionError(f"the consumer did not fetch {tp}")
+
+
+def test_lag_refresh_with_the_broker_away_warns_and_recovers(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # A private broker: stopping the session's would break every other test's clients.
+    with EmbeddedKafka() as kafka:
+        bootstrap = kafka.bootstrap_servers
+        topic, group = f"lag-away-{uuid.uuid4().hex[:12]}", f"lag-away-{uuid.uuid4().hex[:8]}"
+        admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive for its future
+        admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+        _produce(Producer({"bootstrap.servers": bootstrap, "acks": "all"}), topic, 0, 20)
+        config = {"bootstrap.servers": bootstrap, "group.id": group,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                  "reconnect.backoff.max.ms": 500}
+        first = Consumer(config)
+        first.assign([TopicPartition(topic, 0, 0)])
+        _consume(first, 8, {})
+        first.commit(asynchronous=False)
+        first.close()
+
+        # Assigned and fetching, nothing consumed yet (as after a rebalance): the lag needs
+        # committed(), a broker round trip, which timed out and ended both workers in issue 17.
+        consumer = Consumer(config)
+        consumer.assign([TopicPartition(topic, 0)])
+        try:
+            # The fetcher runs first, so what is tested below is the monitor's committed() and
+            # not how soon librdkafka retries its own offset query for a never-polled consumer.
+            _wait_for_high_watermark(consumer, TopicPartition(topic, 0), 20)
+            with Telemetry.for_tests() as telemetry:
+                monitor = telemetry.lag_monitor(group)
+                pid = kafka.pid
+                assert pid is not None
+                os.kill(pid, signal.SIGTERM)  # a routine, graceful broker stop
+                _wait_until_exited(kafka)
+
+                assert monitor.refresh(consumer) == {}  # no exception; nothing known to report
+                warnings = [r.getMessage() for r in caplog.records
+                            if r.name == "connector.telemetry.lag" and r.levelno == logging.WARNING]
+                assert len(warnings) == 1, warnings
+                assert warnings[0].startswith(
+                    f"telemetry.lag_refresh_failed group={group} call=committed ")
+
+                kafka.restart()  # same port and data
+                lag: dict[int, int] = {}
+                for _ in range(_POLLS):
+                    monitor.refresh(consumer)
+                    lag = _lag_points(telemetry, topic)
+                    if lag:
+                        break
+                    time.sleep(0.05)  # reconnecting and fetching in the background
+                assert lag == {0: 12}
+        finally:
+            consumer.close()
