@@ -16,14 +16,29 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Window:
-    """A time window on the sandbox clock: [start, start + duration) epoch seconds."""
+    """A time window on the sandbox clock: [start, start + duration) epoch seconds.
+
+    after_first_request=True makes `start` relative: seconds after the first HubSpot request the
+    injector decides on, so the fault meets a client however late that client starts sending.
+    """
 
     start: float
     duration: float
+    after_first_request: bool = False
 
     def contains(self, now: float) -> bool:
-        """Whether `now` falls inside the window."""
+        """Whether `now` falls inside the window (a relative one: once `anchored`)."""
         return self.start <= now < self.start + self.duration
+
+    def anchored(self, first_request: float) -> Window:
+        """The window on the absolute clock: a relative one counts from `first_request`."""
+        if not self.after_first_request:
+            return self
+        return Window(start=first_request + self.start, duration=self.duration)
+
+
+def _anchored(window: Window | None, first_request: float) -> Window | None:
+    return None if window is None else window.anchored(first_request)
 
 
 def _rate(value: float, name: str) -> float:
@@ -41,6 +56,7 @@ class FaultConfig:
     latency_seconds / latencies: added before serving (global / per operation).
     outage: answer `outage_status` to every HubSpot request inside the window.
     storm: answer 429 TEN_SECONDLY_ROLLING to every HubSpot request inside the window.
+      (A window with after_first_request starts counting at the first HubSpot request.)
     drop_rate / drop_rates: close the connection without any response.
     batch_input_failure_rate: each input of a batch (events upsert, batch update/archive,
       attendance) fails on its own with a per-input error; the rest succeed.
@@ -76,7 +92,8 @@ class FaultConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, now: float) -> FaultConfig:
         """Build from JSON (admin endpoint / CLI). Windows take `start` (absolute clock seconds)
-        or `start_in` (seconds from `now`), plus `duration`."""
+        or `start_in` (seconds from `now`), plus `duration`; with `"after_first_request": true`,
+        `start_in` (default 0) counts from the first HubSpot request instead of from `now`."""
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(data) - known
         if unknown:
@@ -88,16 +105,29 @@ class FaultConfig:
                 continue
             if not isinstance(raw, Mapping) or "duration" not in raw:
                 raise ValueError(f"{key} must be an object with duration and start or start_in")
+            relative = raw.get("after_first_request", False)
+            if not isinstance(relative, bool):
+                raise ValueError(f"{key}.after_first_request must be true or false")
+            if relative:
+                if "start" in raw:
+                    raise ValueError(f"{key}: after_first_request takes start_in, not start")
+                values[key] = Window(start=float(raw.get("start_in", 0)),
+                                     duration=float(raw["duration"]), after_first_request=True)
+                continue
             start = float(raw["start"]) if "start" in raw else now + float(raw.get("start_in", 0))
             values[key] = Window(start=start, duration=float(raw["duration"]))
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form (windows as {start, duration})."""
+        """JSON form (windows as {start, duration}; relative ones as {start_in, duration,
+        after_first_request}), accepted back by `from_dict`."""
         out: dict[str, Any] = {}
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
-            if isinstance(value, Window):
+            if isinstance(value, Window) and value.after_first_request:
+                value = {"start_in": value.start, "duration": value.duration,
+                         "after_first_request": True}
+            elif isinstance(value, Window):
                 value = {"start": value.start, "duration": value.duration}
             elif isinstance(value, Mapping):
                 value = dict(value)
@@ -131,14 +161,19 @@ class FaultInjector:
         self.config = config
         self._rng = random.Random(config.seed)
         self.injected: dict[str, int] = {}
+        # outage and storm on the absolute clock, fixed at the first request decided on
+        self._windows: tuple[Window | None, Window | None] | None = None
 
     def decide(self, operation: str, now: float) -> FaultDecision:
         """Fault for one HubSpot request, checked in the README's order."""
         cfg = self.config
+        if self._windows is None:
+            self._windows = (_anchored(cfg.outage, now), _anchored(cfg.storm, now))
+        outage, storm = self._windows
         latency = cfg.latencies.get(operation, cfg.latency_seconds)
-        if cfg.outage is not None and cfg.outage.contains(now):
+        if outage is not None and outage.contains(now):
             return self._count(FaultDecision(FaultKind.OUTAGE, cfg.outage_status, latency))
-        if cfg.storm is not None and cfg.storm.contains(now):
+        if storm is not None and storm.contains(now):
             return self._count(FaultDecision(FaultKind.STORM, 429, latency))
         drop = cfg.drop_rates.get(operation, cfg.drop_rate)
         if drop and self._rng.random() < drop:

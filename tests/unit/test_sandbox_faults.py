@@ -129,3 +129,48 @@ def test_faults_can_be_set_and_cleared_at_runtime() -> None:
 def test_fault_config_rejects_bad_rates() -> None:
     with pytest.raises(ValueError, match="error_rate"):
         FaultConfig(error_rate=1.5)
+
+
+def test_a_window_after_the_first_request_starts_whenever_that_request_comes() -> None:
+    storm = Window(start=0, duration=3, after_first_request=True)
+    injector = FaultInjector(FaultConfig(storm=storm))
+    # Long after the config was made (an absolute window at 0 would be over): still a storm.
+    assert injector.decide("events.list", 5_000).kind is FaultKind.STORM
+    assert injector.decide("events.list", 5_002.9).kind is FaultKind.STORM
+    assert injector.decide("events.list", 5_003).kind is FaultKind.NONE
+    assert injector.injected == {"storm": 2}
+    assert storm.anchored(10) == Window(start=10, duration=3)
+    assert Window(start=7, duration=1).anchored(10) == Window(start=7, duration=1)
+
+
+def test_an_outage_after_the_first_request_set_at_runtime() -> None:
+    clock = FakeClock()
+    client, auth = _client(FaultConfig(), clock=clock)
+    put = client.put("/_sandbox/faults", json={
+        "outage": {"start_in": 1, "duration": 2, "after_first_request": True}})
+    assert put.json()["outage"] == {"start_in": 1.0, "duration": 2.0, "after_first_request": True}
+    clock.now = 1_100.0  # the client is late: a window counted from the PUT would be over
+    assert client.get(f"{P}/", headers=auth).status_code == 200  # the first request, at 1_100
+    clock.now = 1_101.0
+    assert client.get(f"{P}/", headers=auth).status_code == 503
+    clock.now = 1_102.9
+    assert client.get(f"{P}/", headers=auth).status_code == 503
+    clock.now = 1_103.0
+    assert client.get(f"{P}/", headers=auth).status_code == 200
+    assert client.get("/_sandbox/counters").json()["faults"] == {"outage": 2}
+    assert client.get("/_sandbox/faults").json() == put.json()
+
+
+def test_after_first_request_windows_parse_and_round_trip() -> None:
+    config = FaultConfig.from_dict(
+        {"storm": {"duration": 3, "after_first_request": True}}, now=1_000)
+    assert config.storm == Window(start=0, duration=3, after_first_request=True)
+    assert FaultConfig.from_dict(config.to_dict(), now=2_000) == config
+    absolute = FaultConfig.from_dict({"storm": {"start_in": 1, "duration": 3}}, now=1_000)
+    assert absolute.storm == Window(start=1_001, duration=3)
+    with pytest.raises(ValueError, match="start_in, not start"):
+        FaultConfig.from_dict(
+            {"storm": {"start": 5, "duration": 3, "after_first_request": True}}, now=0)
+    with pytest.raises(ValueError, match="true or false"):
+        FaultConfig.from_dict(
+            {"outage": {"duration": 3, "after_first_request": "yes"}}, now=0)
