@@ -2,6 +2,10 @@
 
 One :class:`~connector.telemetry.Telemetry` per process, built from ``settings.telemetry``, is
 given to every worker and shut down (spans and metrics flushed) when they have stopped.
+
+One :class:`~connector.telemetry.progress.ProgressBoard` per process: each worker reports its
+progress to its watch, a monitor thread checks them every few seconds (a stalled worker logs
+``worker_stalled`` and its gauge reads 1) and ``/healthz`` answers 503 while one is stalled.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from connector.config import Settings
 from connector.serve.metrics import create_metrics_app
 from connector.serve.server import serve_in_thread
 from connector.telemetry import Telemetry
+from connector.telemetry.progress import CHECK_SECONDS, ProgressBoard
 
 log = logging.getLogger("connector.run")
 
@@ -77,16 +82,20 @@ def run_command(ctx: click.Context, role: str) -> None:
     settings = settings_from(ctx)
     telemetry = Telemetry.from_settings(settings.telemetry)
     try:
-        workers = role_workers(role, telemetry)
+        progress = ProgressBoard(stall_after_seconds(settings), metrics=telemetry.metrics)
+        workers = role_workers(role, telemetry, progress)
         t = settings.telemetry
         log.info("starting role=%s bootstrap=%s traces=%s metrics=%s sample_ratio=%s", role,
                  settings.kafka.bootstrap_servers, t.traces if t.enabled else "none",
                  t.metrics if t.enabled else "none", t.trace_sample_ratio)
         with contextlib.ExitStack() as stack:
             if t.metrics_port:
-                app = create_metrics_app(telemetry, alive=lambda: not stop.is_set())
+                app = create_metrics_app(telemetry, alive=lambda: not stop.is_set(),
+                                         progress=progress)
                 server = stack.enter_context(serve_in_thread(app, t.metrics_host, t.metrics_port))
                 log.info("metrics_serving url=%s/metrics", server.url)
+            threading.Thread(target=progress.monitor, args=(stop, CHECK_SECONDS),
+                             name="progress-monitor", daemon=True).start()
             run_workers(settings, workers, stop)
     finally:
         telemetry.shutdown()
@@ -94,8 +103,15 @@ def run_command(ctx: click.Context, role: str) -> None:
     sys.exit(0)
 
 
-def role_workers(role: str, telemetry: Telemetry) -> dict[str, Worker]:
-    """The worker functions of a role (normalizer, sink or all), each given ``telemetry``."""
+def stall_after_seconds(settings: Settings) -> float:
+    """``[telemetry] stall_after_seconds``: no progress for this long with work = stalled."""
+    return settings.telemetry.stall_after_seconds
+
+
+def role_workers(role: str, telemetry: Telemetry,
+                 progress: ProgressBoard | None = None) -> dict[str, Worker]:
+    """The worker functions of a role (normalizer, sink or all), each given ``telemetry`` and
+    its watch of ``progress``."""
     from connector.normalize.worker import run_normalizer
     from connector.sink import run_sink
 
@@ -103,8 +119,11 @@ def role_workers(role: str, telemetry: Telemetry) -> dict[str, Worker]:
     if role in ("normalizer", "all"):
         # Frozen state only in a process of its own: beside the sink it would freeze the sink's
         # short-lived cycles too (connector.normalize.collector).
-        workers["normalizer"] = functools.partial(run_normalizer, telemetry=telemetry,
-                                                  freeze_state=role == "normalizer")
+        workers["normalizer"] = functools.partial(
+            run_normalizer, telemetry=telemetry, freeze_state=role == "normalizer",
+            progress=progress.watch("normalizer") if progress is not None else None)
     if role in ("sink", "all"):
-        workers["sink"] = functools.partial(run_sink, telemetry=telemetry)
+        workers["sink"] = functools.partial(
+            run_sink, telemetry=telemetry,
+            progress=progress.watch("sink") if progress is not None else None)
     return workers

@@ -2,11 +2,20 @@
 
 `connector run` serves it when `CONNECTOR_TELEMETRY__METRICS_PORT` is set, so lag, rate budget
 and dead-letter counts of each worker process can be scraped where they are counted.
+
+`/healthz` answers 503 while the process stops, or while a worker is stalled (the rule:
+``connector.telemetry.progress``), so that a supervisor restarts it::
+
+    200 {"status": "ok", "workers": {"sink": {"status": "busy", "waiting_on": "hubspot", ...}}}
+    503 {"status": "stalled", "stalled": [{"worker": "sink", "waiting_on": "kafka-commit",
+         "seconds_without_progress": 131.0}], "workers": {...}}
+    503 {"status": "stopping", "workers": {...}}
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,16 +24,29 @@ from starlette.routing import Route
 
 from connector.serve.app import _Mounted
 from connector.telemetry import Telemetry
+from connector.telemetry.progress import ProgressBoard
 
 
-def create_metrics_app(telemetry: Telemetry, alive: Callable[[], bool]) -> Starlette:
-    """/healthz answers 200 while `alive()` (the workers run), else 503; /metrics when
-    telemetry exports for Prometheus."""
+def create_metrics_app(telemetry: Telemetry, alive: Callable[[], bool],
+                       progress: ProgressBoard | None = None) -> Starlette:
+    """/healthz answers 200 while `alive()` (the workers run) and no worker of `progress` is
+    stalled, else 503 naming the stalled workers; /metrics when telemetry exports for
+    Prometheus."""
 
-    async def healthz(_request: Request) -> Response:
-        ok = alive()
-        return JSONResponse({"status": "ok" if ok else "stopping"}, status_code=200 if ok
-                            else 503)
+    def healthz(_request: Request) -> Response:  # sync: starlette runs it in a thread
+        statuses = progress.check() if progress is not None else []
+        body: dict[str, Any] = {"status": "ok"}
+        stalled = [s for s in statuses if s.stalled]
+        if not alive():
+            body["status"] = "stopping"
+        elif stalled:
+            body["status"] = "stalled"
+            body["stalled"] = [{"worker": s.worker, "waiting_on": s.waiting_on,
+                                "seconds_without_progress": round(s.seconds_without_progress, 1),
+                                "lag": s.lag, "in_hand": s.in_hand} for s in stalled]
+        if progress is not None:
+            body["workers"] = {s.worker: s.to_json() for s in statuses}
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     routes = [Route("/healthz", healthz, methods=["GET"])]
     if telemetry.has_prometheus:

@@ -3,8 +3,12 @@
 ConnectorError
 └── SinkError                     root of everything connector.sink raises on purpose
     ├── HubSpotAccessError        401/403: the token or its scopes are wrong; the worker stops
-    ├── DeadLetterDeliveryError   the dead-letter topic did not take a record; nothing is committed
+    ├── DeadLetterDeliveryError   the dead-letter producer failed fatally and cannot be rebuilt
+    ├── KafkaUnavailableError     no broker answered at start-up within the wait; the worker stops
     └── SinkInterrupted           a wait was cut short (shutdown, revoke); the work stays unapplied
+
+A broker away while the worker runs raises nothing: commits and dead letters are retried (see
+connector.sink.worker).
 
 Per-record failures are *values* (:class:`connector.sink.apply.Failure`) that become dead letters;
 only what no single record can explain raises.
@@ -52,7 +56,11 @@ class HubSpotAccessError(SinkError):
 
 
 class DeadLetterDeliveryError(SinkError):
-    """The dead-letter producer could not deliver; offsets are not committed past the record."""
+    """The dead-letter producer failed for good; offsets are not committed past the record."""
+
+
+class KafkaUnavailableError(SinkError):
+    """No broker answered at start-up within the wait; the message names the servers tried."""
 
 
 class SinkInterrupted(SinkError):

@@ -3,6 +3,10 @@
 The caller (the CLI) owns signals: it sets ``stop`` on SIGTERM/SIGINT; the worker then drains
 in-flight work (bounded), commits and returns. Nothing global is installed here.
 
+At start the dead-letter topic is created; a broker that does not answer is waited for, up to
+``startup_wait_seconds`` (:data:`STARTUP_WAIT_SECONDS`), then :class:`KafkaUnavailableError`
+says so (a supervisor restarts the process) — a broker restarting for seconds is not an error.
+
 Telemetry: the HubSpot client's transport is wrapped by ``telemetry.http_transport`` (a CLIENT
 span and a latency sample per request, 429s counted); retries are counted as the retry policy
 sleeps before them; the worker reports the rate budget, batch fill and lag.
@@ -10,6 +14,7 @@ sleeps before them; the worker reports the rate budget, batch fill and lag.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -18,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from tenacity import RetryCallState
 
@@ -30,11 +35,27 @@ from connector.serde import TopicCodecs
 from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
 from connector.sink.budget import RateBudget
+from connector.sink.errors import KafkaUnavailableError
 from connector.sink.park import ParkingLot
 from connector.sink.request import ListTargets
 from connector.sink.retry import RetryPolicy
 from connector.sink.worker import SinkWorker
 from connector.telemetry import Metrics, Telemetry, route_of
+from connector.telemetry.progress import ProgressWatch
+
+log = logging.getLogger("connector.sink")
+
+#: How long the sink waits at start for a broker that does not answer (a restart, a failover).
+STARTUP_WAIT_SECONDS = 120.0
+_ATTEMPT_TIMEOUT_S = 10.0  # one metadata / create-topics attempt
+_RETRY_PAUSE_S = (0.5, 1.0, 2.0, 5.0)  # between attempts, the last one repeated
+#: Errors of a broker that is away or busy for now: worth waiting for at start.
+_TRANSIENT = frozenset({
+    KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._RESOLVE, KafkaError._WAIT_COORD, KafkaError.REQUEST_TIMED_OUT,
+    KafkaError.NOT_CONTROLLER, KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.BROKER_NOT_AVAILABLE, KafkaError.NETWORK_EXCEPTION,
+})
 
 
 @dataclass
@@ -76,7 +97,7 @@ def retry_labels(error: BaseException) -> tuple[str, str]:
 def consumer_config(settings: Settings) -> dict[str, Any]:
     """librdkafka settings of the sink's consumer."""
     return {
-        **settings.kafka.client_config(),
+        **settings.kafka.consumer_config(),
         "group.id": settings.sink.group_id,
         "isolation.level": "read_committed",
         "enable.auto.commit": False,
@@ -90,7 +111,7 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
 def producer_config(settings: Settings) -> dict[str, Any]:
     """librdkafka settings of the dead-letter producer."""
     return {
-        **settings.kafka.client_config(),
+        **settings.kafka.producer_config(),
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
@@ -106,10 +127,14 @@ def build_worker(
     consumer: Any = None,
     producer: Any = None,
     telemetry: Telemetry | None = None,
+    progress: ProgressWatch | None = None,
 ) -> tuple[SinkWorker, HubSpotClient]:
     """The worker and its HubSpot client (close the client after the worker stopped).
 
-    ``telemetry``: where spans and metrics go (None: nowhere)."""
+    ``telemetry``: where spans and metrics go (None: nowhere). ``progress``: the watch the
+    worker reports to (None: one of its own). A ``consumer`` given here must have the worker's
+    :meth:`~SinkWorker.on_commit` as its ``on_commit`` (only confirmed commits count); the one
+    built here has."""
     token = settings.hubspot.access_token
     if token is None or not token.get_secret_value():
         raise ConfigError("CONNECTOR_HUBSPOT__ACCESS_TOKEN ([hubspot] access_token) is required "
@@ -120,18 +145,25 @@ def build_worker(
     timeout = httpx.Timeout(settings.hubspot.request_timeout_seconds, connect=5.0)
     client = HubSpotClient(token.get_secret_value(), base_url=settings.hubspot.base_url,
                            transport=telemetry.http_transport(transport), timeout=timeout)
-    consumer = consumer if consumer is not None else Consumer(consumer_config(settings))
-    producer = producer if producer is not None else Producer(producer_config(settings))
-    budget = RateBudget(window_limit=sink.window_limit, window_seconds=sink.window_seconds,
-                        daily_limit=sink.daily_limit, clock=clock)
     worker: SinkWorker
 
+    def on_commit(error: Any, partitions: Any) -> None:
+        worker.on_commit(error, partitions)
+
+    def new_producer() -> Producer:
+        return Producer(producer_config(settings))
+
+    if consumer is None:
+        consumer = Consumer({**consumer_config(settings), "on_commit": on_commit})
+    budget = RateBudget(window_limit=sink.window_limit, window_seconds=sink.window_seconds,
+                        daily_limit=sink.daily_limit, clock=clock)
+
     def sleep(seconds: float) -> None:
-        worker.idle(seconds)
+        worker.idle(seconds, "hubspot-rate-budget")
 
     def retry_sleep(seconds: float) -> None:
         policy.retried()
-        worker.idle(seconds)
+        worker.idle(seconds, "hubspot-retry-backoff")
 
     policy = ObservedRetryPolicy(budget_seconds=sink.retry_budget_seconds, clock=clock,
                                  sleep=retry_sleep, rng=random.Random(),
@@ -140,7 +172,8 @@ def build_worker(
                       lists=ListTargets.from_settings(settings.hubspot.list_associations))
     worker = SinkWorker(
         consumer=consumer,
-        producer=producer,
+        producer=producer if producer is not None else new_producer(),
+        producer_factory=new_producer if producer is None else None,
         applier=applier,
         decoder=decoder,
         # A small group waiting a whole rate window outranks a full one that just formed.
@@ -156,6 +189,7 @@ def build_worker(
         telemetry=telemetry,
         budget=budget,
         group=sink.group_id,
+        progress=progress,
     )
     return worker, client
 
@@ -166,33 +200,84 @@ def run_sink(
     *,
     transport: httpx.BaseTransport | None = None,
     telemetry: Telemetry | None = None,
+    progress: ProgressWatch | None = None,
 ) -> None:
     """Run the sink until ``stop`` is set (then drain and commit) or a fatal error is raised
-    (:class:`~connector.sink.errors.HubSpotAccessError` for 401/403).
+    (:class:`~connector.sink.errors.HubSpotAccessError` for 401/403, a fatal consumer error,
+    :class:`~connector.sink.errors.KafkaUnavailableError` when no broker answers at start).
 
     ``telemetry``: the process's (the CLI builds one); None builds one from
-    ``settings.telemetry`` for this worker alone and shuts it down on return."""
+    ``settings.telemetry`` for this worker alone and shuts it down on return. ``progress``: the
+    watch ``/healthz`` reads (``connector run`` gives one); None: one of the worker's own."""
     if telemetry is None:
         with Telemetry.from_settings(settings.telemetry) as owned:
-            _run(settings, stop, transport, owned)
+            _run(settings, stop, transport, owned, progress)
     else:
-        _run(settings, stop, transport, telemetry)
+        _run(settings, stop, transport, telemetry, progress)
 
 
-def ensure_dead_letter_topic(settings: Settings) -> None:
+def ensure_dead_letter_topic(
+    settings: Settings,
+    *,
+    stop: threading.Event | None = None,
+    wait_seconds: float = STARTUP_WAIT_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], object] | None = None,
+) -> bool:
     """The sink must be able to dead-letter from its first record: create its DLQ topic with as
-    many partitions as the commands topic (clusters often disable auto-creation)."""
+    many partitions as the commands topic (clusters often disable auto-creation).
+
+    A broker that is away (transport errors, timeouts) is asked again, with short pauses, for
+    up to ``wait_seconds``; then :class:`KafkaUnavailableError`. Other errors raise at once.
+    Returns False if ``stop`` was set while waiting (nothing to run), else True."""
+    stop = stop if stop is not None else threading.Event()
+    pause = sleep if sleep is not None else stop.wait
+    deadline = clock() + wait_seconds
+    attempt = 0
+    while True:
+        try:
+            _create_dead_letter_topic(settings, min(_ATTEMPT_TIMEOUT_S, max(
+                deadline - clock(), 1.0)))
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            code = error.code() if isinstance(error, KafkaError) else None
+            if code not in _TRANSIENT and not (isinstance(error, KafkaError)
+                                               and error.retriable()):
+                raise
+            left = deadline - clock()
+            if left <= 0:
+                raise KafkaUnavailableError(
+                    f"Kafka at {settings.kafka.bootstrap_servers} did not answer for "
+                    f"{wait_seconds:.0f}s while the sink created its dead-letter topic "
+                    f"{settings.topics.commands_dlq} (last error: {exc}); check "
+                    "CONNECTOR_KAFKA__BOOTSTRAP_SERVERS and the brokers") from exc
+            delay = min(_RETRY_PAUSE_S[min(attempt, len(_RETRY_PAUSE_S) - 1)], left)
+            attempt += 1
+            log.warning("sink.kafka_unavailable attempt=%s retry_in=%.1f left=%.0f error=%s",
+                        attempt, delay, left, exc)
+            pause(delay)
+            if stop.is_set():
+                return False
+            continue
+        if attempt:
+            log.info("sink.kafka_available attempts=%s", attempt + 1)
+        return True
+
+
+def _create_dead_letter_topic(settings: Settings, timeout: float) -> None:
     client = settings.kafka.client_config()
-    metadata = AdminClient(client).list_topics(timeout=30)
+    metadata = AdminClient(client).list_topics(timeout=timeout)
     commands = metadata.topics.get(settings.topics.commands)
     partitions = len(commands.partitions) if commands is not None and commands.partitions else 1
-    ensure_topics(client, [TopicSpec(settings.topics.commands_dlq, partitions)])
+    ensure_topics(client, [TopicSpec(settings.topics.commands_dlq, partitions)], timeout=timeout)
 
 
 def _run(settings: Settings, stop: threading.Event, transport: httpx.BaseTransport | None,
-         telemetry: Telemetry) -> None:
-    ensure_dead_letter_topic(settings)
-    worker, client = build_worker(settings, stop, transport=transport, telemetry=telemetry)
+         telemetry: Telemetry, progress: ProgressWatch | None) -> None:
+    if not ensure_dead_letter_topic(settings, stop=stop):
+        return
+    worker, client = build_worker(settings, stop, transport=transport, telemetry=telemetry,
+                                  progress=progress)
     try:
         worker.run()
     finally:

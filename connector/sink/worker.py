@@ -6,9 +6,11 @@ Lifecycle (STYLE habit 6)::
     add     one consumed record -> decoded command -> batcher (or parking, or dead letter)
     flush   while the rate budget has a slot: apply the best work item (Batcher.take);
             probe parked events
-    commit  deliver pending dead letters, then commit each partition's lowest unfinished offset
-    revoke  flush what can go without waiting, commit, forget the partitions
-    stop    drain (bounded by ``drain_seconds``), commit, close
+    commit  (every ``commit_interval_seconds``) hand dead letters to the producer and serve its
+            callbacks, then commit each partition's lowest unfinished offset, asynchronously
+    revoke  flush what can go without waiting, commit (asynchronously), forget the partitions
+    stop    drain (bounded by ``drain_seconds``), deliver dead letters (bounded), commit and
+            wait for the broker's answer (bounded), close (bounded)
 
 Requests are the scarce resource: the loop sends only while the rate budget has a free slot,
 and while it has none it keeps consuming, so groups fill up and the next request carries a full
@@ -21,6 +23,39 @@ still returns is stashed in order), then resumes. Nothing sleeps in the poll loo
 stops the worker with :class:`HubSpotAccessError`: the finished commands are committed, the
 unapplied ones are not, nothing is dead-lettered for it.
 
+The broker may go away at any time (a rolling restart, a crash) and the worker keeps going;
+no call waits on it without a bound:
+
+- Commits are asynchronous: ``consumer.commit(asynchronous=True)`` and the result arrives in
+  :meth:`SinkWorker.on_commit` (the consumer's ``on_commit``, served by consume/poll). Only a
+  confirmed offset counts as committed (``OffsetTracker.committed``); a failed commit is retried
+  at the next interval, one that got no answer after ``commit_retry_seconds`` too. One commit is
+  outstanding at a time (librdkafka defers commits while no coordinator is known; they must not
+  pile up). A synchronous commit could wait forever for a coordinator.
+- In :meth:`SinkWorker.revoke` the commit is asynchronous as well: a rebalance callback cannot
+  poll, so it cannot wait for an answer with a bound, and a synchronous commit has none.
+  librdkafka queues the commit to the coordinator before the rejoin that hands the partition
+  over, so it normally lands first; if it does not (no coordinator then), the next owner
+  replays from the last confirmed commit, which HubSpot takes idempotently (at least once).
+- :meth:`SinkWorker.stop` commits and polls (partitions paused) until the broker confirms or
+  ``commit_wait_seconds`` pass, then closes the consumer in a daemon thread joined for at most
+  ``close_timeout_seconds`` (``close()`` can hang while the coordinator is away, librdkafka
+  #3740).
+- A dead letter finishes its command only once the producer confirms its delivery, so no
+  commit passes an undelivered one. A letter keeps its produce arguments until then: a delivery
+  that failed for good (e.g. ``_MSG_TIMED_OUT`` after a long outage) or a full local queue is
+  produced again at the next commit interval; a fatal producer error rebuilds the producer
+  (``producer_factory``) and produces every unconfirmed letter again. The loop only serves the
+  producer's callbacks (``poll(0)``); ``stop`` flushes for at most ``dlq_timeout_seconds``.
+- Consume errors are logged; a fatal one ends the worker (``sink.consumer_fatal``) so that a
+  supervisor restarts it.
+
+Progress (``connector.telemetry.progress``): a confirmed commit, a finished work item, a parked
+event's probe and any deliberate wait on HubSpot's clock (rate budget, retry backoff) are
+progress; every commit interval the worker reports its backlog (lag from locally cached
+watermarks, commands held, offsets not yet confirmed, dead letters undelivered) and what it
+waits on (``dead-letter-delivery``, ``kafka-commit``, ``kafka-fetch``, ``hubspot``, ...).
+
 Telemetry: each consumed command gets a ``consume`` span (parent: the normalizer's ``send``
 span, from the record's headers) and keeps that span's context in its headers, so the
 ``sink batch`` span around each work item continues the trace of its first sampled command and
@@ -32,6 +67,7 @@ ratio, the rate budget left after each work item, and the consumer lag.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 from collections import Counter
@@ -60,6 +96,7 @@ from connector.sink.offsets import OffsetTracker
 from connector.sink.park import ParkingLot
 from connector.sink.request import EventKey, IdentifierKind, is_event_upsert
 from connector.telemetry import Telemetry
+from connector.telemetry.progress import ProgressWatch, cached_lag
 
 log = logging.getLogger("connector.sink")
 
@@ -68,6 +105,123 @@ Clock = Callable[[], float]
 
 def _key(tp: Any) -> Partition:
     return (tp.topic, tp.partition)
+
+
+@dataclasses.dataclass
+class _Letter:
+    """A dead letter until the producer confirms it: its command and its produce arguments."""
+
+    partition: Partition
+    offset: int
+    args: dict[str, Any]
+    attempts: int = 0
+
+
+class DeadLetterOutbox:
+    """Dead letters until their delivery is confirmed; the failed ones are produced again.
+
+    ``delivered(partition, offset)`` is called (from the producer's poll, on the caller's thread)
+    once a letter is in the dead-letter topic. Nothing here blocks except :meth:`pump` with a
+    timeout (a bounded ``flush``).
+    """
+
+    def __init__(self, producer: Any, delivered: Callable[[Partition, int], None], *,
+                 producer_factory: Callable[[], Any] | None = None) -> None:
+        self.producer = producer
+        self._delivered = delivered
+        self._factory = producer_factory
+        self._letters: dict[int, _Letter] = {}
+        self._retry: list[int] = []  # ids to produce (again), in order
+        self._next_id = 0
+        self._fatal: Any = None  # the producer's fatal error, until it is rebuilt
+
+    def __len__(self) -> int:
+        """Letters not yet confirmed."""
+        return len(self._letters)
+
+    def send(self, partition: Partition, offset: int, args: dict[str, Any]) -> None:
+        """Produce a letter (or queue it, if the producer cannot take it now)."""
+        letter_id = self._next_id
+        self._next_id += 1
+        self._letters[letter_id] = _Letter(partition, offset, args)
+        self._retry.append(letter_id)
+        self._produce_queued()
+        self._serve(0)
+
+    def pump(self, timeout: float = 0.0) -> None:
+        """Produce the queued letters again and serve delivery callbacks (``flush`` for at most
+        ``timeout`` seconds when > 0)."""
+        if not self._letters:
+            return
+        if self._fatal is not None:
+            self._rebuild()
+        self._produce_queued()
+        self._serve(timeout)
+
+    def drop_partitions(self, keys: list[Partition]) -> None:
+        """Forget the letters of revoked partitions: their next owner replays the commands."""
+        gone = {i for i, letter in self._letters.items() if letter.partition in keys}
+        for letter_id in gone:
+            del self._letters[letter_id]
+        self._retry = [i for i in self._retry if i not in gone]
+
+    def _produce_queued(self) -> None:
+        while self._retry and self._fatal is None:
+            letter_id = self._retry[0]
+            letter = self._letters.get(letter_id)
+            if letter is not None:
+                try:
+                    self.producer.produce(**letter.args,
+                                          on_delivery=functools.partial(self._on_delivery,
+                                                                        letter_id))
+                except BufferError:
+                    return  # the local queue is full: produced at a later pump
+                except KafkaException as exc:
+                    error = exc.args[0] if exc.args else None
+                    log.warning("sink.dead_letter_produce_failed topic=%s error=%s",
+                                letter.args.get("topic"), exc)
+                    if error is not None and getattr(error, "fatal", lambda: False)():
+                        self._fatal = error
+                    return
+                letter.attempts += 1
+            self._retry.pop(0)
+
+    def _serve(self, timeout: float) -> None:
+        try:
+            if timeout > 0:
+                self.producer.flush(timeout)
+            else:
+                self.producer.poll(0)
+        except KafkaException as exc:
+            log.warning("sink.dead_letter_poll_failed error=%s", exc)
+
+    def _on_delivery(self, letter_id: int, error: Any, _message: Any) -> None:
+        letter = self._letters.get(letter_id)
+        if letter is None:
+            return  # its partition was revoked
+        if error is None:
+            del self._letters[letter_id]
+            self._delivered(letter.partition, letter.offset)
+            return
+        log.warning("sink.dead_letter_undelivered partition=%s offset=%s attempts=%s "
+                    "error=%s retry=next-interval", letter.partition[1], letter.offset,
+                    letter.attempts, error)
+        if getattr(error, "fatal", lambda: False)():
+            self._fatal = error
+        if letter_id not in self._retry:
+            self._retry.append(letter_id)
+
+    def _rebuild(self) -> None:
+        """A fatal producer error: a new producer, every unconfirmed letter produced again."""
+        if self._factory is None:
+            raise DeadLetterDeliveryError(
+                f"the dead-letter producer failed fatally ({self._fatal}) and cannot be "
+                "rebuilt; offsets are not committed past the undelivered dead letters")
+        log.error("sink.dead_letter_producer_rebuilt error=%s undelivered=%s", self._fatal,
+                  len(self._letters))
+        self.producer = self._factory()
+        self._fatal = None
+        self._retry = sorted(self._letters)
 
 
 class SinkWorker:
@@ -91,13 +245,23 @@ class SinkWorker:
         poll_seconds: float = 0.2,
         max_poll_records: int = 500,
         max_buffered: int = 100_000,
-        dlq_timeout_seconds: float = 30.0,
+        dlq_timeout_seconds: float = 10.0,
+        commit_retry_seconds: float = 15.0,
+        commit_wait_seconds: float = 10.0,
+        close_timeout_seconds: float = 10.0,
         telemetry: Telemetry | None = None,
         budget: RateBudget | None = None,
         group: str = "",
+        producer_factory: Callable[[], Any] | None = None,
+        progress: ProgressWatch | None = None,
     ) -> None:
+        """``on_commit`` must be the consumer's ``on_commit`` callback (the runner wires it):
+        only what it confirms counts as committed. ``producer_factory`` builds a new dead-letter
+        producer after a fatal error (None: such an error ends the worker). ``progress``: where
+        the worker reports progress (None: a watch of its own)."""
         self._consumer = consumer
-        self._producer = producer
+        self._outbox = DeadLetterOutbox(producer, self._letter_delivered,
+                                        producer_factory=producer_factory)
         self._applier = applier
         self._decoder = decoder
         self._batcher = batcher
@@ -113,10 +277,12 @@ class SinkWorker:
         self._max_buffered = max(max_buffered, 1)
         self._paused: set[Partition] = set()
         self._dlq_timeout = dlq_timeout_seconds
+        self._commit_retry = commit_retry_seconds
+        self._commit_wait = commit_wait_seconds
+        self._close_timeout = close_timeout_seconds
+        self._commit_sent: float | None = None  # when the outstanding commit was sent
         self._trackers: dict[Partition, OffsetTracker] = {}
         self._stash: list[Any] = []
-        self._awaiting: list[tuple[Partition, int]] = []
-        self._delivery_errors: list[str] = []
         self._in_flight: Work | None = None
         self._no_wait = False
         self._closing = False
@@ -129,6 +295,8 @@ class SinkWorker:
         self._metrics = telemetry.metrics
         self._budget = budget
         self._lag = telemetry.lag_monitor(group or topic)
+        self._progress = progress if progress is not None else ProgressWatch(
+            "sink", clock=clock, metrics=telemetry.metrics)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -150,6 +318,9 @@ class SinkWorker:
                          exc.status, exc.correlation_id, exc)
             self._fatal = exc
             raise
+        except KafkaException as exc:
+            log.critical("sink.consumer_fatal error=%s", exc)
+            raise
         finally:
             self.stop()
 
@@ -169,21 +340,75 @@ class SinkWorker:
         self.commit()
 
     def stop(self) -> None:
-        """Drain what is in hand (bounded), commit, leave the group."""
+        """Drain what is in hand (bounded), deliver dead letters (bounded), commit and wait for
+        the answer (bounded), leave the group (bounded)."""
         if self._closing:
             return
         try:
             if self._fatal is None:
+                self._progress.waiting_on("shutdown-drain")
                 self._drain_deadline = self._drain_deadline or self._clock() + self._drain_seconds
                 try:
                     self.flush(everything=True)
                 except SinkInterrupted as exc:
                     log.info("sink.drain_interrupted reason=%s", exc)
-            self.commit(force=True)
+            self._outbox.pump(self._dlq_timeout)
+            if self._outbox:
+                log.warning("sink.dead_letters_undelivered count=%s (not committed: the next "
+                            "owner replays them)", len(self._outbox))
+            self._commit_and_wait()
         finally:
             self._closing = True
-            self._consumer.close()
+            self._close_consumer()
             log.info("sink.stopped %s", " ".join(f"{k}={v}" for k, v in sorted(self.stats.items())))
+
+    def _commit_and_wait(self) -> None:
+        """Commit, then poll (partitions paused) until the broker confirmed every partition's
+        position, for at most ``commit_wait_seconds``."""
+        self._progress.waiting_on("kafka-commit")
+        deadline = self._clock() + self._commit_wait
+        try:
+            self._consumer.pause([TopicPartition(t, p) for t, p in self._trackers])
+            self._commit(list(self._trackers), force=True)
+            while self._unconfirmed():
+                left = deadline - self._clock()
+                if left <= 0:
+                    log.warning("sink.final_commit_unconfirmed partitions=%s seconds=%s",
+                                self._unconfirmed(), self._commit_wait)
+                    return
+                self._consumer.poll(min(left, self._poll_seconds))  # serves on_commit
+                if self._commit_sent is None:  # answered, but not every position: again
+                    self._commit(list(self._trackers))
+        except KafkaException as exc:  # e.g. the consumer failed fatally: nothing to wait for
+            log.warning("sink.commit_failed error=%s", exc)
+
+    def _unconfirmed(self) -> list[Partition]:
+        """Partitions whose position the broker has not confirmed."""
+        return [key for key, tracker in self._trackers.items()
+                if tracker.to_commit() is not None]
+
+    def _close_consumer(self) -> None:
+        """``close()`` in a daemon thread, waited for at most ``close_timeout_seconds``."""
+        self._progress.waiting_on("kafka-close")
+        done = threading.Event()
+        failure: list[BaseException] = []
+
+        def close() -> None:
+            try:
+                self._consumer.close()
+            except BaseException as exc:  # reported below; the thread must end quietly
+                failure.append(exc)
+            finally:
+                done.set()
+
+        thread = threading.Thread(target=close, name="sink-consumer-close", daemon=True)
+        thread.start()
+        if not done.wait(self._close_timeout):
+            log.warning("sink.close_timeout seconds=%s (the group coordinator may be away; "
+                        "the member leaves the group when its session times out)",
+                        self._close_timeout)
+        elif failure:
+            log.warning("sink.close_failed error=%s", failure[0])
 
     # ----------------------------------------------------------------- rebalance callbacks
 
@@ -194,13 +419,14 @@ class SinkWorker:
         log.info("sink.assigned partitions=%s", [_key(tp) for tp in partitions])
 
     def revoke(self, consumer: Any, partitions: list[Any]) -> None:
-        """Partitions taken away: flush what can go now, commit, forget them."""
+        """Partitions taken away: flush what can go now, commit (asynchronously: a callback
+        cannot wait for the answer, see the module docstring), forget them."""
         keys = [_key(tp) for tp in partitions if _key(tp) in self._trackers]
         try:
             if not self._closing and self._in_flight is None and self._fatal is None:
                 for key in keys:
                     self._flush_without_waiting(key)
-            self._commit(keys)
+            self._commit(keys, force=True)
         except HubSpotAccessError as exc:
             self._fatal = exc  # raised from the loop once the callback returns
         except (KafkaException, DeadLetterDeliveryError) as exc:
@@ -222,7 +448,7 @@ class SinkWorker:
             self._batcher.drop_partition(key)
             self._parking.drop_partition(key)
         self._stash = [m for m in self._stash if (m.topic(), m.partition()) not in keys]
-        self._awaiting = [(k, o) for k, o in self._awaiting if k not in keys]
+        self._outbox.drop_partitions(keys)
 
     def _flush_without_waiting(self, key: Partition) -> None:
         self._no_wait = True
@@ -242,7 +468,7 @@ class SinkWorker:
         error = message.error()
         if error is not None:
             if error.fatal():
-                raise KafkaException(error)
+                raise KafkaException(error)  # run() logs it; a supervisor restarts the worker
             if error.code() != KafkaError._PARTITION_EOF:
                 log.warning("sink.consume_error error=%s", error)
             return
@@ -334,6 +560,7 @@ class SinkWorker:
         key = partition_of(work)
         self._in_flight = work
         operation = _operation_of(work)
+        self._progress.waiting_on("hubspot")
         try:
             with self._tracing.sink_batch([p.source for p in work.items], operation=operation):
                 outcome = self._applier.execute(work)
@@ -344,6 +571,7 @@ class SinkWorker:
         finally:
             self._in_flight = None
             self._report_budget()
+        self._progress.progressed()
         if isinstance(work, AttendanceBatch):
             self._metrics.batch_sent(operation, len(work.items), self._batcher.max_inputs)
         tracker = self._trackers.get(key)
@@ -384,6 +612,7 @@ class SinkWorker:
                                           operation="get_event"):
                 found = self._applier.lookup(parked.event, parked.items)
             self._report_budget()
+            self._progress.progressed()
             if found:
                 self._release(parked.event)
                 continue
@@ -410,10 +639,14 @@ class SinkWorker:
 
     # ----------------------------------------------------------------- waiting
 
-    def idle(self, seconds: float) -> None:
-        """The sink's ``sleep``: pause the partitions, keep polling, resume."""
+    def idle(self, seconds: float, waiting_on: str = "hubspot-wait") -> None:
+        """The sink's ``sleep``: pause the partitions, keep polling, resume.
+
+        A deliberate wait on HubSpot's clock (``waiting_on``: ``hubspot-rate-budget``,
+        ``hubspot-retry-backoff``) is progress: busy, not stalled."""
         if self._no_wait:
             raise SinkInterrupted("no waiting inside a rebalance callback")
+        self._progress.waiting_on(waiting_on)
         deadline = self._clock() + seconds
         paused = [TopicPartition(t, p) for t, p in self._trackers if (t, p) not in self._paused]
         if paused:
@@ -421,6 +654,7 @@ class SinkWorker:
         try:
             while True:
                 self._check_interrupt()
+                self._progress.progressed()
                 left = deadline - self._clock()
                 if left <= 0:
                     return
@@ -482,45 +716,37 @@ class SinkWorker:
             letter.correlation_id, letter.attempts,
         )
         args = letter.produce_args(self._dlq_topic, int(self._clock() * 1000))
-        self._producer.produce(**args, on_delivery=self._on_delivery)
-        self._producer.poll(0)
-        self._awaiting.append(((s.topic, s.partition), s.offset))
+        self._outbox.send((s.topic, s.partition), s.offset, args)
         self.stats["dead_lettered"] += 1
         self._metrics.dead_letter(s.topic, letter.reason)
         self._metrics.records_out(self._dlq_topic)
 
-    def _on_delivery(self, error: Any, _message: Any) -> None:
-        if error is not None:
-            self._delivery_errors.append(str(error))
-
-    def _settle_dead_letters(self) -> None:
-        if not self._awaiting:
-            return
-        remaining = self._producer.flush(self._dlq_timeout)
-        if remaining or self._delivery_errors:
-            raise DeadLetterDeliveryError(
-                f"the dead-letter topic {self._dlq_topic} did not take {remaining} record(s) "
-                f"(errors: {self._delivery_errors[:3]}); offsets are not committed past them"
-            )
-        for key, offset in self._awaiting:
-            tracker = self._trackers.get(key)
-            if tracker is not None:
-                tracker.finished(offset)
-        self._awaiting.clear()
+    def _letter_delivered(self, key: Partition, offset: int) -> None:
+        """The producer confirmed a dead letter: its command is finished."""
+        tracker = self._trackers.get(key)
+        if tracker is not None:
+            tracker.finished(offset)
+        self._progress.progressed()
 
     def commit(self, *, force: bool = False) -> None:
-        """Commit every partition's finished prefix (at most every commit interval)."""
+        """Commit every partition's finished prefix (at most every commit interval), and
+        report progress."""
         now = self._clock()
         if not force and now < self._next_commit:
             return
         self._next_commit = now + self._commit_interval
-        try:
-            self._commit(list(self._trackers))
-        except KafkaException as exc:  # e.g. a rebalance in progress: the next commit retries
-            log.warning("sink.commit_failed error=%s", exc)
+        self._commit(list(self._trackers), force=force)
+        self._report_progress()
 
-    def _commit(self, keys: list[Partition]) -> None:
-        self._settle_dead_letters()
+    def _commit(self, keys: list[Partition], *, force: bool = False) -> None:
+        """Serve the dead letters, then send one asynchronous commit of the positions that moved
+        since the last confirmed one, unless a commit is outstanding (and not ``force``).
+        Never raises for Kafka: a failed commit is retried at the next interval."""
+        self._outbox.pump()
+        now = self._clock()
+        sent = self._commit_sent
+        if not force and sent is not None and now < sent + self._commit_retry:
+            return  # the outstanding commit's answer comes through on_commit
         offsets = []
         for key in keys:
             tracker = self._trackers.get(key)
@@ -529,10 +755,63 @@ class SinkWorker:
                 offsets.append(TopicPartition(key[0], key[1], position))
         if not offsets:
             return
-        self._consumer.commit(offsets=offsets, asynchronous=False)
-        for tp in offsets:
-            self._trackers[_key(tp)].committed = tp.offset
-        log.debug("sink.committed offsets=%s", [(tp.partition, tp.offset) for tp in offsets])
+        if sent is not None and not force:
+            log.warning("sink.commit_unanswered seconds=%.0f (sent again)", now - sent)
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as exc:  # e.g. no longer in the group: the next interval retries
+            log.warning("sink.commit_failed error=%s", exc)
+            return
+        self._commit_sent = now
+
+    def on_commit(self, error: Any, partitions: list[Any]) -> None:
+        """The consumer's ``on_commit``: the broker's answer to a commit (served by consume or
+        poll). Confirmed offsets become each tracker's ``committed``; errors are logged and the
+        next interval commits again."""
+        self._commit_sent = None
+        if error is not None:
+            log.warning("sink.commit_failed error=%s", error)
+            return
+        confirmed = []
+        for tp in partitions or ():
+            if tp.error is not None:
+                log.warning("sink.commit_failed partition=%s error=%s", tp.partition, tp.error)
+                continue
+            tracker = self._trackers.get(_key(tp))
+            if tracker is None or tp.offset < 0:
+                continue  # revoked meanwhile
+            if tracker.committed is None or tp.offset > tracker.committed:
+                tracker.committed = tp.offset
+                confirmed.append((tp.partition, tp.offset))
+        if confirmed:
+            self._progress.progressed()
+            log.debug("sink.committed offsets=%s", confirmed)
+
+    # ----------------------------------------------------------------- progress
+
+    def _report_progress(self) -> None:
+        """Tell the progress watch what the worker has to do and what it waits on; check it."""
+        held = len(self._stash) + sum(t.unfinished for t in self._trackers.values())
+        unconfirmed = self._unconfirmed()
+        lag = cached_lag(self._consumer, self._trackers)
+        progress = self._progress
+        progress.set_backlog(lag=lag, in_hand=held + len(unconfirmed))
+        if self._outbox:
+            progress.waiting_on("dead-letter-delivery")
+        elif held and self._budget is not None and self._budget.free() == 0:
+            progress.waiting_on("hubspot-rate-budget")
+            progress.progressed()  # waiting for HubSpot's window or day is busy, not stalled
+        elif held and held == len(self._parking):
+            progress.waiting_on("event-upsert")  # parked: probed with backoff (progress)
+        elif held:
+            progress.waiting_on("hubspot")
+        elif unconfirmed:
+            progress.waiting_on("kafka-commit")
+        elif lag:
+            progress.waiting_on("kafka-fetch")
+        else:
+            progress.waiting_on("nothing")
+        progress.check()
 
 
 def _operation_of(work: Work) -> str:

@@ -23,6 +23,9 @@ Instruments (for Prometheus, dots become underscores, counters get ``_total`` an
 - ``connector.sink.batch.fill_ratio`` (histogram): inputs sent / batch capacity, by ``operation``
 - ``connector.normalizer.attendances.open`` (gauge): people currently in a session
 - ``connector.normalizer.state.size`` (gauge): entries in the normalizer's state
+- ``connector.worker.stalled`` (gauge): 1 while a worker is stalled, else 0, by ``worker``
+- ``connector.worker.progress.age`` (gauge, s): seconds a worker has had work without making
+  progress (0 while idle), by ``worker`` (the rule: ``connector.telemetry.progress``)
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ CONSUMER_LAG = "connector.consumer.lag"
 BATCH_FILL = "connector.sink.batch.fill_ratio"
 OPEN_ATTENDANCES = "connector.normalizer.attendances.open"
 STATE_SIZE = "connector.normalizer.state.size"
+WORKER_STALLED = "connector.worker.stalled"
+WORKER_PROGRESS_AGE = "connector.worker.progress.age"
 
 #: Seconds; HubSpot answers in tens to hundreds of ms, batches can take seconds, timeout is 30 s.
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -85,6 +90,10 @@ class Metrics:
 
     def set_consumer_lag(self, group: str, lags: Mapping[tuple[str, int], int]) -> None:
         """Lag per (topic, partition) of ``group``; replaces that group's previous values."""
+
+    def set_worker_progress(self, worker: str, *, stalled: bool, seconds: float) -> None:
+        """Whether ``worker`` is stalled, and for how many seconds it has had work without
+        progress (see ``connector.telemetry.progress``)."""
 
 
 NOOP_METRICS = Metrics()
@@ -137,6 +146,7 @@ class ConnectorMetrics(Metrics):
         self._rate_budget: dict[str, int] = {}
         self._state: dict[str, int] = {}
         self._lag: dict[str, dict[tuple[str, int], int]] = {}
+        self._progress: dict[str, tuple[int, float]] = {}
 
         meter.create_observable_counter(
             RECORDS_IN, [self._observe(self._in, ("topic",))], unit="{record}",
@@ -171,6 +181,12 @@ class ConnectorMetrics(Metrics):
         meter.create_observable_gauge(
             CONSUMER_LAG, [self._observe_lag], unit="{record}",
             description="Records between the consumer's position and the high watermark")
+        meter.create_observable_gauge(
+            WORKER_STALLED, [self._observe_progress(0)], unit="1",
+            description="1 while the worker has work and made no progress for its stall time")
+        meter.create_observable_gauge(
+            WORKER_PROGRESS_AGE, [self._observe_progress(1)], unit="s",
+            description="Seconds the worker has had work without making progress (0 if idle)")
 
     # -- hot path ------------------------------------------------------------------------------
 
@@ -229,6 +245,9 @@ class ConnectorMetrics(Metrics):
     def set_consumer_lag(self, group: str, lags: Mapping[tuple[str, int], int]) -> None:
         self._lag[group] = dict(lags)
 
+    def set_worker_progress(self, worker: str, *, stalled: bool, seconds: float) -> None:
+        self._progress[worker] = (int(stalled), seconds)
+
     # -- callbacks (run by the metric reader, on its thread) -----------------------------------
 
     @staticmethod
@@ -252,3 +271,9 @@ class ConnectorMetrics(Metrics):
         return [Observation(lag, {"group": group, "topic": topic, "partition": str(partition)})
                 for group, lags in list(self._lag.items())
                 for (topic, partition), lag in list(lags.items())]
+
+    def _observe_progress(self, index: int) -> Any:
+        def callback(_options: CallbackOptions) -> Iterable[Observation]:
+            return [Observation(values[index], {"worker": worker})
+                    for worker, values in list(self._progress.items())]
+        return callback

@@ -44,7 +44,8 @@ def message(partition: int, offset: int, command: Command) -> FakeMessage:
 
 
 class Consumer:
-    """Partitions of commands; an empty poll lets its timeout pass on the fake clock."""
+    """Partitions of commands; an empty poll lets its timeout pass on the fake clock; commits
+    are answered through ``on_commit`` at the next consume or poll, like librdkafka's."""
 
     def __init__(self, clock: Clock, commands: list[tuple[int, Command]]) -> None:
         self.clock = clock
@@ -55,11 +56,18 @@ class Consumer:
         self.paused: set[int] = set()
         self.pauses = 0
         self.committed: dict[int, int] = {}
+        self.on_commit: Any = None
+        self.answers: list[list[TopicPartition]] = []
+        self.ends = {p: len(q) for p, q in self.queues.items()}
+        self.next = dict.fromkeys(self.queues, 0)
 
     def subscribe(self, topics: list[str], **callbacks: Any) -> None:
         callbacks["on_assign"](self, [TopicPartition(TOPIC, p) for p in self.queues])
 
     def consume(self, count: int, timeout: float) -> list[FakeMessage]:
+        answers, self.answers = self.answers, []
+        for offsets in answers:
+            self.on_commit(None, offsets)
         out: list[FakeMessage] = []
         while len(out) < count:
             ready = [q for p, q in self.queues.items() if q and p not in self.paused]
@@ -69,6 +77,8 @@ class Consumer:
                 out.append(queue.popleft())
         if not out:
             self.clock.now += timeout
+        for m in out:
+            self.next[m.partition()] = m.offset() + 1
         return out
 
     def poll(self, timeout: float) -> FakeMessage | None:
@@ -83,7 +93,17 @@ class Consumer:
         self.paused.difference_update(tp.partition for tp in partitions)
 
     def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        assert asynchronous
         self.committed.update({tp.partition: tp.offset for tp in offsets})
+        self.answers.append([TopicPartition(tp.topic, tp.partition, tp.offset)
+                             for tp in offsets])
+
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        return [TopicPartition(tp.topic, tp.partition, self.next[tp.partition])
+                for tp in partitions]
+
+    def get_watermark_offsets(self, tp: TopicPartition, cached: bool) -> tuple[int, int]:
+        return 0, self.ends[tp.partition]
 
     def close(self) -> None:
         pass
@@ -145,6 +165,7 @@ def worker(commands: list[tuple[int, Command]], *, window_limit: int,
         parking=ParkingLot(budget_seconds=60, clock=clock), topic=TOPIC,
         dlq_topic=f"{TOPIC}.dlq", stop=threading.Event(), clock=clock, budget=budget,
         max_buffered=max_buffered)
+    consumer.on_commit = sink.on_commit
     sink.start()
     return sink, consumer, hubspot, clock
 
