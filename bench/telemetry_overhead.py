@@ -155,7 +155,7 @@ class _Producer:
     def begin_transaction(self) -> None:
         pass
 
-    def commit_transaction(self) -> None:
+    def commit_transaction(self, timeout: float) -> None:
         pass
 
     def send_offsets_to_transaction(self, *args: Any) -> None:

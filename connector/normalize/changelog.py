@@ -24,6 +24,8 @@ from confluent_kafka import (
 )
 
 from connector.errors import ConnectorError
+from connector.kafka.lifecycle import close_within
+from connector.kafka.roles import for_consumer
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,8 @@ def high_watermarks(client_config: dict[str, Any], partitions: list[TopicPartiti
     """
     if not partitions:
         return {}
-    consumer = Consumer({**client_config, "group.id": f"watermark-{uuid.uuid4().hex[:8]}",
+    consumer = Consumer({**for_consumer(client_config),
+                         "group.id": f"watermark-{uuid.uuid4().hex[:8]}",
                          "isolation.level": "read_uncommitted"})
     deadline = time.monotonic() + timeout
     marks: dict[tuple[str, int], tuple[int, int]] = {}
@@ -87,48 +90,80 @@ def high_watermarks(client_config: dict[str, Any], partitions: list[TopicPartiti
 def read_partition(client_config: dict[str, Any], topic: str, partition: int,
                    timeout: float = 120.0, watermarks: tuple[int, int] | None = None
                    ) -> Iterator[tuple[str, Any]]:
-    """Every committed (key, value) of one changelog partition, oldest first.
+    """Every committed (key, value) of one changelog partition, oldest first (see
+    `read_partitions`). ``watermarks``: taken already, after the partition was assigned (None:
+    taken here)."""
+    tp = TopicPartition(topic, partition)
+    marks = {(topic, partition): watermarks} if watermarks is not None else \
+        high_watermarks(client_config, [tp])
+    for _topic, _partition, key, value in read_partitions(client_config, marks, timeout):
+        yield key, value
 
-    Reads up to the high watermark taken at the start, not just to the first end-of-partition:
-    a read_committed consumer stops at the last stable offset, which trails the previous owner's
-    just-committed transaction until its markers are written. Stopping there would lose that
-    transaction's state while its input offsets are already committed. (The watermark comes
-    from a read_uncommitted query, `high_watermarks`: asked by a read_committed consumer, Kafka
-    answers with the last stable offset instead.) ``watermarks``: taken already, after the
-    partition was assigned (None: taken here).
+
+def read_partitions(client_config: dict[str, Any],
+                    watermarks: dict[tuple[str, int], tuple[int, int]],
+                    timeout: float = 120.0) -> Iterator[tuple[str, int, str, Any]]:
+    """Every committed (topic, partition, key, value) of the given changelog partitions, each
+    partition's oldest first, read by one consumer for them all.
+
+    Reads each partition up to the high watermark taken at the start (``watermarks``, from
+    `high_watermarks`), not just to the first end-of-partition: a read_committed consumer stops
+    at the last stable offset, which trails the previous owner's just-committed transaction
+    until its markers are written. Stopping there would lose that transaction's state while its
+    input offsets are already committed. (The watermark comes from a read_uncommitted query:
+    asked by a read_committed consumer, Kafka answers with the last stable offset instead.)
+
+    One client for every partition of a rebalance, and short fetch waits: a restore takes time
+    in proportion to the data, not a client's start-up plus a held fetch (500 ms by default)
+    per partition. Bounded by ``timeout``: ConnectorError past it.
     """
+    remaining = {key: high for key, (low, high) in watermarks.items() if high > low}
+    if not remaining:  # empty, or emptied by DeleteRecords (a replay reset)
+        return
     consumer = Consumer({
-        **client_config,
+        **for_consumer(client_config),
         "group.id": f"restore-{uuid.uuid4().hex[:8]}",
         "enable.auto.commit": False,
         "enable.partition.eof": True,
         "isolation.level": "read_committed",
         "fetch.max.bytes": 52_428_800,
+        # The end of a partition is known from a fetch response, which the broker holds back up
+        # to this long when there is nothing new.
+        "fetch.wait.max.ms": 10,
     })
-    tp = TopicPartition(topic, partition)
     try:
-        low, high = watermarks if watermarks is not None else \
-            high_watermarks(client_config, [tp])[(topic, partition)]
-        if high <= low:  # empty, or emptied by DeleteRecords (a replay reset)
-            return
-        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)
+                         for topic, partition in remaining])
         deadline = time.monotonic() + timeout
-        while True:
-            message = consumer.poll(0.5)
+        while remaining:
             if time.monotonic() > deadline:
-                raise ConnectorError(f"restoring {topic}[{partition}] did not reach offset "
-                                     f"{high} within {timeout:.0f}s (an open transaction of "
-                                     "another instance? it ends with transaction.timeout.ms)")
-            if message is None or message.error() is not None:
-                error = None if message is None else message.error()
-                if error is not None and error.code() != KafkaError._PARTITION_EOF:
-                    raise ConnectorError(f"restoring {topic}[{partition}] failed: {error}")
-                if consumer.position([tp])[0].offset >= high:
-                    return
-                continue
-            raw = message.value()
-            yield (message.key() or b"").decode(), orjson.loads(raw) if raw is not None else None
-            if (message.offset() or 0) >= high - 1:
-                return
+                raise ConnectorError(
+                    f"restoring {_describe(remaining)} did not reach the high watermark within "
+                    f"{timeout:.0f}s (an open transaction of another instance? it ends with "
+                    "transaction.timeout.ms)")
+            for message in consumer.consume(10_000, 0.2):
+                key = (message.topic() or "", message.partition() or 0)
+                error = message.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        raise ConnectorError(f"restoring {key[0]}[{key[1]}] failed: {error}")
+                    high = remaining.get(key)
+                    position = consumer.position([TopicPartition(*key)])[0].offset
+                    if high is not None and position >= high:
+                        del remaining[key]  # past the last commit marker
+                    continue
+                high = remaining.get(key)
+                offset = message.offset() or 0
+                if high is None or offset >= high:
+                    continue  # that partition is read already
+                raw = message.value()
+                yield (key[0], key[1], (message.key() or b"").decode(),
+                       orjson.loads(raw) if raw is not None else None)
+                if offset >= high - 1:
+                    del remaining[key]
     finally:
-        consumer.close()
+        close_within(consumer.close, 10.0, "changelog-restore")
+
+
+def _describe(partitions: dict[tuple[str, int], int]) -> str:
+    return ", ".join(f"{topic}[{partition}]" for topic, partition in sorted(partitions))

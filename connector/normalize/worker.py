@@ -36,6 +36,14 @@ from connector.config import Settings
 from connector.dlq import DeadLetter, Stage
 from connector.errors import ConnectorError
 from connector.kafka import TopicSpec, ensure_topics
+from connector.kafka.lifecycle import close_within
+from connector.kafka.transaction import (
+    BoundedTransactions,
+    ProducerUnusable,
+    TransactionAborted,
+    TransactionBounds,
+    describe,
+)
 from connector.normalize import changelog
 from connector.normalize.collector import CollectorPolicy
 from connector.normalize.command import Command
@@ -45,18 +53,26 @@ from connector.normalize.rules import Rejection, TimeWindow
 from connector.normalize.table import WebinarTable, WebinarTableReader, WebinarUpdates
 from connector.serde import Decoded, DecodeFailure, SourceRecord, TopicCodecs
 from connector.telemetry import NOOP_RECORD, RecordTrace, Telemetry
+from connector.telemetry.progress import ProgressWatch, cached_lag
 
 log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 
 
+#: Waits between restarts of the consumer after a failure (doubling up to the last).
+_RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
+#: How long closing a client may take before the worker goes on without it.
+_CLOSE_SECONDS = 10.0
+
+
 class NormalizerFailure(ConnectorError):
-    """The normalizer cannot go on (Kafka refused a transaction for good, or fenced us)."""
+    """The normalizer cannot go on (Kafka stayed unreachable at start-up past every bound)."""
 
 
 class _RestartNeeded(Exception):
-    """A transaction was aborted: state in memory is ahead of Kafka; rebuild from changelogs."""
+    """State in memory is ahead of (or no longer matches) Kafka: a transaction was aborted or
+    its end is unknown, or a restore failed. Rebuild the unit from the changelogs."""
 
 
 @dataclass
@@ -84,22 +100,10 @@ class _Transaction:
     offsets: list[TopicPartition]
     group: Any  # ConsumerGroupMetadata, or None without offsets to commit
 
-    def end(self) -> None:
-        """Commit the input offsets and the transaction (blocks on the broker, GIL released)."""
-        if self.offsets:
-            self.producer.send_offsets_to_transaction(self.offsets, self.group)
-        self.producer.commit_transaction()
-
-
-def _transaction_failed(producer: Producer, exc: KafkaException) -> Exception:
-    """What to raise for a failed transaction: restart from the changelogs, or give up."""
-    error: KafkaError = exc.args[0]
-    if error.txn_requires_abort():
-        producer.abort_transaction()
-        return _RestartNeeded()
-    if error.retriable():
-        return _RestartNeeded()
-    return NormalizerFailure(f"Kafka transaction failed: {error.str()} (fatal={error.fatal()})")
+    def end(self, transactions: BoundedTransactions) -> None:
+        """Commit the input offsets and the transaction (blocks on the broker, GIL released;
+        every call bounded: TransactionAborted or ProducerUnusable when it cannot be done)."""
+        transactions.end(self.producer, self.offsets, self.group)
 
 
 def rules_from(settings: Settings) -> NormalizeRules:
@@ -115,7 +119,8 @@ class NormalizerWorker:
     """Runs until `stop` is set; call `run()`."""
 
     def __init__(self, settings: Settings, stop: threading.Event,
-                 telemetry: Telemetry | None = None, *, freeze_state: bool = False):
+                 telemetry: Telemetry | None = None, *, freeze_state: bool = False,
+                 progress: ProgressWatch | None = None):
         self.settings = settings
         self.stop = stop
         self.telemetry = telemetry if telemetry is not None else Telemetry.disabled()
@@ -126,6 +131,12 @@ class NormalizerWorker:
         self.topics = settings.topics
         self.group = settings.normalizer.group_id
         self.client_config = settings.kafka.client_config()
+        self.consumer_config = settings.kafka.consumer_config()
+        self.producer_config = settings.kafka.producer_config()
+        #: Progress for the stall rule (connector.telemetry.progress): /healthz and the gauge.
+        self.progress = progress if progress is not None else ProgressWatch(
+            "normalizer", settings.telemetry.stall_after_seconds, metrics=self.metrics)
+        self._next_progress_report = 0.0
         self.rules = rules_from(settings)
         self.activity_changelog = changelog.changelog_topic(self.group, self.topics.activity)
         self.webinars_changelog = changelog.changelog_topic(self.group, self.topics.webinars)
@@ -139,6 +150,11 @@ class NormalizerWorker:
         #: The transaction the committer thread is ending (see `_commit_behind`).
         self._in_flight: tuple[_Transaction, Future[None]] | None = None
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="normalizer-commit")
+        self.transactions = BoundedTransactions(TransactionBounds(
+            give_up_seconds=max(settings.normalizer.transaction_timeout_ms / 1000, 10.0)))
+        #: The transactional producer; replaced when it becomes unusable (`_replace_producer`).
+        self.producer: Producer | None = None
+        self._restarts = 0
         #: Freezes the state after each transaction when the process runs nothing else (see
         #: connector.normalize.collector).
         self.collector = CollectorPolicy(freeze=freeze_state)
@@ -153,8 +169,7 @@ class NormalizerWorker:
         self.command_codec = codecs.codec(self.topics.commands)
 
     def _ensure_topics(self) -> None:
-        metadata = Consumer({**self.client_config, "group.id": self.group}).list_topics(
-            timeout=30)
+        metadata = self._until_available("topic metadata", self._list_topics)
         partitions = {name: len(t.partitions) for name, t in metadata.topics.items()}
         for source in (self.topics.activity, self.topics.webinars):
             if source not in partitions:
@@ -170,10 +185,42 @@ class NormalizerWorker:
             TopicSpec(self.webinars_changelog, partitions[self.topics.webinars], config=compact),
         ])
 
+    def _list_topics(self) -> Any:
+        consumer = Consumer({**self.consumer_config, "group.id": self.group})
+        try:
+            return consumer.list_topics(timeout=10)
+        finally:
+            close_within(consumer.close, _CLOSE_SECONDS, "normalizer-metadata")
+
+    def _until_available(self, what: str, call: Callable[[], Any],
+                         give_up_seconds: float = 300.0) -> Any:
+        """``call()`` at start-up, retried while the cluster does not answer (a broker being
+        restarted), up to ``give_up_seconds``; then NormalizerFailure."""
+        deadline = time.monotonic() + give_up_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return call()
+            except (KafkaException, ProducerUnusable) as exc:
+                if time.monotonic() >= deadline or self.stop.is_set():
+                    raise NormalizerFailure(f"Kafka did not answer for {what} within "
+                                            f"{give_up_seconds:.0f}s: {exc}") from exc
+                log.warning("kafka_unavailable waiting_for=%s attempt=%s error=%s", what,
+                            attempt, exc)
+                self.stop.wait(_RESTART_BACKOFF_SECONDS[min(attempt,
+                                                            len(_RESTART_BACKOFF_SECONDS)) - 1])
+
     def _producer(self) -> Producer:
+        """A transactional producer, initialized (which fences any older producer of this
+        instance and ends its open transaction)."""
+        return self._until_available("init_transactions", self._new_producer)
+
+    def _new_producer(self) -> Producer:
         n = self.settings.normalizer
+        self.progress.waiting_on("producer-init")
         producer = Producer({
-            **self.client_config,
+            **self.producer_config,
             "transactional.id": f"{self.group}-{n.instance_id}",
             "transaction.timeout.ms": n.transaction_timeout_ms,
             "enable.idempotence": True,
@@ -182,17 +229,34 @@ class NormalizerWorker:
             # this every message's delivery report is still queued and served on the main thread.
             "delivery.report.only.error": True,
         })
-        producer.init_transactions(60)
+        try:
+            self.transactions.init(producer, self.stop.is_set)
+        except ProducerUnusable:
+            _discard(producer)
+            raise
         return producer
+
+    def _replace_producer(self, reason: str) -> None:
+        """Drop the producer (fatal, fenced, or a transaction whose end is unknown) for a new
+        one: its init_transactions fences the old one, and the transaction coordinator
+        completes or aborts what the old one left open before the new one may begin."""
+        log.warning("producer_replacing reason=%s", reason)
+        if self.producer is not None:
+            _discard(self.producer)
+        self.producer = None  # a failed start-up below leaves none behind
+        self.producer = self._producer()
 
     def _consumer(self) -> Consumer:
         consumer = Consumer({
-            **self.client_config,
+            **self.consumer_config,
             "group.id": self.group,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
             "partition.assignment.strategy": "cooperative-sticky",
+            # Static membership: a replaced instance (same instance id) takes its partitions
+            # back at once instead of after the dead member's session timeout.
+            "group.instance.id": f"{self.group}-{self.settings.normalizer.instance_id}",
         })
         consumer.subscribe([self.topics.activity, self.topics.webinars],
                            on_assign=self._on_assign, on_revoke=self._on_revoke,
@@ -205,29 +269,37 @@ class NormalizerWorker:
         self._await_commit()  # a restore reads changelogs our last transaction may write to
         changelogs = {self.topics.activity: self.activity_changelog,
                       self.topics.webinars: self.webinars_changelog}
-        marks = changelog.high_watermarks(self.client_config, [
-            TopicPartition(changelogs[tp.topic], tp.partition) for tp in partitions
-            if tp.topic in changelogs])
-        for tp in partitions:
-            if tp.topic == self.topics.activity:
-                self._restore_activity(tp.partition,
-                                       marks[(self.activity_changelog, tp.partition)])
-            elif tp.topic == self.topics.webinars:
-                projector = EventProjector()
-                for key, value in changelog.read_partition(
-                        self.client_config, self.webinars_changelog, tp.partition,
-                        watermarks=marks[(self.webinars_changelog, tp.partition)]):
-                    projector.restore(key, value)
-                self.projectors[tp.partition] = projector
-        log.info("partitions_assigned partitions=%s", _names(partitions))
+        started = time.monotonic()
+        self.progress.waiting_on("state-restore")
+        try:
+            marks = changelog.high_watermarks(self.consumer_config, [
+                TopicPartition(changelogs[tp.topic], tp.partition) for tp in partitions
+                if tp.topic in changelogs])
+            normalizers = {tp.partition: AttendanceNormalizer(self.table.get, self.rules)
+                           for tp in partitions if tp.topic == self.topics.activity}
+            projectors = {tp.partition: EventProjector() for tp in partitions
+                          if tp.topic == self.topics.webinars}
+            entries = dict.fromkeys(normalizers, 0)
+            for topic, partition, key, value in changelog.read_partitions(
+                    self.consumer_config, marks):
+                if topic == self.activity_changelog:
+                    normalizers[partition].restore(key, value)
+                    entries[partition] += 1
+                else:
+                    projectors[partition].restore(key, value)
+        except (KafkaException, ConnectorError) as exc:
+            # A broker away mid-restore: nothing of these partitions is in use yet.
+            log.warning("state_restore_failed partitions=%s error=%s", _names(partitions), exc)
+            raise _RestartNeeded() from exc
+        self.projectors.update(projectors)
+        for partition, normalizer in normalizers.items():
+            self._restored(partition, normalizer, entries[partition])
+        self.progress.progressed()
+        log.info("partitions_assigned partitions=%s restore_seconds=%.2f", _names(partitions),
+                 time.monotonic() - started)
 
-    def _restore_activity(self, partition: int, watermarks: tuple[int, int]) -> None:
-        normalizer = AttendanceNormalizer(self.table.get, self.rules)
-        entries = 0
-        for key, value in changelog.read_partition(self.client_config, self.activity_changelog,
-                                                   partition, watermarks=watermarks):
-            normalizer.restore(key, value)
-            entries += 1
+    def _restored(self, partition: int, normalizer: AttendanceNormalizer, entries: int) -> None:
+        """Take a restored partition's state into use."""
         self._restored_output.extend(normalizer.after_restore())
         self.normalizers[partition] = normalizer
         self._quiet_since[partition] = time.monotonic()
@@ -252,35 +324,69 @@ class NormalizerWorker:
         """Process until stopped; restarts itself from the changelogs after an aborted txn."""
         log.info("normalizer_starting %s", native.status().describe())
         self._ensure_topics()
-        reader = WebinarTableReader(self.client_config, self.topics.webinars,
-                                    self.webinar_decoder, self.table)
-        reader.catch_up()
-        log.info("webinar_table_loaded webinars=%s", len(self.table))
-        producer = self._producer()
+        self.progress.waiting_on("webinar-table")
+        reader = self._until_available("the webinars topic", lambda: WebinarTableReader(
+            self.consumer_config, self.topics.webinars, self.webinar_decoder, self.table))
         try:
+            reader.catch_up()
+            self.progress.progressed()
+            log.info("webinar_table_loaded webinars=%s", len(self.table))
+            self.producer = self._producer()
             with self.collector:
                 while not self.stop.is_set():
-                    consumer = self._consumer()
-                    try:
-                        self._loop(consumer, producer, reader)
-                        self._await_commit()
-                    except _RestartNeeded:
-                        log.warning("normalizer_restarting reason=transaction-aborted")
-                        self.normalizers.clear()
-                        self.projectors.clear()
-                        self.collector.collect_fully()  # whatever the dropped state held
-                    finally:
-                        consumer.close()
+                    self._run_consumer(reader)
         finally:
             self._in_flight = None  # concluded, or failed with the exception propagating now
             self._committer.shutdown()
-            reader.close()
-            producer.flush(10)
+            close_within(reader.close, _CLOSE_SECONDS, "webinar-table")
+            if self.producer is not None:
+                self.producer.flush(10)
+
+    def _run_consumer(self, reader: WebinarTableReader) -> None:
+        """One consumer's life: join, restore, loop; on _RestartNeeded drop the state and
+        leave the next call to rejoin (static membership gets the same partitions back)."""
+        consumer = self._consumer()
+        try:
+            assert self.producer is not None
+            self._loop(consumer, self.producer, reader)
+            self._await_commit()
+            self._restarts = 0
+        except _RestartNeeded as exc:
+            self._restarts += 1
+            cause = exc.__cause__
+            log.warning("normalizer_restarting attempt=%s reason=%s", self._restarts,
+                        cause if cause is not None else "transaction-aborted")
+            self._in_flight = None
+            self.normalizers.clear()
+            self.projectors.clear()
+            self._restored_output = Output()
+            self.collector.collect_fully()  # whatever the dropped state held
+            if self._restarts > 1:  # again at once failed: give the cluster a moment
+                self.stop.wait(_RESTART_BACKOFF_SECONDS[
+                    min(self._restarts, len(_RESTART_BACKOFF_SECONDS)) - 1])
+        finally:
+            if self.stop.is_set():
+                self._leave_group(consumer)
+            close_within(consumer.close, _CLOSE_SECONDS, "normalizer-consumer")
+
+    def _leave_group(self, consumer: Consumer) -> None:
+        """Stopping: leave the group now, so the partitions move at once. A static member's
+        close() does not leave (KIP-345: a restart takes its partitions back), but an
+        unsubscribe does, once its revocation is served by a poll."""
+        try:
+            consumer.unsubscribe()
+            deadline = time.monotonic() + _CLOSE_SECONDS
+            while consumer.assignment() and time.monotonic() < deadline:
+                consumer.poll(0.1)  # serves the revocation; anything it returns is re-read
+            consumer.poll(0.1)
+        except (KafkaException, RuntimeError, _RestartNeeded) as exc:
+            log.warning("group_leave_failed error=%s", exc)
 
     def _loop(self, consumer: Consumer, producer: Producer, reader: WebinarUpdates) -> None:
         max_records = self.settings.normalizer.max_records_per_transaction
         while not self.stop.is_set():
             messages = consumer.consume(max_records, 0.1)
+            self._report_progress(consumer, len(messages))
             if self.metrics.enabled:
                 self._report(consumer)
             pending = _Pending()
@@ -297,6 +403,17 @@ class NormalizerWorker:
                 self._await_commit()  # idle: conclude now (counters, errors), not at next batch
             elif self._in_flight is None:
                 self.collector.collect_if_due()  # idle: no transaction open, none committing
+
+    def _report_progress(self, consumer: Consumer, consumed: int) -> None:
+        """The backlog and what the loop waits on, for the stall rule (at most once a second:
+        lag comes from the consumer's cached watermarks, no broker round trip)."""
+        now = time.monotonic()
+        if now < self._next_progress_report:
+            return
+        self._next_progress_report = now + 1.0
+        committing = self._in_flight is not None
+        self.progress.set_backlog(lag=cached_lag(consumer), in_hand=consumed + committing)
+        self.progress.waiting_on("transaction-commit" if committing else "kafka-fetch")
 
     def _report(self, consumer: Consumer) -> None:
         """Lag, open attendances and state size, at most once per lag interval (metrics on)."""
@@ -438,7 +555,7 @@ class NormalizerWorker:
     def _commit(self, consumer: Consumer, producer: Producer, pending: _Pending) -> None:
         """Write `pending` as one transaction and commit it, now."""
         transaction = self._write_transaction(consumer, producer, pending)
-        self._conclude(transaction, transaction.end)
+        self._conclude(transaction, lambda: transaction.end(self.transactions))
 
     def _commit_behind(self, consumer: Consumer, producer: Producer, pending: _Pending) -> None:
         """Write `pending` as one transaction and leave its commit to the committer thread.
@@ -454,7 +571,8 @@ class NormalizerWorker:
         self._await_commit()
         self.collector.collect_if_due()  # a full collection's pause, if due, delays no commit
         transaction = self._write_transaction(consumer, producer, pending)
-        self._in_flight = (transaction, self._committer.submit(transaction.end))
+        self._in_flight = (transaction, self._committer.submit(transaction.end,
+                                                               self.transactions))
         self.collector.after_transaction()
 
     def _await_commit(self) -> None:
@@ -470,6 +588,7 @@ class NormalizerWorker:
                            pending: _Pending) -> _Transaction:
         """Begin a transaction and produce everything `pending` holds, with the changelogs."""
         now_ms = int(time.time() * 1000)
+        self.progress.waiting_on("transaction-write")
         try:
             producer.begin_transaction()
             self._produce_commands(producer, pending)
@@ -482,15 +601,36 @@ class NormalizerWorker:
             offsets = [tp for tp in consumer.position(consumer.assignment()) if tp.offset >= 0]
             group = consumer.consumer_group_metadata() if offsets else None
         except KafkaException as exc:
-            raise _transaction_failed(producer, exc) from exc
+            raise self._transaction_failed(producer, exc) from exc
         return _Transaction(producer, pending, changelog_writes, offsets, group)
+
+    def _transaction_failed(self, producer: Producer, exc: KafkaException) -> _RestartNeeded:
+        """A call while writing a transaction failed: abort it where Kafka allows, else replace
+        the producer; either way the state goes back to what Kafka holds."""
+        error: KafkaError = exc.args[0]
+        log.warning("transaction_failed error=%s", describe(exc))
+        if error.txn_requires_abort():
+            self.progress.waiting_on("transaction-abort")
+            try:
+                self.transactions.abort(producer)
+                return _RestartNeeded()
+            except ProducerUnusable as unusable:
+                exc = KafkaException(KafkaError(KafkaError._STATE, str(unusable)))
+        self._replace_producer(describe(exc))
+        return _RestartNeeded()
 
     def _conclude(self, transaction: _Transaction, end: Callable[[], None]) -> None:
         """Run (or wait for) the end of `transaction`; count what it wrote once committed."""
+        self.progress.waiting_on("transaction-commit")
         try:
             end()
-        except KafkaException as exc:
-            raise _transaction_failed(transaction.producer, exc) from exc
+        except TransactionAborted as exc:
+            log.warning("transaction_aborted error=%s", exc)
+            raise _RestartNeeded() from exc
+        except ProducerUnusable as exc:
+            self._replace_producer(str(exc))
+            raise _RestartNeeded() from exc
+        self.progress.progressed()
         pending = transaction.pending
         if self.metrics.enabled:
             self._count(pending, transaction.changelog_writes)
@@ -544,12 +684,22 @@ class NormalizerWorker:
         return written
 
 
+def _discard(producer: Producer) -> None:
+    """Drop a producer that is no longer used: what it still holds is not wanted (it belongs
+    to a transaction that is aborted, or completed by the coordinator)."""
+    try:
+        producer.purge()
+    except (KafkaException, RuntimeError, NotImplementedError) as exc:
+        log.debug("producer_purge_failed error=%s", exc)
+
+
 def _names(partitions: list[TopicPartition]) -> str:
     return ",".join(f"{tp.topic}[{tp.partition}]" for tp in partitions)
 
 
 def run_normalizer(settings: Settings, stop: threading.Event,
-                   telemetry: Telemetry | None = None, *, freeze_state: bool = False) -> None:
+                   telemetry: Telemetry | None = None, *, freeze_state: bool = False,
+                   progress: ProgressWatch | None = None) -> None:
     """Entry point for `connector run normalizer`.
 
     ``telemetry``: the process's (the CLI builds one); None builds one from
@@ -558,7 +708,9 @@ def run_normalizer(settings: Settings, stop: threading.Event,
     (``connector.normalize.collector``).
     """
     if telemetry is not None:
-        NormalizerWorker(settings, stop, telemetry, freeze_state=freeze_state).run()
+        NormalizerWorker(settings, stop, telemetry, freeze_state=freeze_state,
+                         progress=progress).run()
         return
     with Telemetry.from_settings(settings.telemetry) as owned:
-        NormalizerWorker(settings, stop, owned, freeze_state=freeze_state).run()
+        NormalizerWorker(settings, stop, owned, freeze_state=freeze_state,
+                         progress=progress).run()

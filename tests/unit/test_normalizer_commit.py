@@ -21,6 +21,7 @@ class _Producer:
 
     def __init__(self, fail_commit: KafkaError | None = None) -> None:
         self.calls: list[str] = []
+        self.timeouts: list[float] = []
         self.committing = False
         self.fail_commit = fail_commit
         self.commit_threads: set[str] = set()
@@ -33,10 +34,13 @@ class _Producer:
         assert not self.committing, "produced while the previous transaction was committing"
         self.calls.append("produce")
 
-    def send_offsets_to_transaction(self, offsets: list[TopicPartition], _group: Any) -> None:
+    def send_offsets_to_transaction(self, offsets: list[TopicPartition], _group: Any,
+                                    timeout: float) -> None:
+        self.timeouts.append(timeout)
         self.calls.append(f"offsets {offsets[0].offset}")
 
-    def commit_transaction(self) -> None:
+    def commit_transaction(self, timeout: float) -> None:
+        self.timeouts.append(timeout)
         self.committing = True
         self.commit_threads.add(threading.current_thread().name)
         time.sleep(0.05)  # widens the window in which a wrongly begun transaction shows
@@ -45,8 +49,16 @@ class _Producer:
             raise KafkaException(self.fail_commit)
         self.calls.append("commit")
 
-    def abort_transaction(self) -> None:
+    def abort_transaction(self, timeout: float) -> None:
+        self.timeouts.append(timeout)
         self.calls.append("abort")
+
+    def init_transactions(self, timeout: float) -> None:
+        self.timeouts.append(timeout)
+        self.calls.append("init")
+
+    def purge(self) -> None:
+        self.calls.append("purge")
 
 
 class _Consumer:
@@ -61,6 +73,10 @@ class _Consumer:
 
     def consumer_group_metadata(self) -> object:
         return object()
+
+    def get_watermark_offsets(self, _tp: TopicPartition, cached: bool = False
+                              ) -> tuple[int, int]:
+        return 0, self.offset
 
 
 def _worker() -> NormalizerWorker:
@@ -79,9 +95,10 @@ def test_transactions_are_ended_on_the_committer_thread_one_at_a_time_in_order()
     worker._await_commit()
     assert producer.calls == ["begin", "offsets 10", "commit", "begin", "offsets 20", "commit",
                               "begin", "offsets 30", "commit"]
-    assert producer.commit_threads and all(name.startswith("normalizer-commit")
-                                           for name in producer.commit_threads)
+    assert producer.commit_threads  # never the loop's thread: it goes on meanwhile
+    assert threading.main_thread().name not in producer.commit_threads
     assert worker._in_flight is None
+    assert producer.timeouts and all(0 < t <= 10 for t in producer.timeouts)  # never infinite
 
 
 def test_a_failed_commit_surfaces_before_the_next_transaction_and_is_aborted() -> None:
@@ -95,12 +112,36 @@ def test_a_failed_commit_surfaces_before_the_next_transaction_and_is_aborted() -
     assert producer.calls == ["begin", "offsets 10", "abort"]  # the second never began
 
 
-def test_a_fatal_commit_error_stops_the_normalizer() -> None:
+def test_a_fatal_commit_error_replaces_the_producer_and_restarts_from_the_changelogs() -> None:
     failure = KafkaError(KafkaError._FENCED, "fenced by a newer instance", fatal=True)
     worker, producer, consumer = _worker(), _Producer(fail_commit=failure), _Consumer()
+    replacement = _Producer()
+    worker._new_producer = lambda: replacement  # type: ignore[method-assign]
+    worker.producer = producer  # type: ignore[assignment]
     worker._commit_behind(consumer, producer, _pending(1))  # type: ignore[arg-type]
-    with pytest.raises(Exception, match="fenced by a newer instance"):
+    with pytest.raises(_RestartNeeded):
         worker._await_commit()
+    assert producer.calls[-1] == "purge" and "abort" not in producer.calls
+    assert worker.producer is replacement
+
+
+def test_a_commit_that_times_out_is_retried_until_it_lands() -> None:
+    timed_out = KafkaError(KafkaError._TIMED_OUT, "commit timed out", retriable=True)
+    worker, producer, consumer = _worker(), _Producer(), _Consumer()
+    worker.transactions._sleep = lambda _s: None
+    outcomes = [timed_out, timed_out, None]
+    real_commit = producer.commit_transaction
+
+    def flaky_commit(timeout: float) -> None:
+        failure = outcomes.pop(0)
+        if failure is not None:
+            raise KafkaException(failure)
+        real_commit(timeout)
+
+    producer.commit_transaction = flaky_commit  # type: ignore[method-assign]
+    worker._commit_behind(consumer, producer, _pending(1))  # type: ignore[arg-type]
+    worker._await_commit()
+    assert producer.calls == ["begin", "offsets 0", "commit"] and outcomes == []
 
 
 def test_a_rebalance_waits_for_the_commit_in_flight() -> None:
