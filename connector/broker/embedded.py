@@ -298,9 +298,11 @@ class EmbeddedKafka:
             time.sleep(0.1)
 
     def _terminate(self, *, graceful: bool) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            stop_process(proc, graceful=graceful, timeout=self._stop_timeout)
+        # Forgotten only once reaped: a stop interrupted mid-wait (Ctrl-C, a test timeout during
+        # restart()) leaves the JVM known to stop(), which then kills it.
+        if self._proc is not None:
+            stop_process(self._proc, graceful=graceful, timeout=self._stop_timeout)
+        self._proc = None
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
-"""The chaos run: the whole pipeline under process kills, a broker restart and HubSpot faults,
-judged by the independent oracle. `python -m connector.chaos --help`."""
+"""The chaos run: the whole pipeline under process kills, broker restarts (graceful and hard) and
+HubSpot faults, judged by the independent oracle and by the workers' exits."""
 
-from connector.chaos.driver import ChaosPlan, ChaosResult, run_chaos
+from connector.chaos.driver import ChaosResult, run_chaos
+from connector.chaos.plan import ChaosPlan
+from connector.chaos.supervisor import WorkerExit
 
-__all__ = ["ChaosPlan", "ChaosResult", "run_chaos"]
+__all__ = ["ChaosPlan", "ChaosResult", "WorkerExit", "run_chaos"]

@@ -2,10 +2,16 @@
 
     input    connector.sample (reconnects, second devices, late and duplicate records, guests,
              cancellations and re-registrations) plus poison records (undecodable bytes)
-    faults   SIGKILL of normalizer and sink at random moments, one broker restart, a HubSpot
-             outage window, a 429 storm and random 5xx (sandbox fault knobs)
+    faults   SIGKILL of normalizer and sink at random moments, broker restarts (graceful and
+             hard), a HubSpot outage window, a 429 storm and random 5xx (sandbox fault knobs);
+             the timeline is connector.chaos.plan.schedule
     verdict  the sandbox's final state (per-contact state, joinedAt, leftAt, counters) and the
-             dead-letter topics against connector.sample.oracle, computed from the input alone
+             dead-letter topics against connector.sample.oracle, computed from the input alone;
+             and no worker exit the harness did not cause (connector.chaos.supervisor)
+
+Every worker process is SIGKILLed on the way out, whatever ends the run (a timeout, an
+exception, Ctrl-C): `stop_all` in a `finally`, and the kernel's parent-death signal as a last
+resort.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import dataclasses
 import logging
 import random
 import tempfile
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +31,10 @@ from typing import Any
 from confluent_kafka import Producer
 
 from connector.broker import EmbeddedKafka
-from connector.chaos.supervisor import Supervisor
+from connector.chaos.plan import ChaosPlan, schedule
+from connector.chaos.supervisor import Supervisor, WorkerExit, stop_all
 from connector.cli.demo import create_known_contacts, hubspot_view
-from connector.config import load_settings
+from connector.config import Settings, load_settings
 from connector.dlq.envelope import H_REASON, H_STAGE, Stage, header_map
 from connector.kafka import TopicSpec, ensure_topics
 from connector.kafka.reader import read_all
@@ -46,24 +55,6 @@ from connector.serde import (
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ChaosPlan:
-    """What to generate and which faults to inject (times are seconds after the workers start)."""
-
-    seed: int = 1
-    webinars: int = 4
-    people_per_webinar: int = 300
-    poison_ratio: float = 0.01
-    kills: int = 4
-    broker_restart: bool = True
-    outage_seconds: float = 4.0
-    storm_seconds: float = 4.0
-    error_rate: float = 0.1
-    fault_horizon: float = 20.0  # every fault happens within this many seconds of the start
-    timeout: float = 240.0
-    window_limit: int = 190
-
-
 @dataclass
 class ChaosResult:
     """The verdict and what happened."""
@@ -73,46 +64,102 @@ class ChaosResult:
     people: int = 0
     events: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Every worker exit, the harness's kills and stops included (see connector.chaos.supervisor).
+    exits: list[WorkerExit] = field(default_factory=list)
+    kills: int = 0
+    broker_restarts: int = 0
+    timed_out: bool = False
+
+    @property
+    def unexpected_exits(self) -> list[WorkerExit]:
+        """Exits the harness did not cause: crashes, failed or hung stops."""
+        return [e for e in self.exits if not e.is_expected]
 
     @property
     def passed(self) -> bool:
-        return not self.differences
+        """The oracle found no difference and no worker exited by itself."""
+        return not self.differences and not self.unexpected_exits
 
 
-def _schedule(plan: ChaosPlan, rng: random.Random) -> list[tuple[float, str]]:
-    events = [(rng.uniform(1, plan.fault_horizon), f"kill:{rng.choice(['normalizer', 'sink'])}")
-              for _ in range(plan.kills)]
-    if plan.broker_restart:
-        events.append((rng.uniform(2, plan.fault_horizon), "restart-broker"))
-    events.append((rng.uniform(0, plan.fault_horizon), "outage"))
-    events.append((rng.uniform(0, plan.fault_horizon), "storm"))
-    events.append((0.0, "errors-on"))
-    events.append((plan.fault_horizon, "errors-off"))
-    return sorted(events)
-
-
-def _publish(bootstrap: str, sample: Sample, rng: random.Random, poison_ratio: float) -> int:
-    """Publish the sample with poison records mixed in; returns how many poison records."""
+def _records(sample: Sample, rng: random.Random,
+             poison_ratio: float) -> tuple[list[tuple[str, bytes, bytes]], int]:
+    """(topic, value, key) in publishing order with poison records mixed in, and how many
+    poison records (drawn here, before the timeline: the seed fixes both)."""
     catalog = SchemaCatalog.from_directory()
     activity = build_codec(TopicFormat(Framing.RAW, ACTIVITY_SCHEMA), "a", catalog)
     webinar = build_codec(TopicFormat(Framing.RAW, WEBINAR_SCHEMA), "w", catalog)
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                         "linger.ms": 20, "queue.buffering.max.messages": 1_000_000})
+    records: list[tuple[str, bytes, bytes]] = []
     poison = 0
     for kind, record in sample.publish_order():
         key = record["webinarId"].encode()
         if kind == "webinar":
-            producer.produce("webinar.webinars", webinar.encode(record), key)
+            records.append(("webinar.webinars", webinar.encode(record), key))
             continue
-        producer.produce("webinar.activity", activity.encode(record), key)
+        records.append(("webinar.activity", activity.encode(record), key))
         if rng.random() < poison_ratio:
             # 0x01 is a negative length for activityId: never a valid record.
-            producer.produce("webinar.activity", b"\x01" + rng.randbytes(rng.randint(0, 40)),
-                             key)
+            records.append(("webinar.activity", b"\x01" + rng.randbytes(rng.randint(0, 40)),
+                            key))
             poison += 1
-        producer.poll(0)
-    producer.flush(120)
-    return poison
+    return records, poison
+
+
+class _Publisher:
+    """Produces the records, all at once or paced evenly over `seconds` (in a thread, while
+    the faults happen: the broker restarts under the producer too)."""
+
+    def __init__(self, bootstrap: str, records: list[tuple[str, bytes, bytes]], seconds: float):
+        self.bootstrap, self.records, self.seconds = bootstrap, records, seconds
+        self.errors: list[str] = []
+        self.undelivered = 0
+        self.done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def publish(self) -> None:
+        """Produce everything now (seconds == 0) or start the paced thread."""
+        if self.seconds <= 0:
+            self._run()
+        else:
+            self._thread = threading.Thread(target=self._run, name="chaos-publisher",
+                                            daemon=True)
+            self._thread.start()
+
+    def join(self, timeout: float) -> list[str]:
+        """Wait for the last delivery; returns what went wrong (empty = all delivered)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if not self.done.is_set():
+            return [f"publishing did not finish within {timeout:.0f}s of the end"]
+        if self.undelivered or self.errors:
+            return [f"{self.undelivered} input records not delivered: {self.errors[:3]}"]
+        return []
+
+    def _run(self) -> None:
+        # Made here and dropped on return: an idle producer would reconnect through every
+        # broker restart of the run and log each refused connection.
+        producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True,
+                             "linger.ms": 20, "queue.buffering.max.messages": 1_000_000})
+        try:
+            began, sent = time.monotonic(), 0
+            while sent < len(self.records):
+                share = 1.0 if self.seconds <= 0 else (time.monotonic() - began) / self.seconds
+                due = min(len(self.records), max(sent + 1, int(len(self.records) * share)))
+                for topic, value, key in self.records[sent:due]:
+                    producer.produce(topic, value, key, on_delivery=self._delivered)
+                    producer.poll(0)
+                sent = due
+                if sent < len(self.records):
+                    time.sleep(0.1)
+            self.undelivered = producer.flush(300)
+        except Exception as exc:  # reported by join(), as a difference
+            self.errors.append(repr(exc))
+            self.undelivered = len(self.records)
+        finally:
+            self.done.set()
+
+    def _delivered(self, error: Any, _message: Any) -> None:
+        if error is not None:
+            self.errors.append(str(error))
 
 
 def _expected_dead_letters(activities: list[dict[str, Any]], poison: int) -> Counter[str]:
@@ -136,7 +183,7 @@ def _counters(predicted: dict[tuple[str, str], Expected], webinar_id: str) -> di
 
 
 def run_chaos(plan: ChaosPlan, workdir: Path | None = None) -> ChaosResult:
-    """Run the plan; the result lists every difference from the oracle (empty = passed)."""
+    """Run the plan; the result lists every difference from the oracle and every worker exit."""
     rng = random.Random(plan.seed)
     result = ChaosResult()
     logs = workdir or Path(tempfile.mkdtemp(prefix="chaos-"))
@@ -164,63 +211,117 @@ def run_chaos(plan: ChaosPlan, workdir: Path | None = None) -> ChaosResult:
         ensure_topics(settings.kafka.client_config(), [
             TopicSpec("webinar.activity", 3), TopicSpec("webinar.webinars", 3,
                                                         config={"cleanup.policy": "compact"})])
-        poison = _publish(bootstrap, sample, rng, plan.poison_ratio)
+        records, poison = _records(sample, rng, plan.poison_ratio)
+        publisher = _Publisher(bootstrap, records, plan.publish_seconds)
+        if not publisher.seconds:
+            publisher.publish()
         activities = [r for k, r in sample.publish_order() if k == "activity"]
         final = {w["webinarId"]: w for w in sample.webinars if w["status"] == "ENDED"}
         predicted = expected_outcome(activities, final)
         result.activities, result.people = len(activities), len(predicted)
         hubspot = sandbox.app.sandbox
-        workers = {role: Supervisor(role, env, logs) for role in ("normalizer", "sink")}
-        schedule = _schedule(plan, rng)
+        workers = {role: Supervisor(role, env, logs, log_level=plan.worker_log_level,
+                                    stop_timeout=plan.stop_timeout)
+                   for role in ("normalizer", "sink")}
+        timeline = schedule(plan, rng)
         t0 = time.monotonic()
         shown: dict[tuple[str, str], Expected] = {}
         try:
-            while time.monotonic() - t0 < plan.timeout:
+            if publisher.seconds:
+                publisher.publish()
+            while True:
                 elapsed = time.monotonic() - t0
-                while schedule and schedule[0][0] <= elapsed:
-                    _, event = schedule.pop(0)
-                    _inject(event, plan, workers, kafka, hubspot)
-                    result.events.append(f"{elapsed:5.1f}s {event}")
-                for worker in workers.values():
-                    worker.ensure_running()
-                if not schedule:
+                if elapsed >= plan.timeout:
+                    result.timed_out = True
+                    result.events.append(f"{elapsed:5.1f}s timeout: HubSpot still differs")
+                    result.events += _silences(workers.values())
+                    break
+                _keep_running(workers.values(), t0, result)
+                while timeline and timeline[0][0] <= elapsed:
+                    _, event = timeline.pop(0)
+                    at = time.monotonic() - t0  # later than planned behind a broker restart
+                    note = _inject(event, plan, workers, kafka, hubspot)
+                    result.events.append(f"{at:5.1f}s {event}{note}")
+                    result.broker_restarts += event.startswith("restart-broker")
+                    _keep_running(workers.values(), t0, result)  # the next kill has a target
+                if not timeline and publisher.done.is_set():
                     shown, _ = hubspot_view(sandbox.url, set(contact_ids))
                     if shown == predicted:
                         break
                 time.sleep(0.5)
         finally:
+            stop_all(workers.values())
             for worker in workers.values():
-                worker.stop()
-        shown, state = hubspot_view(sandbox.url, set(contact_ids))
-        result.differences += _compare(predicted, shown)
-        for event in state["events"]:
-            want = _counters(predicted, event["external_event_id"])
-            if event["counters"] != want:
-                result.differences.append(f"counters of {event['external_event_id']}: HubSpot "
-                                          f"{event['counters']} != oracle {want}")
-        client = settings.kafka.client_config()
-        got = _dead_letters(client, settings.topics.dlq_for("webinar.activity"))
-        want_letters = _expected_dead_letters(activities, poison)
-        if got != want_letters:
-            result.differences.append(f"activity dead letters {dict(got)} != {dict(want_letters)}")
-        sink_letters = _dead_letters(client, settings.topics.commands_dlq)
-        if sink_letters:
-            result.differences.append(f"commands dead-lettered under transient faults: "
-                                      f"{dict(sink_letters)}")
+                result.exits += worker.exits
+        result.differences += publisher.join(timeout=10)
+        _judge(result, settings, predicted, sandbox.url, set(contact_ids), activities, poison)
+        result.kills = sum(w.kills for w in workers.values())
         result.events.append("restarts: " + ", ".join(
-            f"{w.role} started {w.starts}x, killed {w.kills}x" for w in workers.values()))
+            f"{w.role} started {w.starts}x, killed {w.kills}x, "
+            f"{len(w.unexpected_exits)} unexpected exit(s)" for w in workers.values()))
+        result.events += [f"unexpected exit: {e.describe()}" for e in result.unexpected_exits]
     result.seconds = time.monotonic() - started
     return result
 
 
+def _keep_running(workers: Iterable[Supervisor], t0: float, result: ChaosResult) -> None:
+    """(Re)start every worker; a crash found on the way goes into the timeline."""
+    for worker in workers:
+        crash = worker.ensure_running()
+        if crash is not None:
+            result.events.append(f"{time.monotonic() - t0:5.1f}s exit:{crash.role} "
+                                 f"returncode={crash.returncode} (not caused by the harness; "
+                                 "restarted)")
+
+
+def _silences(workers: Iterable[Supervisor]) -> list[str]:
+    """How long each worker's log has been quiet, and its last line: which one stalled."""
+    lines = []
+    for worker in workers:
+        try:
+            quiet = time.time() - worker.log_path.stat().st_mtime
+        except OSError:
+            quiet = float("nan")
+        last = worker.log_tail(1).replace("\n", " ")[:300]
+        lines.append(f"  {worker.role} pid={worker.process.pid if worker.process else None} "
+                     f"log quiet for {quiet:.0f}s; last line: {last}")
+    return lines
+
+
+def _judge(result: ChaosResult, settings: Settings, predicted: dict[tuple[str, str], Expected],
+           url: str, contact_ids: set[int], activities: list[dict[str, Any]],
+           poison: int) -> None:
+    """The oracle's verdict on HubSpot's final state and the dead-letter topics."""
+    shown, state = hubspot_view(url, contact_ids)
+    result.differences += _compare(predicted, shown)
+    for event in state["events"]:
+        want = _counters(predicted, event["external_event_id"])
+        if event["counters"] != want:
+            result.differences.append(f"counters of {event['external_event_id']}: HubSpot "
+                                       f"{event['counters']} != oracle {want}")
+    client = settings.kafka.client_config()
+    got = _dead_letters(client, settings.topics.dlq_for("webinar.activity"))
+    want_letters = _expected_dead_letters(activities, poison)
+    if got != want_letters:
+        result.differences.append(f"activity dead letters {dict(got)} != {dict(want_letters)}")
+    sink_letters = _dead_letters(client, settings.topics.commands_dlq)
+    if sink_letters:
+        result.differences.append(f"commands dead-lettered under transient faults: "
+                                  f"{dict(sink_letters)}")
+
+
 def _inject(event: str, plan: ChaosPlan, workers: dict[str, Supervisor], kafka: EmbeddedKafka,
-            hubspot: Any) -> None:
+            hubspot: Any) -> str:
+    """Apply one event; returns a note for the timeline ("" if none)."""
     now = time.time()
+    note = ""
     faults: FaultConfig = hubspot.faults.config
     if event.startswith("kill:"):
         workers[event.split(":", 1)[1]].kill()
-    elif event == "restart-broker":
-        kafka.restart()
+    elif event.startswith("restart-broker:"):
+        began = time.monotonic()
+        kafka.restart(graceful=event.endswith(":graceful"))
+        note = f" (serving again after {time.monotonic() - began:.1f}s)"
     elif event == "outage":
         hubspot.set_faults(_replace(faults, outage=Window(now, plan.outage_seconds)))
     elif event == "storm":
@@ -230,6 +331,7 @@ def _inject(event: str, plan: ChaosPlan, workers: dict[str, Supervisor], kafka: 
     elif event == "errors-off":
         hubspot.set_faults(_replace(faults, error_rate=0.0))
     log.info("chaos_event event=%s", event)
+    return note
 
 
 def _replace(config: FaultConfig, **changes: Any) -> FaultConfig:
