@@ -154,6 +154,8 @@ class NormalizerWorker:
             give_up_seconds=max(settings.normalizer.transaction_timeout_ms / 1000, 10.0)))
         #: The transactional producer; replaced when it becomes unusable (`_replace_producer`).
         self.producer: Producer | None = None
+        #: Builds and initializes a producer (tests put a stand-in here).
+        self.producer_factory: Callable[[], Producer] = self._new_producer
         self._restarts = 0
         #: Freezes the state after each transaction when the process runs nothing else (see
         #: connector.normalize.collector).
@@ -214,7 +216,7 @@ class NormalizerWorker:
     def _producer(self) -> Producer:
         """A transactional producer, initialized (which fences any older producer of this
         instance and ends its open transaction)."""
-        return self._until_available("init_transactions", self._new_producer)
+        return self._until_available("init_transactions", self.producer_factory)
 
     def _new_producer(self) -> Producer:
         n = self.settings.normalizer

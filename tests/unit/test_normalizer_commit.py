@@ -116,7 +116,7 @@ def test_a_fatal_commit_error_replaces_the_producer_and_restarts_from_the_change
     failure = KafkaError(KafkaError._FENCED, "fenced by a newer instance", fatal=True)
     worker, producer, consumer = _worker(), _Producer(fail_commit=failure), _Consumer()
     replacement = _Producer()
-    worker._new_producer = lambda: replacement  # type: ignore[method-assign]
+    worker.producer_factory = lambda: replacement  # type: ignore[assignment,return-value]
     worker.producer = producer  # type: ignore[assignment]
     worker._commit_behind(consumer, producer, _pending(1))  # type: ignore[arg-type]
     with pytest.raises(_RestartNeeded):
