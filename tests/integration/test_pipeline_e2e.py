@@ -26,8 +26,10 @@ pytestmark = pytest.mark.integration
 
 FAULTS: dict[str, Callable[[float], FaultConfig]] = {
     "none": lambda now: FaultConfig(),
-    "outage": lambda now: FaultConfig(outage=Window(now, 5)),
-    "429-storm": lambda now: FaultConfig(storm=Window(now, 5)),
+    # From the sink's first request: a window timed from now can pass before a loaded machine's
+    # pipeline sends anything.
+    "outage": lambda now: FaultConfig(outage=Window(0, 5, after_first_request=True)),
+    "429-storm": lambda now: FaultConfig(storm=Window(0, 5, after_first_request=True)),
     "5xx-slow-dropped": lambda now: FaultConfig(seed=3, error_rate=0.15, error_status=503,
                                                 latency_seconds=0.02, drop_rate=0.03),
 }

@@ -15,7 +15,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +96,8 @@ def test_run_all_never_writes_the_token_the_secret_or_an_email(
         create(settings.topics.commands_dlq, 3, {})  # nothing creates the sink's (yet)
         activities = [r for k, r in sample.publish_order() if k == "activity"]
         expected = sum(reference_commands(settings).values())
-        hubspot.set_faults(FaultConfig(seed=11, storm=Window(time.time(), 3), error_rate=0.1,
-                                       error_status=503, drop_rate=0.03,
+        hubspot.set_faults(FaultConfig(seed=11, storm=Window(0, 3, after_first_request=True),
+                                       error_rate=0.1, error_status=503, drop_rate=0.03,
                                        batch_input_failure_rate=0.05))
 
         stdout, stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
