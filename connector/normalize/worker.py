@@ -36,7 +36,7 @@ from connector.config import Settings
 from connector.dlq import DeadLetter, Stage
 from connector.errors import ConnectorError
 from connector.kafka import TopicSpec, ensure_topics
-from connector.kafka.lifecycle import close_within
+from connector.kafka.lifecycle import close_within, is_transient, pause_before, until_available
 from connector.kafka.transaction import (
     BoundedTransactions,
     ProducerUnusable,
@@ -60,14 +60,14 @@ log = logging.getLogger(__name__)
 HOUR_MS = 3_600_000
 
 
-#: Waits between restarts of the consumer after a failure (doubling up to the last).
-_RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 #: How long closing a client may take before the worker goes on without it.
 _CLOSE_SECONDS = 10.0
+#: How long start-up waits for a cluster that does not answer (then KafkaUnavailableError).
+_STARTUP_WAIT_SECONDS = 300.0
 
 
-class NormalizerFailure(ConnectorError):
-    """The normalizer cannot go on (Kafka stayed unreachable at start-up past every bound)."""
+class _StoppedWhileWaiting(Exception):
+    """Asked to stop while waiting for the cluster (start-up, a new producer): just return."""
 
 
 class _RestartNeeded(Exception):
@@ -194,24 +194,17 @@ class NormalizerWorker:
         finally:
             close_within(consumer.close, _CLOSE_SECONDS, "normalizer-metadata")
 
-    def _until_available(self, what: str, call: Callable[[], Any],
-                         give_up_seconds: float = 300.0) -> Any:
-        """``call()`` at start-up, retried while the cluster does not answer (a broker being
-        restarted), up to ``give_up_seconds``; then NormalizerFailure."""
-        deadline = time.monotonic() + give_up_seconds
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return call()
-            except (KafkaException, ProducerUnusable) as exc:
-                if time.monotonic() >= deadline or self.stop.is_set():
-                    raise NormalizerFailure(f"Kafka did not answer for {what} within "
-                                            f"{give_up_seconds:.0f}s: {exc}") from exc
-                log.warning("kafka_unavailable waiting_for=%s attempt=%s error=%s", what,
-                            attempt, exc)
-                self.stop.wait(_RESTART_BACKOFF_SECONDS[min(attempt,
-                                                            len(_RESTART_BACKOFF_SECONDS)) - 1])
+    def _until_available(self, what: str, call: Callable[[], Any]) -> Any:
+        """``call()`` at start-up, asked again while the cluster does not answer (a broker
+        being restarted; a producer whose init kept timing out), up to 5 minutes."""
+        result = until_available(
+            lambda _seconds_left: call(), what=what,
+            servers=self.settings.kafka.bootstrap_servers,
+            give_up_seconds=_STARTUP_WAIT_SECONDS, stop=self.stop,
+            retry_on=lambda exc: isinstance(exc, ProducerUnusable) or is_transient(exc))
+        if result is None:
+            raise _StoppedWhileWaiting()
+        return result
 
     def _producer(self) -> Producer:
         """A transactional producer, initialized (which fences any older producer of this
@@ -325,6 +318,12 @@ class NormalizerWorker:
     def run(self) -> None:
         """Process until stopped; restarts itself from the changelogs after an aborted txn."""
         log.info("normalizer_starting %s", native.status().describe())
+        try:
+            self._start_and_run()
+        except _StoppedWhileWaiting:
+            log.info("normalizer_stopped_while_waiting_for_kafka")
+
+    def _start_and_run(self) -> None:
         self._ensure_topics()
         self.progress.waiting_on("webinar-table")
         reader = self._until_available("the webinars topic", lambda: WebinarTableReader(
@@ -364,8 +363,7 @@ class NormalizerWorker:
             self._restored_output = Output()
             self.collector.collect_fully()  # whatever the dropped state held
             if self._restarts > 1:  # again at once failed: give the cluster a moment
-                self.stop.wait(_RESTART_BACKOFF_SECONDS[
-                    min(self._restarts, len(_RESTART_BACKOFF_SECONDS)) - 1])
+                self.stop.wait(pause_before(self._restarts))
         finally:
             if self.stop.is_set():
                 self._leave_group(consumer)

@@ -4,11 +4,11 @@ ConnectorError
 └── SinkError                     root of everything connector.sink raises on purpose
     ├── HubSpotAccessError        401/403: the token or its scopes are wrong; the worker stops
     ├── DeadLetterDeliveryError   the dead-letter producer failed fatally and cannot be rebuilt
-    ├── KafkaUnavailableError     no broker answered at start-up within the wait; the worker stops
     └── SinkInterrupted           a wait was cut short (shutdown, revoke); the work stays unapplied
 
 A broker away while the worker runs raises nothing: commits and dead letters are retried (see
-connector.sink.worker).
+connector.sink.worker); one away at start-up past the wait raises
+connector.kafka.admin.KafkaUnavailableError (re-exported here), as for every worker.
 
 Per-record failures are *values* (:class:`connector.sink.apply.Failure`) that become dead letters;
 only what no single record can explain raises.
@@ -18,6 +18,15 @@ from __future__ import annotations
 
 from connector.errors import ConnectorError
 from connector.hubspot.errors import HubSpotHTTPError, MissingScopesError
+from connector.kafka.admin import KafkaUnavailableError  # the sink's at start-up, as every worker's
+
+__all__ = [
+    "DeadLetterDeliveryError",
+    "HubSpotAccessError",
+    "KafkaUnavailableError",
+    "SinkError",
+    "SinkInterrupted",
+]
 
 TOKEN_SETTING = "CONNECTOR_HUBSPOT__ACCESS_TOKEN"
 WRITE_SCOPE = "crm.objects.marketing_events.write"
@@ -57,10 +66,6 @@ class HubSpotAccessError(SinkError):
 
 class DeadLetterDeliveryError(SinkError):
     """The dead-letter producer failed for good; offsets are not committed past the record."""
-
-
-class KafkaUnavailableError(SinkError):
-    """No broker answered at start-up within the wait; the message names the servers tried."""
 
 
 class SinkInterrupted(SinkError):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from tenacity import RetryCallState
 
@@ -31,11 +31,11 @@ from connector.config import Settings
 from connector.errors import ConfigError
 from connector.hubspot import HubSpotClient, HubSpotHTTPError, HubSpotTimeoutError
 from connector.kafka import TopicSpec, ensure_topics
+from connector.kafka.lifecycle import until_available
 from connector.serde import TopicCodecs
 from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
 from connector.sink.budget import RateBudget
-from connector.sink.errors import KafkaUnavailableError
 from connector.sink.park import ParkingLot
 from connector.sink.request import ListTargets
 from connector.sink.retry import RetryPolicy
@@ -48,14 +48,6 @@ log = logging.getLogger("connector.sink")
 #: How long the sink waits at start for a broker that does not answer (a restart, a failover).
 STARTUP_WAIT_SECONDS = 120.0
 _ATTEMPT_TIMEOUT_S = 10.0  # one metadata / create-topics attempt
-_RETRY_PAUSE_S = (0.5, 1.0, 2.0, 5.0)  # between attempts, the last one repeated
-#: Errors of a broker that is away or busy for now: worth waiting for at start.
-_TRANSIENT = frozenset({
-    KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN,
-    KafkaError._RESOLVE, KafkaError._WAIT_COORD, KafkaError.REQUEST_TIMED_OUT,
-    KafkaError.NOT_CONTROLLER, KafkaError.LEADER_NOT_AVAILABLE,
-    KafkaError.BROKER_NOT_AVAILABLE, KafkaError.NETWORK_EXCEPTION,
-})
 
 
 @dataclass
@@ -230,38 +222,15 @@ def ensure_dead_letter_topic(
     A broker that is away (transport errors, timeouts) is asked again, with short pauses, for
     up to ``wait_seconds``; then :class:`KafkaUnavailableError`. Other errors raise at once.
     Returns False if ``stop`` was set while waiting (nothing to run), else True."""
-    stop = stop if stop is not None else threading.Event()
-    pause = sleep if sleep is not None else stop.wait
-    deadline = clock() + wait_seconds
-    attempt = 0
-    while True:
-        try:
-            _create_dead_letter_topic(settings, min(_ATTEMPT_TIMEOUT_S, max(
-                deadline - clock(), 1.0)))
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            code = error.code() if isinstance(error, KafkaError) else None
-            if code not in _TRANSIENT and not (isinstance(error, KafkaError)
-                                               and error.retriable()):
-                raise
-            left = deadline - clock()
-            if left <= 0:
-                raise KafkaUnavailableError(
-                    f"Kafka at {settings.kafka.bootstrap_servers} did not answer for "
-                    f"{wait_seconds:.0f}s while the sink created its dead-letter topic "
-                    f"{settings.topics.commands_dlq} (last error: {exc}); check "
-                    "CONNECTOR_KAFKA__BOOTSTRAP_SERVERS and the brokers") from exc
-            delay = min(_RETRY_PAUSE_S[min(attempt, len(_RETRY_PAUSE_S) - 1)], left)
-            attempt += 1
-            log.warning("sink.kafka_unavailable attempt=%s retry_in=%.1f left=%.0f error=%s",
-                        attempt, delay, left, exc)
-            pause(delay)
-            if stop.is_set():
-                return False
-            continue
-        if attempt:
-            log.info("sink.kafka_available attempts=%s", attempt + 1)
+    def attempt(seconds_left: float) -> bool:
+        _create_dead_letter_topic(settings, min(_ATTEMPT_TIMEOUT_S, seconds_left))
         return True
+
+    created = until_available(
+        attempt, what=f"the sink created its dead-letter topic {settings.topics.commands_dlq}",
+        servers=settings.kafka.bootstrap_servers, give_up_seconds=wait_seconds,
+        stop=stop if stop is not None else threading.Event(), clock=clock, sleep=sleep)
+    return created is not None
 
 
 def _create_dead_letter_topic(settings: Settings, timeout: float) -> None:

@@ -78,6 +78,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from connector.dlq import DeadLetter, Stage
 from connector.hubspot.errors import HubSpotHTTPError, NotFoundError
+from connector.kafka.lifecycle import close_within
 from connector.normalize.command import Command
 from connector.serde import DecodeFailure, SourceRecord, TopicDecoder
 from connector.sink.apply import COMPONENT, Applier, Failure, Reason
@@ -388,27 +389,12 @@ class SinkWorker:
                 if tracker.to_commit() is not None]
 
     def _close_consumer(self) -> None:
-        """``close()`` in a daemon thread, waited for at most ``close_timeout_seconds``."""
+        """``close()``, waited for at most ``close_timeout_seconds``."""
         self._progress.waiting_on("kafka-close")
-        done = threading.Event()
-        failure: list[BaseException] = []
-
-        def close() -> None:
-            try:
-                self._consumer.close()
-            except BaseException as exc:  # reported below; the thread must end quietly
-                failure.append(exc)
-            finally:
-                done.set()
-
-        thread = threading.Thread(target=close, name="sink-consumer-close", daemon=True)
-        thread.start()
-        if not done.wait(self._close_timeout):
+        if not close_within(self._consumer.close, self._close_timeout, "sink-consumer"):
             log.warning("sink.close_timeout seconds=%s (the group coordinator may be away; "
                         "the member leaves the group when its session times out)",
                         self._close_timeout)
-        elif failure:
-            log.warning("sink.close_failed error=%s", failure[0])
 
     # ----------------------------------------------------------------- rebalance callbacks
 
