@@ -29,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from connector import native
 from connector.config import Settings
@@ -607,16 +607,16 @@ class NormalizerWorker:
     def _transaction_failed(self, producer: Producer, exc: KafkaException) -> _RestartNeeded:
         """A call while writing a transaction failed: abort it where Kafka allows, else replace
         the producer; either way the state goes back to what Kafka holds."""
-        error: KafkaError = exc.args[0]
-        log.warning("transaction_failed error=%s", describe(exc))
-        if error.txn_requires_abort():
+        reason = describe(exc)
+        log.warning("transaction_failed error=%s", reason)
+        if exc.args[0].txn_requires_abort():
             self.progress.waiting_on("transaction-abort")
             try:
                 self.transactions.abort(producer)
                 return _RestartNeeded()
             except ProducerUnusable as unusable:
-                exc = KafkaException(KafkaError(KafkaError._STATE, str(unusable)))
-        self._replace_producer(describe(exc))
+                reason = str(unusable)
+        self._replace_producer(reason)
         return _RestartNeeded()
 
     def _conclude(self, transaction: _Transaction, end: Callable[[], None]) -> None:

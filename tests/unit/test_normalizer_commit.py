@@ -210,3 +210,32 @@ def test_an_idle_loop_still_takes_the_due_full_collection() -> None:
     worker.collector.collect_if_due = collect_if_due  # type: ignore[method-assign]
     worker._loop(_IdleConsumer(), _Producer(), _NoWebinars())  # type: ignore[arg-type]
     assert calls == ["collect"]
+
+
+class _FailingBegin(_Producer):
+    def __init__(self, failure: KafkaError) -> None:
+        super().__init__()
+        self.failure = failure
+
+    def begin_transaction(self) -> None:
+        self.calls.append("begin")
+        raise KafkaException(self.failure)
+
+
+def test_a_write_that_kafka_says_to_abort_is_aborted_and_the_state_rebuilt() -> None:
+    failure = KafkaError(KafkaError._STATE, "abort it", txn_requires_abort=True)
+    worker, producer = _worker(), _FailingBegin(failure)
+    worker.producer = producer  # type: ignore[assignment]
+    with pytest.raises(_RestartNeeded):
+        worker._commit_behind(_Consumer(), producer, _pending(1))  # type: ignore[arg-type]
+    assert producer.calls == ["begin", "abort"] and worker.producer is producer
+
+
+def test_a_write_that_fails_for_good_replaces_the_producer() -> None:
+    failure = KafkaError(KafkaError._FENCED, "fenced", fatal=True)
+    worker, producer, replacement = _worker(), _FailingBegin(failure), _Producer()
+    worker.producer = producer  # type: ignore[assignment]
+    worker.producer_factory = lambda: replacement  # type: ignore[assignment,return-value]
+    with pytest.raises(_RestartNeeded):
+        worker._commit_behind(_Consumer(), producer, _pending(1))  # type: ignore[arg-type]
+    assert producer.calls == ["begin", "purge"] and worker.producer is replacement
