@@ -53,7 +53,8 @@ from connector.normalize.rules import Rejection, TimeWindow
 from connector.normalize.table import WebinarTable, WebinarTableReader, WebinarUpdates
 from connector.serde import Decoded, DecodeFailure, SourceRecord, TopicCodecs
 from connector.telemetry import NOOP_RECORD, RecordTrace, Telemetry
-from connector.telemetry.progress import ProgressWatch, cached_lag
+from connector.telemetry.lag import cached_lag
+from connector.telemetry.progress import ProgressWatch
 
 log = logging.getLogger(__name__)
 

@@ -97,7 +97,8 @@ from connector.sink.outbox import DeadLetterOutbox
 from connector.sink.park import ParkingLot
 from connector.sink.request import EventKey, IdentifierKind, is_event_upsert
 from connector.telemetry import Telemetry
-from connector.telemetry.progress import ProgressWatch, cached_lag
+from connector.telemetry.lag import cached_lag
+from connector.telemetry.progress import ProgressWatch
 
 log = logging.getLogger("connector.sink")
 

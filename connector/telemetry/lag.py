@@ -35,10 +35,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 from connector.telemetry.metrics import Metrics
 
@@ -48,6 +48,37 @@ Lags = dict[tuple[str, int], int]
 
 _COMMITTED_TIMEOUT_S = 2.0  # on the poll loop's thread: a broker away must not hold it long
 _MIN_WARNING_INTERVAL_S = 30.0  # a long outage logs a line per this, not one per refresh
+
+
+def partition_lag(consumer: Any, topic: str, partition: int, position: int) -> int | None:
+    """The high watermark of the last fetch (cached: no broker round trip) minus ``position``;
+    None while either is unknown. An empty partition lags 0 whatever the position."""
+    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+    if position < 0 and high is not None and high >= 0 and low == high:
+        position = high  # an empty partition: nothing to read, whatever the reset
+    if high is None or high < 0 or position < 0:
+        return None
+    return max(high - position, 0)
+
+
+def cached_lag(consumer: Any, partitions: Iterable[tuple[str, int]] | None = None) -> int | None:
+    """Records between the consumer's position and the end of ``partitions`` (default: its
+    assignment), from what the consumer knows locally (`partition_lag`): it answers at once
+    while the broker is away, with the last known end. None when no partition's lag is known
+    yet, or the consumer fails."""
+    try:
+        if partitions is None:
+            tps = [TopicPartition(tp.topic, tp.partition) for tp in consumer.assignment()]
+        else:
+            tps = [TopicPartition(topic, partition) for topic, partition in partitions]
+        if not tps:
+            return 0
+        lags = [partition_lag(consumer, tp.topic, tp.partition, tp.offset)
+                for tp in consumer.position(tps)]
+    except (KafkaException, RuntimeError):  # e.g. a closed or failed consumer
+        return None
+    known = [lag for lag in lags if lag is not None]
+    return sum(known) if known else None
 
 
 class LagMonitor:
@@ -102,14 +133,10 @@ class LagMonitor:
                 complete = self._learn_committed(consumer, unknown)
             for tp in positions:
                 key = (tp.topic, tp.partition)
-                low, high = consumer.get_watermark_offsets(
-                    TopicPartition(tp.topic, tp.partition), cached=True)
                 position = tp.offset if tp.offset >= 0 else self._committed.get(key, -1)
-                if position < 0 and high is not None and high >= 0 and low == high:
-                    position = high  # an empty partition: nothing to read, whatever the reset
-                if high is None or high < 0 or position < 0:
-                    continue  # not known yet: better no point than a wrong one
-                lags[key] = max(high - position, 0)
+                lag = partition_lag(consumer, tp.topic, tp.partition, position)
+                if lag is not None:  # not known yet: better no point than a wrong one
+                    lags[key] = lag
         assigned = {(tp.topic, tp.partition) for tp in assignment or ()}
         self._committed = {k: v for k, v in self._committed.items() if k in assigned}
         return lags, complete

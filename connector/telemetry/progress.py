@@ -40,13 +40,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaException, TopicPartition
-
+from connector.telemetry.lag import cached_lag
 from connector.telemetry.metrics import NOOP_METRICS, Metrics
+
+__all__ = ["CHECK_SECONDS", "STALL_AFTER_SECONDS", "ProgressBoard", "ProgressStatus",
+           "ProgressWatch", "cached_lag"]
 
 log = logging.getLogger("connector.progress")
 
@@ -188,28 +190,3 @@ class ProgressBoard:
         cannot check itself."""
         while not stop.wait(interval_seconds):
             self.check()
-
-
-def cached_lag(consumer: Any, partitions: Iterable[tuple[str, int]] | None = None) -> int | None:
-    """Records between the consumer's position and the end of ``partitions`` (default: its
-    assignment), from what the consumer knows locally: positions and the watermarks of the last
-    fetch (no broker round trip, so it answers at once while the broker is away, with the last
-    known end). None when no partition's end and position are known yet."""
-    try:
-        if partitions is None:
-            tps = [TopicPartition(tp.topic, tp.partition) for tp in consumer.assignment()]
-        else:
-            tps = [TopicPartition(topic, partition) for topic, partition in partitions]
-        if not tps:
-            return 0
-        total, known = 0, False
-        for tp in consumer.position(tps):
-            _low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition),
-                                                        cached=True)
-            if tp.offset < 0 or high is None or high < 0:
-                continue
-            total += max(high - tp.offset, 0)
-            known = True
-    except (KafkaException, RuntimeError):  # e.g. a closed or failed consumer
-        return None
-    return total if known else None
