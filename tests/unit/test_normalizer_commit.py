@@ -13,6 +13,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from connector.config import load_settings
 from connector.normalize.worker import NormalizerWorker, _Pending, _RestartNeeded
+from connector.telemetry.progress import ProgressWatch
 
 
 class _Producer:
@@ -239,3 +240,15 @@ def test_a_write_that_fails_for_good_replaces_the_producer() -> None:
     with pytest.raises(_RestartNeeded):
         worker._commit_behind(_Consumer(), producer, _pending(1))  # type: ignore[arg-type]
     assert producer.calls == ["begin", "purge"] and worker.producer is replacement
+
+
+def test_a_committed_transaction_is_progress_for_the_stall_watch() -> None:
+    now = [0.0]
+    watch = ProgressWatch("normalizer", 10.0, clock=lambda: now[0])
+    worker = NormalizerWorker(load_settings({}), threading.Event(), progress=watch)
+    watch.set_backlog(lag=5)
+    now[0] = 20.0
+    assert watch.check().stalled  # work, and nothing committed for 20 s
+    worker._commit(_Consumer(), _Producer(), _pending(1))  # type: ignore[arg-type]
+    status = watch.check()
+    assert not status.stalled and status.seconds_without_progress == 0.0
