@@ -136,10 +136,23 @@ def test_a_board_keeps_one_watch_per_worker() -> None:
                                                                ("sink", False)]
 
 
-def test_the_monitor_returns_once_stopped() -> None:
+def test_the_monitor_checks_every_watch_until_stopped(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    board = ProgressBoard(60.0, clock=clock)
+    board.watch("sink").set_backlog(lag=3)
+    clock.now += 61  # stalled: only a check notices (nobody asks /healthz here)
     stop = threading.Event()
-    stop.set()
-    ProgressBoard().monitor(stop, 3600)  # returns at once
+    monitor = threading.Thread(target=board.monitor, args=(stop, 0.01), daemon=True)
+    with caplog.at_level(logging.WARNING, logger="connector.progress"):
+        monitor.start()
+        for _ in range(500):  # bounded: up to 5 s for the first check
+            if any("worker_stalled worker=sink" in r.getMessage() for r in caplog.records):
+                break
+            stop.wait(0.01)
+        stop.set()
+        monitor.join(5)
+    assert not monitor.is_alive()
+    assert any("worker_stalled worker=sink" in r.getMessage() for r in caplog.records)
 
 
 def test_stall_after_must_be_positive() -> None:
