@@ -1,4 +1,4 @@
-"""Stand-ins for confluent-kafka objects in unit tests (no broker)."""
+"""Stand-ins for confluent-kafka objects, and a fake clock, in unit tests (no broker)."""
 
 from __future__ import annotations
 
@@ -40,3 +40,16 @@ class FakeMessage:
 
     def timestamp(self) -> tuple[int, int]:
         return self.timestamp_
+
+
+class FakeClock:
+    """A monotonic clock for code with an injected ``clock`` and ``sleep``: sleeping moves it."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds

@@ -10,17 +10,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from connector.kafka.admin import KafkaUnavailableError
 from connector.kafka.lifecycle import close_within, is_transient, pause_before, until_available
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+from tests.fakes import FakeClock
 
 
 def _failing(*errors: BaseException) -> tuple[list[float], Callable[[float], str]]:
@@ -40,7 +30,7 @@ TRANSPORT = KafkaException(KafkaError(KafkaError._TRANSPORT))
 
 
 def test_a_cluster_away_for_a_while_is_waited_for_with_growing_pauses() -> None:
-    clock = _Clock()
+    clock = FakeClock()
     calls, call = _failing(TRANSPORT, TRANSPORT, TRANSPORT)
     result = until_available(call, what="x", servers="h:1", give_up_seconds=60,
                              stop=threading.Event(), clock=clock, sleep=clock.sleep)
@@ -49,7 +39,7 @@ def test_a_cluster_away_for_a_while_is_waited_for_with_growing_pauses() -> None:
 
 
 def test_past_the_bound_it_is_a_clear_error_naming_the_servers() -> None:
-    clock = _Clock()
+    clock = FakeClock()
     _calls, call = _failing(*[TRANSPORT] * 100)
     with pytest.raises(KafkaUnavailableError, match=r"Kafka at h:1 did not answer for 20s "
                                                     r"while reading x"):

@@ -15,19 +15,9 @@ from connector.kafka.transaction import (
     TransactionAborted,
     TransactionBounds,
 )
+from tests.fakes import FakeClock
 
 OFFSETS = [TopicPartition("t", 0, 5)]
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class _Producer:
@@ -63,7 +53,7 @@ class _Producer:
         pass
 
 
-def _transactions(clock: _Clock, **bounds: float) -> BoundedTransactions:
+def _transactions(clock: FakeClock, **bounds: float) -> BoundedTransactions:
     return BoundedTransactions(TransactionBounds(**bounds), clock=clock, sleep=clock.sleep)
 
 
@@ -73,7 +63,7 @@ FENCED = KafkaError(KafkaError._FENCED, "fenced", fatal=True)
 
 
 def test_every_call_has_a_finite_timeout_and_a_clean_commit_makes_two_calls() -> None:
-    clock = _Clock()
+    clock = FakeClock()
     producer = _Producer()
     _transactions(clock).end(producer, OFFSETS, object())
     assert [name for name, _ in producer.calls] == ["offsets", "commit"]
@@ -81,14 +71,14 @@ def test_every_call_has_a_finite_timeout_and_a_clean_commit_makes_two_calls() ->
 
 
 def test_a_timed_out_commit_is_called_again_and_lands() -> None:
-    clock = _Clock()
+    clock = FakeClock()
     producer = _Producer(commit=[TIMED_OUT, TIMED_OUT, None])
     _transactions(clock).end(producer, OFFSETS, object())
     assert [name for name, _ in producer.calls] == ["offsets", "commit", "commit", "commit"]
 
 
 def test_a_commit_that_keeps_timing_out_gives_up_within_its_bound() -> None:
-    clock = _Clock()
+    clock = FakeClock()
     producer = _Producer(commit=[TIMED_OUT])
     with pytest.raises(ProducerUnusable, match="still failing after 3s"):
         _transactions(clock, give_up_seconds=3, retry_pause_seconds=0.5).end(
@@ -97,7 +87,7 @@ def test_a_commit_that_keeps_timing_out_gives_up_within_its_bound() -> None:
 
 
 def test_an_abortable_error_aborts_and_says_so() -> None:
-    clock = _Clock()
+    clock = FakeClock()
     producer = _Producer(commit=[ABORTABLE])
     with pytest.raises(TransactionAborted):
         _transactions(clock).end(producer, OFFSETS, object())
@@ -105,14 +95,14 @@ def test_an_abortable_error_aborts_and_says_so() -> None:
 
 
 def test_an_abort_that_fails_for_good_asks_for_a_new_producer() -> None:
-    clock = _Clock()
+    clock = FakeClock()
     producer = _Producer(commit=[ABORTABLE], abort=[FENCED])
     with pytest.raises(ProducerUnusable, match="abort_transaction failed"):
         _transactions(clock).end(producer, OFFSETS, object())
 
 
 def test_a_fatal_error_asks_for_a_new_producer_without_retrying() -> None:
-    clock = _Clock()
+    clock = FakeClock()
     producer = _Producer(offsets=[FENCED])
     with pytest.raises(ProducerUnusable, match="fenced"):
         _transactions(clock).end(producer, OFFSETS, object())
@@ -120,7 +110,7 @@ def test_a_fatal_error_asks_for_a_new_producer_without_retrying() -> None:
 
 
 def test_a_call_that_never_returns_is_given_up_and_the_producer_replaced() -> None:
-    clock = _Clock()
+    clock = FakeClock()
     producer = _Producer(offsets=["hang"])
     try:
         with pytest.raises(ProducerUnusable, match="did not return"):
@@ -132,7 +122,7 @@ def test_a_call_that_never_returns_is_given_up_and_the_producer_replaced() -> No
 
 
 def test_init_is_retried_while_the_cluster_does_not_answer() -> None:
-    clock = _Clock()
+    clock = FakeClock()
     producer = _Producer(init=[TIMED_OUT, TIMED_OUT, None])
     _transactions(clock).init(producer)
     assert [name for name, _ in producer.calls] == ["init", "init", "init"]
