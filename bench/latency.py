@@ -24,7 +24,8 @@ from connector.broker import EmbeddedKafka
 from connector.cli.demo import demo_settings
 from connector.cli.run import run_workers
 from connector.kafka import TopicSpec, ensure_topics
-from connector.normalize.worker import run_normalizer
+from connector.runtime.normalizer import run_normalizer
+from connector.runtime.sink import run_sink
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.server import serve_in_thread
 from connector.serde import (
@@ -35,7 +36,6 @@ from connector.serde import (
     TopicFormat,
     build_codec,
 )
-from connector.sink import run_sink
 
 NS = "webinar.platform.v1"
 

@@ -41,8 +41,8 @@ from pydantic import SecretStr
 from bench.common import sandbox_counters, sandbox_process
 from connector.config import HubSpotSettings, KafkaSettings, Settings, SinkSettings, TopicSettings
 from connector.normalize.command import COMMAND_SCHEMA, Attendance, Command, EventUpsert
+from connector.runtime.sink import run_sink
 from connector.serde import Framing, SchemaCatalog, SourceRecord, TopicFormat, build_codec
-from connector.sink import run_sink
 
 WINDOW = 10.0
 MAX_INPUTS = 100

@@ -4,7 +4,7 @@
     .venv/bin/python bench/telemetry_overhead.py --instructions [--webinars 2] [--people 500]
     add --compiled to measure the native core as built (without the bypass variant)
 
-What runs: the real :class:`~connector.normalize.worker.NormalizerWorker` code minus Kafka I/O,
+What runs: the real :class:`~connector.runtime.normalizer.NormalizerWorker` code minus Kafka I/O,
 in-process, on pre-encoded platform records (raw Avro, no trace headers, as the platform writes
 them), in batches of ``--batch`` the way the worker's ``_loop`` takes them: ``_report`` (lag,
 open attendances, state size; when metrics are on; here once per run), ``_handle_batch``
@@ -93,9 +93,9 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from connector import native
 from connector.config import load_settings
 from connector.normalize import collector as collector_module
-from connector.normalize import worker as worker_module
+from connector.runtime import normalizer as worker_module
 from connector.normalize.normalizer import AttendanceNormalizer
-from connector.normalize.worker import NormalizerWorker, _Pending
+from connector.runtime.normalizer import NormalizerWorker, _Pending
 from connector.sample import SampleSpec, generate
 from connector.serde import ACTIVITY_SCHEMA, Framing, SchemaCatalog, TopicFormat, build_codec
 from connector.telemetry import ConnectorMetrics, OtelTracing, Telemetry

@@ -16,8 +16,8 @@ from connector.kafka.reader import read_all
 from connector.normalize.command import COMMAND_SCHEMA, Command
 from connector.normalize.event import EventProjector
 from connector.normalize.normalizer import AttendanceNormalizer
-from connector.normalize.table import WebinarTable
-from connector.normalize.worker import rules_from
+from connector.runtime.normalizer import rules_from
+from connector.runtime.table import WebinarTable
 from connector.sample import Sample
 from connector.sample.oracle import person_key
 from connector.sample.publish import publish_sample

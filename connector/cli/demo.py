@@ -95,8 +95,8 @@ def hubspot_view(url: str, by_vid: set[int]) -> tuple[dict[tuple[str, str], Expe
 
 
 def _workers() -> dict[str, Worker]:
-    from connector.normalize.worker import run_normalizer
-    from connector.sink import run_sink
+    from connector.runtime.normalizer import run_normalizer
+    from connector.runtime.sink import run_sink
 
     return {"normalizer": run_normalizer, "sink": run_sink}
 

@@ -112,8 +112,8 @@ def role_workers(role: str, telemetry: Telemetry,
                  progress: ProgressBoard | None = None) -> dict[str, Worker]:
     """The worker functions of a role (normalizer, sink or all), each given ``telemetry`` and
     its watch of ``progress``."""
-    from connector.normalize.worker import run_normalizer
-    from connector.sink import run_sink
+    from connector.runtime.normalizer import run_normalizer
+    from connector.runtime.sink import run_sink
 
     workers: dict[str, Worker] = {}
     if role in ("normalizer", "all"):

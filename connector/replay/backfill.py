@@ -16,7 +16,7 @@ Everything runs on temporary copies, named after a backfill id, and is deleted a
    written to the temporary changelogs together with the temporary group's start offsets
    (connector.replay.state). So an attendance that began before --from is completed correctly:
    the backfill emits what the live normalizer emitted for the range's records;
-4. run a normalizer (connector.normalize.worker.run_normalizer) with the temporary group,
+4. run a normalizer (connector.runtime.normalizer.run_normalizer) with the temporary group,
    transactional id and topics until its committed offsets reach the copies' ends;
 5. run a sink (connector.sink.run_sink) with the temporary group over the temporary commands
    until its committed offsets pass the last command; failed commands go to the live
@@ -48,13 +48,13 @@ from confluent_kafka import KafkaException, Producer
 from connector.config import Settings
 from connector.errors import ConfigError
 from connector.kafka import TopicSpec, ensure_topics
-from connector.normalize import changelog
-from connector.normalize.table import WebinarTable
 from connector.replay import state as normalizer_state
 from connector.replay.cluster import TP, Cluster, read_ranges
 from connector.replay.errors import ReplayError
 from connector.replay.progress import Progress
 from connector.replay.spec import format_ms
+from connector.runtime import changelog
+from connector.runtime.table import WebinarTable
 
 log = logging.getLogger(__name__)
 
@@ -439,12 +439,12 @@ class Backfill:
 
 
 def _run_normalizer() -> Worker:
-    from connector.normalize.worker import run_normalizer
+    from connector.runtime.normalizer import run_normalizer
 
     return run_normalizer
 
 
 def _run_sink() -> Worker:
-    from connector.sink import run_sink  # type: ignore[attr-defined,unused-ignore]
+    from connector.runtime.sink import run_sink  # type: ignore[attr-defined,unused-ignore]
 
     return run_sink  # type: ignore[no-any-return,unused-ignore]

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.config import Settings
-from connector.normalize import changelog
-from connector.normalize.table import WebinarTable
 from connector.replay import state as normalizer_state
 from connector.replay.cluster import TP, Cluster, GroupInfo
 from connector.replay.errors import ReplayError, UnknownTopicError
 from connector.replay.plan import Kind, PartitionOffsets, Row, Strategy, as_json, target
 from connector.replay.spec import TopicSelector
+from connector.runtime import changelog
+from connector.runtime.table import WebinarTable
 
 log = logging.getLogger(__name__)
 

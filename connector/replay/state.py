@@ -1,7 +1,7 @@
 """The normalizer's state for a replay: rebuilt as of the new offsets, written with them.
 
 The normalizer keeps, per input partition, a compacted changelog `<group>-<source>-changelog`
-(connector.normalize.changelog). Moving its input offsets without touching that state would be
+(connector.runtime.changelog). Moving its input offsets without touching that state would be
 wrong: merges are idempotent, but the state remembers what was already emitted (and stream
 time), so a rewound normalizer would stay silent about commands that must be sent again.
 
@@ -47,13 +47,13 @@ from confluent_kafka.admin import (
 from connector.config import Settings
 from connector.kafka import TopicSpec, ensure_topics
 from connector.kafka.roles import for_consumer, for_producer
-from connector.normalize import changelog
 from connector.normalize.event import EventProjector
 from connector.normalize.normalizer import AttendanceNormalizer
-from connector.normalize.table import WebinarTable
-from connector.normalize.worker import rules_from
 from connector.replay.cluster import TIMEOUT, TP, Cluster, read_ranges
 from connector.replay.errors import OffsetCommitError, ReplayError
+from connector.runtime import changelog
+from connector.runtime.normalizer import rules_from
+from connector.runtime.table import WebinarTable
 from connector.serde import Decoded, SourceRecord, TopicCodecs, TopicDecoder
 
 log = logging.getLogger(__name__)

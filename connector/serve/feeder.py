@@ -1,6 +1,6 @@
 """``TableFeeder``: keeps serve's webinar table up to date from the webinars topic, in a thread.
 
-It owns a :class:`~connector.normalize.table.WebinarTableReader` (every partition of the compacted
+It owns a :class:`~connector.runtime.table.WebinarTableReader` (every partition of the compacted
 webinars topic, no consumer group) and polls it until ``stop`` is set. Readiness, for ``/readyz``:
 
 * ``webinar_table`` — every partition was read to its end once (latched: later records only
@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from connector.normalize.table import WebinarTable
+from connector.runtime.table import WebinarTable
 
 log = logging.getLogger("connector.serve")
 

@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from connector.config import Settings
 from connector.errors import ConfigError
 from connector.kafka import ping
-from connector.normalize.table import WebinarTable, WebinarTableReader
+from connector.runtime.table import WebinarTable, WebinarTableReader
 from connector.serde import (
     WEBINAR_SCHEMA,
     SchemaCatalog,

@@ -16,7 +16,6 @@ from connector.sink.errors import (
     SinkInterrupted,
 )
 from connector.sink.retry import Disposition, RetryPolicy, backoff, classify
-from connector.sink.runner import build_worker, consumer_config, producer_config, run_sink
 from connector.sink.worker import SinkWorker
 
 __all__ = [
@@ -37,9 +36,5 @@ __all__ = [
     "SinkInterrupted",
     "SinkWorker",
     "backoff",
-    "build_worker",
     "classify",
-    "consumer_config",
-    "producer_config",
-    "run_sink",
 ]

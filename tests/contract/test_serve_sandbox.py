@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from connector.cli.hubspot import hubspot_group
-from connector.normalize.table import WebinarTable
+from connector.runtime.table import WebinarTable
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.server import serve_in_thread as serve_sandbox
 from connector.serve import create_serve_app, serve_in_thread

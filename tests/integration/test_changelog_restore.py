@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Producer
 
-from connector.normalize import changelog
+from connector.runtime import changelog
 
 
 def _producer(bootstrap: str) -> Producer:

@@ -13,7 +13,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from connector.dlq.envelope import H_OFFSET, H_REASON, header_map
 from connector.kafka.reader import read_all
 from connector.normalize.normalizer import AttendanceNormalizer
-from connector.normalize.worker import rules_from, run_normalizer
+from connector.runtime.normalizer import rules_from, run_normalizer
 from connector.serde import (
     WEBINAR_SCHEMA,
     DecodeFailure,

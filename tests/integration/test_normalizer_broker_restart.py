@@ -23,7 +23,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from connector.broker import EmbeddedKafka
 from connector.config import Settings
 from connector.kafka.transaction import BoundedTransactions
-from connector.normalize.worker import NormalizerWorker
+from connector.runtime.normalizer import NormalizerWorker
 from connector.sample import SampleSpec, generate
 from connector.sample.publish import publish_sample
 from connector.serde import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, Framing, TopicFormat, build_codec

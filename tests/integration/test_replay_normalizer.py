@@ -12,11 +12,11 @@ from connector.cli import main
 from connector.cli.replay import replay_group
 from connector.config import Settings
 from connector.kafka.reader import read_all
-from connector.normalize.changelog import changelog_topic
 from connector.normalize.normalizer import AttendanceNormalizer
-from connector.normalize.table import WebinarTable
-from connector.normalize.worker import rules_from, run_normalizer
 from connector.replay.cluster import Cluster
+from connector.runtime.changelog import changelog_topic
+from connector.runtime.normalizer import rules_from, run_normalizer
+from connector.runtime.table import WebinarTable
 from connector.sample import SampleSpec, generate
 from connector.serde import (
     ACTIVITY_SCHEMA,

@@ -28,8 +28,8 @@ from starlette.testclient import TestClient
 
 from connector.broker import EmbeddedKafka
 from connector.config import Settings
+from connector.runtime import sink as runner
 from connector.serve.metrics import create_metrics_app
-from connector.sink import runner
 from connector.telemetry import Telemetry
 from connector.telemetry.progress import ProgressBoard, ProgressWatch
 from tests.integration.test_sink_e2e import (

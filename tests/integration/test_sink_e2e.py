@@ -41,11 +41,12 @@ from connector.normalize.command import (
     EventComplete,
     EventUpsert,
 )
+from connector.runtime.sink import run_sink
 from connector.sandbox import AppConfig, SandboxConfig, create_app
 from connector.sandbox.config import READ_SCOPE
 from connector.sandbox.server import RunningSandbox, serve_in_thread
 from connector.serde import Framing, SchemaCatalog, TopicFormat, build_codec
-from connector.sink import HubSpotAccessError, run_sink
+from connector.sink import HubSpotAccessError
 
 pytestmark = pytest.mark.integration
 

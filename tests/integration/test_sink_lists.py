@@ -3,7 +3,7 @@ loopback; after the sink applied an EventUpsert the event is associated with its
 lists (the sandbox creates unknown lists on first association, per its README), and a list that
 does not exist dead-letters the upsert without losing the event.
 
-``run_sink`` builds its Applier in ``connector.sink.runner``; until that passes
+``run_sink`` builds its Applier in ``connector.runtime.sink``; until that passes
 ``lists=ListTargets.from_settings(settings.hubspot.list_associations)`` itself, the test hands
 the lists in by wrapping the Applier the runner builds.
 """
@@ -28,10 +28,12 @@ from connector.dlq import header_map
 from connector.dlq.envelope import H_HTTP_STATUS, H_REASON
 from connector.kafka.reader import read_all
 from connector.normalize.command import COMMAND_SCHEMA, Attendance, Command, EventUpsert
+from connector.runtime import sink as runner
+from connector.runtime.sink import run_sink
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.server import RunningSandbox, serve_in_thread
 from connector.serde import Framing, SchemaCatalog, TopicFormat, build_codec
-from connector.sink import apply, run_sink, runner
+from connector.sink import apply
 from connector.sink.request import ListTargets
 
 pytestmark = pytest.mark.integration

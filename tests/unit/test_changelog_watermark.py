@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from connector.normalize import changelog
+from connector.runtime import changelog
 
 
 class _FakeConsumer:

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.normalize import changelog
 from connector.normalize.command import Attendance, Command
 from connector.normalize.normalizer import AttendanceNormalizer, NormalizeRules, Output
 from connector.normalize.person import Outcome, Person
 from connector.normalize.rules import RejectReason, contact_properties
+from connector.runtime import changelog
 from connector.sample import SampleSpec, generate
 from connector.sample.oracle import expected_outcome, final_from_commands
 from connector.serde import SourceRecord

@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from connector.config import load_settings
-from connector.normalize.worker import NormalizerWorker, _Pending, _RestartNeeded
+from connector.runtime.normalizer import NormalizerWorker, _Pending, _RestartNeeded
 from connector.telemetry.progress import ProgressWatch
 
 

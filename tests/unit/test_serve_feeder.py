@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from connector.normalize.table import WebinarTable
+from connector.runtime.table import WebinarTable
 from connector.serve import TableFeeder, is_caught_up
 
 

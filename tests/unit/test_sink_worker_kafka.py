@@ -18,8 +18,8 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from connector.config import KafkaSettings, Settings, TopicSettings
 from connector.hubspot import HubSpotClient
 from connector.normalize.command import Attendance, Command, EventUpsert
+from connector.runtime import sink as runner
 from connector.serde import TopicDecoder
-from connector.sink import runner
 from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
 from connector.sink.budget import RateBudget

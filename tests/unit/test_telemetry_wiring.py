@@ -12,11 +12,11 @@ import pytest
 from connector.config import load_settings
 from connector.hubspot.errors import HubSpotTimeoutError, ServerError
 from connector.normalize.normalizer import AttendanceNormalizer
-from connector.normalize.worker import NormalizerWorker, _Pending
+from connector.runtime.normalizer import NormalizerWorker, _Pending
+from connector.runtime.sink import ObservedRetryPolicy, retry_labels
 from connector.sample import SampleSpec, generate
 from connector.sample.oracle import person_key
 from connector.serde import ACTIVITY_SCHEMA, Framing, SchemaCatalog, TopicFormat, build_codec
-from connector.sink.runner import ObservedRetryPolicy, retry_labels
 from connector.telemetry import Telemetry
 from tests.fakes import FakeMessage
 

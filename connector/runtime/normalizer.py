@@ -44,13 +44,13 @@ from connector.kafka.transaction import (
     TransactionBounds,
     describe,
 )
-from connector.normalize import changelog
 from connector.normalize.collector import CollectorPolicy
 from connector.normalize.command import Command
 from connector.normalize.event import EventProjector
 from connector.normalize.normalizer import AttendanceNormalizer, NormalizeRules, Output
 from connector.normalize.rules import Rejection, TimeWindow
-from connector.normalize.table import WebinarTable, WebinarTableReader, WebinarUpdates
+from connector.runtime import changelog
+from connector.runtime.table import WebinarTable, WebinarTableReader, WebinarUpdates
 from connector.serde import Decoded, DecodeFailure, SourceRecord, TopicCodecs
 from connector.telemetry import NOOP_RECORD, RecordTrace, Telemetry
 from connector.telemetry.lag import cached_lag
