@@ -28,9 +28,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
-
 from connector.broker.classpath import DEFAULT_CACHE_DIR, DEFAULT_POM, resolve_classpath
 from connector.broker.kraft import (
     HOST,
@@ -46,6 +43,8 @@ from connector.broker.process import (
     tail_file,
 )
 from connector.errors import BrokerError
+from connector.kafka import clients
+from connector.kafka.clients import KafkaException
 
 __all__ = ["EmbeddedKafka", "serve_forever"]
 
@@ -264,15 +263,11 @@ class EmbeddedKafka:
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + self._startup_timeout
-        admin = AdminClient(
-            {
-                "bootstrap.servers": self.bootstrap_servers,
-                # Connection refused is expected while the JVM boots; keep librdkafka quiet
-                # and retrying quickly instead of backing off towards 10s.
-                "log_level": 0,
-                "reconnect.backoff.ms": 50,
-                "reconnect.backoff.max.ms": 250,
-            }
+        admin = clients.admin(
+            {"bootstrap.servers": self.bootstrap_servers},
+            # Connection refused is expected while the JVM boots; keep librdkafka quiet
+            # and retrying quickly instead of backing off towards 10s.
+            {"log_level": 0, "reconnect.backoff.ms": 50, "reconnect.backoff.max.ms": 250},
         )
         last_error: Exception | None = None
         while True:

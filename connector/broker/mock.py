@@ -15,7 +15,7 @@ import gc
 import logging
 from collections.abc import Iterator
 
-from confluent_kafka import Producer
+from connector.kafka import clients
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 def mock_kafka(brokers: int = 1) -> Iterator[str]:
     """Start a mock cluster; yields its bootstrap servers, stops it on exit."""
     # The holder client owns the cluster; its own log line about it is ours to say.
-    holder = Producer({"test.mock.num.brokers": brokers, "log_level": 3})
+    holder = clients.producer({"test.mock.num.brokers": brokers, "log_level": 3},
+                              {"enable.idempotence": False})  # it never produces
     metadata = holder.list_topics(timeout=10)
     bootstrap = ",".join(f"{b.host}:{b.port}" for b in metadata.brokers.values())
     log.info("mock_cluster_started cluster_id=%s bootstrap=%s", metadata.cluster_id, bootstrap)

@@ -4,7 +4,7 @@
         client = SchemaRegistryClient({"url": registry.url})
 
 Apicurio Registry 3.0.x serves the Confluent Schema Registry REST API under /apis/ccompat/v7;
-`url` points there, so confluent_kafka's SchemaRegistryClient, AvroSerializer and
+`url` points there, so confluent-kafka's SchemaRegistryClient, AvroSerializer and
 AvroDeserializer work against it unchanged. Storage is in-memory H2: every instance starts
 empty and forgets everything when stopped.
 

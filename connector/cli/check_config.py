@@ -11,7 +11,7 @@ from connector import native
 from connector.cli.common import EXIT_FAILURE, reports_errors, settings_from
 from connector.kafka import ping
 from connector.kafka.admin import KafkaUnavailableError
-from connector.serde import SchemaCatalog
+from connector.serde.catalog import SchemaCatalog
 
 
 @click.command("check-config")
@@ -29,7 +29,7 @@ def check_config_command(ctx: click.Context, timeout: float, skip_kafka: bool) -
     if skip_kafka:
         return
     try:
-        info = ping(settings.kafka.client_config(), timeout=timeout)
+        info = ping(settings.kafka, timeout=timeout)
     except KafkaUnavailableError as exc:
         click.echo(f"kafka: NOT OK: {exc}", err=True)
         sys.exit(EXIT_FAILURE)

@@ -66,13 +66,13 @@ def _print_webinar(webinar_id: str, event: dict[str, Any] | None,
 
 
 def _print_dead_letters(settings: Settings) -> None:
-    client = settings.kafka.consumer_config()
+    kafka = settings.kafka
     topics = [settings.topics.dlq_for(settings.topics.activity),
               settings.topics.dlq_for(settings.topics.webinars), settings.topics.commands_dlq]
     click.echo("dead letters:")
     for topic in topics:
         reasons: Counter[str] = Counter()
-        for message in read_all(client, topic, timeout=10):
+        for message in read_all(kafka, topic, timeout=10):
             headers = header_map(message.headers())
             status = headers.get(H_HTTP_STATUS)
             reasons[headers.get(H_REASON, "?") + (f" (HTTP {status})" if status else "")] += 1

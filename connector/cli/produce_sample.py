@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import click
-from confluent_kafka import Producer
 
 from connector.cli.common import reports_errors, settings_from
 from connector.config import Settings
 from connector.errors import ConnectorError
-from connector.kafka import TopicSpec, ensure_topics
+from connector.kafka import TopicSpec, clients, ensure_topics
 from connector.sample import SampleSpec, generate
 from connector.sample.publish import publish_sample
-from connector.serde import Framing, TopicCodecs
+from connector.serde.codec import Framing
+from connector.serde.topic import TopicCodecs
 
 WEEK_MS = 7 * 24 * 3600 * 1000
 
@@ -43,15 +43,14 @@ def produce_sample_command(ctx: click.Context, framing: str | None, seed: int, w
     reconnects and second devices, guests without email, late and duplicate activity."""
     settings = settings_from(ctx)
     if create_topics:
-        ensure_topics(settings.kafka.client_config(), platform_topics(settings, partitions))
+        ensure_topics(settings.kafka, platform_topics(settings, partitions))
     codecs = TopicCodecs.from_settings(settings)
     activity_framing = Framing(framing) if framing else settings.serde.activity_framing
     webinar_framing = Framing(framing) if framing else settings.serde.webinars_framing
     activity_codec = codecs.codec(settings.topics.activity, activity_framing)
     webinar_codec = codecs.codec(settings.topics.webinars, webinar_framing)
     sample = generate(SampleSpec(seed=seed, webinars=webinars, people_per_webinar=people))
-    producer = Producer({**settings.kafka.producer_config(), "enable.idempotence": True,
-                         "linger.ms": 20})
+    producer = clients.producer(settings.kafka, {"linger.ms": 20})
     try:
         counts = publish_sample(producer, sample, activity_topic=settings.topics.activity,
                                 webinar_topic=settings.topics.webinars,

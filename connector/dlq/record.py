@@ -15,7 +15,7 @@ from connector.dlq.envelope import (
     H_TOPIC,
     header_map,
 )
-from connector.serde import Headers, SourceRecord
+from connector.serde.record import Headers, SourceRecord
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class DeadLetterRecord:
 
     @classmethod
     def from_message(cls, message: Any) -> DeadLetterRecord:
-        """From a consumed confluent_kafka.Message."""
+        """From a consumed Kafka message."""
         return cls.from_source(SourceRecord.from_message(message))
 
     @classmethod

@@ -21,6 +21,7 @@ The confluent-kafka names the rest of the connector needs (``TopicPartition``, `
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,12 +51,14 @@ __all__ = [
     "KafkaException",
     "Message",
     "Producer",
+    "Source",
     "TopicPartition",
     "admin",
     "consumer",
     "producer",
     "read_committed_consumer",
     "transactional_producer",
+    "unique_group_id",
 ]
 
 Source = KafkaSettings | Mapping[str, Any]
@@ -65,6 +68,12 @@ def _base(source: Source) -> dict[str, Any]:
     if isinstance(source, KafkaSettings):
         return source.properties()
     return dict(source)
+
+
+def unique_group_id(prefix: str) -> str:
+    """A group id of its own, for a consumer that only assigns and never commits (librdkafka
+    requires one all the same)."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def consumer(source: Source, group_id: str,

@@ -13,19 +13,24 @@ or the garbage collector, ends the client; Kafka's session timeout ends the memb
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from confluent_kafka import KafkaError, KafkaException
-
 from connector.kafka.admin import KafkaUnavailableError
+from connector.kafka.clients import KafkaError, KafkaException
+from connector.kafka.protocols import Closable
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+C = TypeVar("C", bound=Closable)
+
+#: How long closing a client may take before the caller goes on without it.
+CLOSE_SECONDS = 10.0
 
 
 def close_within(close: Callable[[], object], seconds: float, what: str) -> bool:
@@ -47,6 +52,15 @@ def close_within(close: Callable[[], object], seconds: float, what: str) -> bool
     if failure:
         log.warning("kafka_close_failed client=%s error=%s", what, failure[0])
     return True
+
+
+@contextlib.contextmanager
+def closing(client: C, what: str, seconds: float = CLOSE_SECONDS) -> Iterator[C]:
+    """``with closing(client, "what") as client:``, closed with `close_within` on the way out."""
+    try:
+        yield client
+    finally:
+        close_within(client.close, seconds, what)
 
 
 #: Pauses between attempts while the cluster does not answer (the last one repeated).

@@ -29,11 +29,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from typing import Any
 
 from connector.errors import ConnectorError
+from connector.kafka.clients import KafkaError, KafkaException, TopicPartition
+from connector.kafka.protocols import TransactionalClient
+
+__all__ = [
+    "BoundedTransactions",
+    "ProducerUnusable",
+    "TransactionAborted",
+    "TransactionBounds",
+    "TransactionalClient",
+    "describe",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +54,6 @@ class TransactionAborted(ConnectorError):
 class ProducerUnusable(ConnectorError):
     """The transactional producer cannot go on (fatal error, fenced, or a call that kept failing
     past its bound): close it and build a new one with the same transactional.id."""
-
-
-class TransactionalClient(Protocol):
-    """What this module needs of confluent_kafka.Producer."""
-
-    def init_transactions(self, timeout: float) -> None: ...
-    def begin_transaction(self) -> None: ...
-    def send_offsets_to_transaction(self, positions: list[TopicPartition], group_metadata: Any,
-                                    timeout: float) -> None: ...
-    def commit_transaction(self, timeout: float) -> None: ...
-    def abort_transaction(self, timeout: float) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -7,23 +7,19 @@ Reads use consumers that never join a group and never commit (assign only).
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    ConsumerGroupState,
-    ConsumerGroupTopicPartitions,
-    KafkaError,
-    KafkaException,
-    TopicPartition,
-)
-from confluent_kafka.admin import AdminClient
-
-from connector.kafka.roles import for_admin, for_consumer
+from connector.kafka import admin as topics_admin
+from connector.kafka import clients, groups
+from connector.kafka.admin import partition_counts
+from connector.kafka.clients import KafkaException, TopicPartition
+from connector.kafka.lifecycle import closing
+from connector.kafka.offsets import watermarks
+from connector.kafka.protocols import ConsumedRecord
+from connector.kafka.reader import EndNotReached, ReadFailed, ReadLimits, reading_consumer
+from connector.kafka.reader import read_ranges as read_offset_ranges
 from connector.replay.errors import (
     GroupActiveError,
     OffsetCommitError,
@@ -34,8 +30,6 @@ from connector.replay.errors import (
 from connector.replay.spec import TopicSelector
 
 TIMEOUT = 30.0
-#: Group states in which the group has no members and offsets may be committed from outside.
-INACTIVE = {ConsumerGroupState.EMPTY, ConsumerGroupState.DEAD}
 
 TP = tuple[str, int]
 
@@ -66,13 +60,11 @@ class Cluster:
     `client_config`: a consumer's (`KafkaSettings.consumer_config()`); the AdminClient takes
     the properties every client takes of it, the consumers the consumer's ones."""
 
-    def __init__(self, client_config: dict[str, Any]):
-        self.client_config = for_consumer(client_config)
-        self.admin = AdminClient(for_admin(client_config))
-        self._consumer = Consumer({**self.client_config,
-                                   "group.id": f"replay-{uuid.uuid4().hex[:8]}",
-                                   "enable.auto.commit": False})
-        self._uncommitted: Consumer | None = None
+    def __init__(self, client_config: clients.Source):
+        self.client_config = client_config
+        self.admin = clients.admin(client_config)
+        self._consumer = clients.consumer(client_config, clients.unique_group_id("replay"))
+        self._uncommitted: clients.Consumer | None = None
 
     def close(self) -> None:
         self._consumer.close()
@@ -83,10 +75,9 @@ class Cluster:
 
     def group_ids(self) -> set[str]:
         try:
-            result = self.admin.list_consumer_groups(request_timeout=TIMEOUT).result(TIMEOUT)
+            return groups.group_ids(self.admin, TIMEOUT)
         except KafkaException as exc:
             raise ReplayError(f"listing consumer groups failed: {exc.args[0]}") from exc
-        return {g.group_id for g in result.valid}
 
     def require_group(self, group_id: str) -> None:
         existing = self.group_ids()
@@ -97,17 +88,10 @@ class Cluster:
 
     def describe_group(self, group_id: str) -> GroupInfo:
         try:
-            futures = self.admin.describe_consumer_groups([group_id], request_timeout=TIMEOUT)
-            description = futures[group_id].result(TIMEOUT)
+            description = groups.describe_group(self.admin, group_id, TIMEOUT)
         except KafkaException as exc:
             raise ReplayError(f"describing group {group_id!r} failed: {exc.args[0]}") from exc
-        members = []
-        for m in description.members:
-            assigned = sorted(f"{tp.topic}[{tp.partition}]"
-                              for tp in (m.assignment.topic_partitions if m.assignment else []))
-            members.append(f"{m.client_id} on {m.host.lstrip('/')} (member {m.member_id}) "
-                           f"assigned {', '.join(assigned) or 'nothing'}")
-        return GroupInfo(group_id, description.state.name, tuple(members))
+        return GroupInfo(group_id, description.state, description.members)
 
     def require_inactive(self, group_id: str, what: str) -> GroupInfo:
         info = self.describe_group(group_id)
@@ -120,46 +104,24 @@ class Cluster:
 
     def committed(self, group_id: str, partitions: list[TP] | None = None) -> dict[TP, int]:
         """The group's committed offsets (all of them when `partitions` is None)."""
-        request = ConsumerGroupTopicPartitions(
-            group_id, None if partitions is None else [TopicPartition(t, p)
-                                                       for t, p in partitions])
         try:
-            result = self.admin.list_consumer_group_offsets([request],
-                                                            request_timeout=TIMEOUT)
-            listed = result[group_id].result(TIMEOUT)
+            return groups.group_offsets(self.admin, group_id, partitions, TIMEOUT)
         except KafkaException as exc:
             raise ReplayError(f"reading the offsets of group {group_id!r} failed: "
                               f"{exc.args[0]}") from exc
-        return {(tp.topic, tp.partition): tp.offset for tp in listed.topic_partitions
-                if tp.offset >= 0 and tp.error is None}
 
     def commit(self, group_id: str, offsets: dict[TP, int]) -> None:
         """Commit offsets for an empty group (Kafka refuses it while the group has members)."""
-        request = ConsumerGroupTopicPartitions(
-            group_id, [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())])
         try:
-            result = self.admin.alter_consumer_group_offsets([request],
-                                                             request_timeout=TIMEOUT)
-            altered = result[group_id].result(TIMEOUT)
+            errors = groups.alter_group_offsets(self.admin, group_id, offsets, TIMEOUT)
         except KafkaException as exc:
             raise OffsetCommitError(_commit_refused(group_id, exc.args[0])) from exc
-        errors = [tp.error for tp in altered.topic_partitions if tp.error is not None]
         if errors:
             raise OffsetCommitError(_commit_refused(group_id, errors[0]))
 
     def delete_groups(self, group_ids: list[str]) -> list[str]:
         """Delete groups, best effort; returns the errors."""
-        if not group_ids:
-            return []
-        problems = []
-        for group_id, future in self.admin.delete_consumer_groups(
-                group_ids, request_timeout=TIMEOUT).items():
-            try:
-                future.result(TIMEOUT)
-            except KafkaException as exc:
-                if exc.args[0].code() != KafkaError.GROUP_ID_NOT_FOUND:
-                    problems.append(f"group {group_id}: {exc.args[0].str()}")
-        return problems
+        return groups.delete_groups(self.admin, group_ids, TIMEOUT)
 
     # -- topics ------------------------------------------------------------------------------
 
@@ -169,8 +131,7 @@ class Cluster:
             metadata = self.admin.list_topics(timeout=TIMEOUT)
         except KafkaException as exc:
             raise ReplayError(f"Kafka did not answer: {exc.args[0]}") from exc
-        return {name: len(t.partitions) for name, t in metadata.topics.items()
-                if not name.startswith("__") and t.error is None}
+        return partition_counts(metadata, internal=False)
 
     def resolve(self, selectors: list[TopicSelector]) -> list[TP]:
         """(topic, partition) pairs; unknown topics and partitions are reported with what exists."""
@@ -196,17 +157,7 @@ class Cluster:
 
     def delete_topics(self, names: list[str]) -> list[str]:
         """Delete topics, best effort; returns the errors."""
-        if not names:
-            return []
-        problems = []
-        for name, future in self.admin.delete_topics(names,
-                                                     operation_timeout=TIMEOUT).items():
-            try:
-                future.result(TIMEOUT)
-            except KafkaException as exc:
-                if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
-                    problems.append(f"topic {name}: {exc.args[0].str()}")
-        return problems
+        return topics_admin.delete_topics(self.admin, names, TIMEOUT)
 
     # -- offsets -----------------------------------------------------------------------------
 
@@ -220,17 +171,16 @@ class Cluster:
         consumer = self._consumer
         if uncommitted:
             if self._uncommitted is None:
-                self._uncommitted = Consumer({
-                    **self.client_config, "group.id": f"replay-{uuid.uuid4().hex[:8]}",
-                    "enable.auto.commit": False, "isolation.level": "read_uncommitted"})
+                self._uncommitted = clients.consumer(
+                    self.client_config, clients.unique_group_id("replay"),
+                    {"isolation.level": "read_uncommitted"})
             consumer = self._uncommitted
         out = {}
-        for topic, partition in partitions:
+        for tp in partitions:
             try:
-                out[(topic, partition)] = consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=TIMEOUT)
+                out.update(watermarks(consumer, [tp], timeout=TIMEOUT))
             except KafkaException as exc:
-                raise ReplayError(f"reading the offsets of {topic}[{partition}] failed: "
+                raise ReplayError(f"reading the offsets of {tp[0]}[{tp[1]}] failed: "
                                   f"{exc.args[0]}") from exc
         return out
 
@@ -281,57 +231,24 @@ def _commit_refused(group_id: str, error: Any) -> str:
     return f"Kafka rejected the new offsets of group {group_id!r}: {error}"
 
 
-def read_ranges(client_config: dict[str, Any], ranges: dict[TP, tuple[int, int]],
-                timeout: float = 120.0) -> Iterator[Any]:
+def read_ranges(client_config: clients.Source, ranges: dict[TP, tuple[int, int]],
+                timeout: float = 120.0) -> Iterator[ConsumedRecord]:
     """Every committed record with start <= offset < end, per partition in offset order.
 
     read_committed: transaction markers and aborted records are skipped, so fewer than
     end - start records may come back. Raises ReplayError when a range stalls for `timeout`.
     """
-    todo = {tp: (start, end) for tp, (start, end) in ranges.items() if end > start}
-    if not todo:
+    if not any(end > start for start, end in ranges.values()):
         return
-    consumer = Consumer({**for_consumer(client_config),
-                         "group.id": f"replay-read-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "enable.partition.eof": True,
-                         "isolation.level": "read_committed", "auto.offset.reset": "earliest"})
-    try:
-        consumer.assign([TopicPartition(t, p, start if start > 0 else OFFSET_BEGINNING)
-                         for (t, p), (start, _end) in todo.items()])
-        last_progress = time.monotonic()
-        while todo:
-            message = consumer.poll(0.5)
-            if message is None:
-                if time.monotonic() - last_progress > timeout:
-                    raise ReplayError(f"reading {_short(f'{t}[{p}]' for t, p in todo)} stalled "
-                                      f"for {timeout:.0f}s (an open transaction?)")
-                continue
-            tp: TP = (message.topic() or "", message.partition() or 0)
-            offset: int = message.offset() or 0
-            error = message.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    raise ReplayError(f"reading {tp[0]}[{tp[1]}] failed: {error}")
-                _finish_if_done(consumer, todo, tp)
-                continue
-            last_progress = time.monotonic()
-            if tp not in todo:
-                continue
-            if offset >= todo[tp][1]:
-                _finish(consumer, todo, tp)
-                continue
-            yield message
-            if offset >= todo[tp][1] - 1:
-                _finish(consumer, todo, tp)
-    finally:
-        consumer.close()
-
-
-def _finish_if_done(consumer: Consumer, todo: dict[TP, tuple[int, int]], tp: TP) -> None:
-    if tp in todo and consumer.position([TopicPartition(*tp)])[0].offset >= todo[tp][1]:
-        _finish(consumer, todo, tp)
-
-
-def _finish(consumer: Consumer, todo: dict[TP, tuple[int, int]], tp: TP) -> None:
-    todo.pop(tp, None)
-    consumer.pause([TopicPartition(*tp)])
+    consumer = reading_consumer(client_config, clients.unique_group_id("replay-read"),
+                                {"auto.offset.reset": "earliest"})
+    limits = ReadLimits(timeout=timeout, timeout_from_last_record=True)
+    with closing(consumer, "replay-read"):
+        try:
+            yield from read_offset_ranges(consumer, ranges, limits)
+        except EndNotReached as exc:
+            raise ReplayError(f"reading {_short(f'{t}[{p}]' for t, p in exc.pending)} stalled "
+                              f"for {timeout:.0f}s (an open transaction?)") from exc
+        except ReadFailed as exc:
+            topic, partition = exc.partition
+            raise ReplayError(f"reading {topic}[{partition}] failed: {exc.error}") from exc

@@ -36,25 +36,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import (
-    AlterConfigOpType,
-    ConfigEntry,
-    ConfigResource,
-    ResourceType,
-)
-
 from connector.config import Settings
-from connector.kafka import TopicSpec, ensure_topics
-from connector.kafka.roles import for_consumer, for_producer
+from connector.kafka import TopicSpec, clients, ensure_topics
+from connector.kafka.admin import alter_topic_config, delete_records, topic_config
+from connector.kafka.clients import KafkaError, KafkaException, TopicPartition
+from connector.kafka.lifecycle import closing
 from connector.normalize.event import EventProjector
 from connector.normalize.normalizer import AttendanceNormalizer
 from connector.replay.cluster import TIMEOUT, TP, Cluster, read_ranges
 from connector.replay.errors import OffsetCommitError, ReplayError
 from connector.runtime import changelog
-from connector.runtime.normalizer import rules_from
+from connector.runtime.assemble import rules_from
 from connector.runtime.table import WebinarTable
-from connector.serde import Decoded, SourceRecord, TopicCodecs, TopicDecoder
+from connector.serde.record import Decoded, SourceRecord
+from connector.serde.topic import TopicCodecs, TopicDecoder
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +87,7 @@ def load_table(settings: Settings, cluster: Cluster, ends: dict[int, int] | None
               for _, p in partitions}
     _, decoder = decoders(settings)
     table = WebinarTable()
-    for message in read_ranges(settings.kafka.consumer_config(), ranges):
+    for message in read_ranges(settings.kafka, ranges):
         result = decoder.decode(SourceRecord.from_message(message))
         if isinstance(result, Decoded):
             table.put(result.value)
@@ -114,7 +109,7 @@ def rebuild(settings: Settings, table: WebinarTable,
     projectors = {p: EventProjector() for p in webinars}
     ranges = {**{(topics.activity, p): r for p, r in activity.items()},
               **{(topics.webinars, p): r for p, r in webinars.items()}}
-    for message in read_ranges(settings.kafka.consumer_config(), ranges):
+    for message in read_ranges(settings.kafka, ranges):
         state.records += 1
         if tick:
             tick(1)
@@ -147,7 +142,7 @@ def ensure_changelogs(settings: Settings, cluster: Cluster, group: str) -> None:
                        config={"cleanup.policy": "compact"})
              for source in (settings.topics.activity, settings.topics.webinars)
              if source in topics]
-    ensure_topics(settings.kafka.client_config(), specs)
+    ensure_topics(settings.kafka, specs)
 
 
 def truncate(cluster: Cluster, partitions: list[TP]) -> None:
@@ -157,8 +152,8 @@ def truncate(cluster: Cluster, partitions: list[TP]) -> None:
         by_topic.setdefault(topic, []).append(partition)
     for topic, numbers in sorted(by_topic.items()):
         marks = cluster.watermarks([(topic, p) for p in numbers])
-        todo = [TopicPartition(topic, p, marks[(topic, p)][1]) for p in numbers
-                if marks[(topic, p)][1] > marks[(topic, p)][0]]
+        todo = {(topic, p): marks[(topic, p)][1] for p in numbers
+                if marks[(topic, p)][1] > marks[(topic, p)][0]}
         if not todo:
             continue
         restore = _allow_delete_records(cluster, topic)
@@ -168,18 +163,16 @@ def truncate(cluster: Cluster, partitions: list[TP]) -> None:
             _alter(cluster, topic, restore)
 
 
-def _delete_records(cluster: Cluster, topic: str, todo: list[TopicPartition],
+def _delete_records(cluster: Cluster, topic: str, todo: dict[TP, int],
                     wait: float = 15.0) -> None:
     """DeleteRecords, retried while the broker has not applied the new policy yet (the config
     change reaches the partition leader asynchronously: POLICY_VIOLATION until then)."""
     deadline = time.monotonic() + wait
     while True:
         try:
-            for tp, future in cluster.admin.delete_records(
-                    todo, request_timeout=TIMEOUT, operation_timeout=TIMEOUT).items():
-                future.result(TIMEOUT)
+            for tp in delete_records(cluster.admin, todo, TIMEOUT):
                 log.info("changelog_truncated topic=%s partition=%s to=%s",
-                         tp.topic, tp.partition, tp.offset)
+                         tp[0], tp[1], todo[tp])
             return
         except KafkaException as exc:
             error = exc.args[0]
@@ -191,74 +184,71 @@ def _delete_records(cluster: Cluster, topic: str, todo: list[TopicPartition],
 
 
 _POLICY_KEYS = ("cleanup.policy", "retention.ms", "retention.bytes")
+#: Lets DeleteRecords work on a changelog, and keeps every record meanwhile.
+_DELETABLE = {"cleanup.policy": "compact,delete", "retention.ms": "-1", "retention.bytes": "-1"}
 
 
-def _allow_delete_records(cluster: Cluster, topic: str) -> list[ConfigEntry]:
+@dataclass(frozen=True)
+class _ConfigChange:
+    set_to: dict[str, str]
+    reset: list[str]
+
+
+def _allow_delete_records(cluster: Cluster, topic: str) -> _ConfigChange:
     """Switch `topic` to compact,delete with infinite retention; returns what undoes it."""
-    resource = ConfigResource(ResourceType.TOPIC, topic)
     try:
-        described = cluster.admin.describe_configs([resource],
-                                                   request_timeout=TIMEOUT)[resource]
-        config = described.result(TIMEOUT)
+        config = topic_config(cluster.admin, topic, TIMEOUT)
     except KafkaException as exc:
         raise ReplayError(f"reading the configuration of {topic} failed: {exc.args[0]}") from exc
-    undo = []
+    undo = _ConfigChange({}, [])
     for key in _POLICY_KEYS:
         entry = config[key]
         if entry.is_default:
-            undo.append(ConfigEntry(key, None, incremental_operation=AlterConfigOpType.DELETE))
-        else:
-            value = entry.value
-            if key == "cleanup.policy" and "delete" in value.split(","):
-                value = "compact"  # left over by an interrupted run: the changelog's policy
-            undo.append(ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET))
-    _alter(cluster, topic, [
-        ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
-        for key, value in (("cleanup.policy", "compact,delete"), ("retention.ms", "-1"),
-                           ("retention.bytes", "-1"))])
+            undo.reset.append(key)
+            continue
+        value = entry.value
+        if key == "cleanup.policy" and "delete" in value.split(","):
+            value = "compact"  # left over by an interrupted run: the changelog's policy
+        undo.set_to[key] = value
+    _alter(cluster, topic, _ConfigChange(dict(_DELETABLE), []))
     return undo
 
 
-def _alter(cluster: Cluster, topic: str, entries: list[ConfigEntry]) -> None:
-    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=entries)
+def _alter(cluster: Cluster, topic: str, change: _ConfigChange) -> None:
     try:
-        for future in cluster.admin.incremental_alter_configs(
-                [resource], request_timeout=TIMEOUT).values():
-            future.result(TIMEOUT)
+        alter_topic_config(cluster.admin, topic, set_to=change.set_to, reset=change.reset,
+                           timeout=TIMEOUT)
     except KafkaException as exc:
         raise ReplayError(f"changing the configuration of {topic} failed: {exc.args[0]} "
                           f"(check its cleanup.policy is 'compact')") from exc
 
 
-def commit_with_state(client_config: dict[str, Any], group: str, transactional_id: str,
+def commit_with_state(client_config: clients.Source, group: str, transactional_id: str,
                       entries: Entries, offsets: dict[TP, int]) -> None:
     """One transaction: the changelog entries and the group's new offsets.
 
     `client_config`: a producer's (`KafkaSettings.producer_config()`); the consumer that only
     names the group takes the properties a consumer takes of it."""
-    producer = Producer({**for_producer(client_config), "transactional.id": transactional_id,
-                         "enable.idempotence": True, "linger.ms": 5})
-    metadata_consumer = Consumer({**for_consumer(client_config), "group.id": group,
-                                  "enable.auto.commit": False})
-    try:
-        producer.init_transactions(TIMEOUT)
-        producer.begin_transaction()
-        for (topic, partition), items in sorted(entries.items()):
-            for key, value in changelog.records(items):
-                producer.produce(topic, key=key, value=value, partition=partition)
-                producer.poll(0)
-        producer.send_offsets_to_transaction(
-            [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())],
-            metadata_consumer.consumer_group_metadata(), TIMEOUT)
-        producer.commit_transaction(TIMEOUT)
-    except KafkaException as exc:
-        error = exc.args[0]
-        if error.txn_requires_abort():
-            producer.abort_transaction(TIMEOUT)
-        raise OffsetCommitError(f"writing the normalizer state and offsets of group {group!r} "
-                                f"failed (the transaction was aborted): {error.str()}") from exc
-    finally:
-        metadata_consumer.close()
+    producer = clients.transactional_producer(client_config, transactional_id, {"linger.ms": 5})
+    with closing(clients.consumer(client_config, group), "replay-group") as metadata_consumer:
+        try:
+            producer.init_transactions(TIMEOUT)
+            producer.begin_transaction()
+            for (topic, partition), items in sorted(entries.items()):
+                for key, value in changelog.records(items):
+                    producer.produce(topic, key=key, value=value, partition=partition)
+                    producer.poll(0)
+            producer.send_offsets_to_transaction(
+                [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())],
+                metadata_consumer.consumer_group_metadata(), TIMEOUT)
+            producer.commit_transaction(TIMEOUT)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.txn_requires_abort():
+                producer.abort_transaction(TIMEOUT)
+            raise OffsetCommitError(f"writing the normalizer state and offsets of group "
+                                    f"{group!r} failed (the transaction was aborted): "
+                                    f"{error.str()}") from exc
 
 
 def verify_committed(cluster: Cluster, group: str, offsets: dict[TP, int],

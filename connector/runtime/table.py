@@ -12,10 +12,11 @@ import logging
 import time
 from typing import Any, Protocol
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-
-from connector.kafka.roles import for_consumer
-from connector.serde import Decoded, SourceRecord, TopicDecoder
+from connector.kafka import clients
+from connector.kafka.clients import OFFSET_BEGINNING, TopicPartition
+from connector.kafka.reader import is_partition_eof
+from connector.serde.record import Decoded, SourceRecord
+from connector.serde.topic import TopicDecoder
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +55,15 @@ class WebinarUpdates(Protocol):
 class WebinarTableReader:
     """Keeps a WebinarTable up to date from the whole webinars topic."""
 
-    def __init__(self, client_config: dict[str, Any], topic: str, decoder: TopicDecoder,
+    def __init__(self, client_config: clients.Source, topic: str, decoder: TopicDecoder,
                  table: WebinarTable):
         self.table = table
         self._topic = topic
         self._decoder = decoder
-        self._consumer = Consumer({
-            **for_consumer(client_config),  # a consumer's (KafkaSettings.consumer_config())
-            "group.id": "webinar-table-reader",  # required by librdkafka; never committed
-            "enable.auto.commit": False,
+        # Assigned, never committed: librdkafka requires the group id all the same.
+        self._consumer = clients.read_committed_consumer(client_config, "webinar-table-reader", {
             "enable.auto.offset.store": False,
             "enable.partition.eof": True,
-            "isolation.level": "read_committed",
             # The end of a partition is known from a fetch response, which the broker holds
             # back up to this long when there is nothing new (500 ms by default): start-up
             # waits for it, and the table is small, so short long-polls cost nothing.
@@ -88,7 +86,7 @@ class WebinarTableReader:
         for message in self._consumer.consume(max_records, timeout):
             error = message.error()
             if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
+                if is_partition_eof(error):
                     self._at_end.add(message.partition() or 0)
                 else:
                     log.warning("webinar_table_error error=%s", error)

@@ -1,13 +1,13 @@
-"""Confluent Schema Registry access through confluent-kafka's own client (cached, thread-safe)."""
+"""Confluent Schema Registry access through confluent-kafka's own client (cached, thread-safe,
+built by `connector.kafka.schema_registry`)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError
-
 from connector.errors import SerdeError
+from connector.kafka.schema_registry import Schema, SchemaRegistryError, registry_client
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class SchemaRegistry:
     @classmethod
     def from_url(cls, url: str, extra: dict[str, str] | None = None) -> SchemaRegistry:
         """Create a client for `url` (mock://... selects confluent-kafka's in-memory registry)."""
-        return cls(SchemaRegistryClient.new_client({"url": url, **(extra or {})}))
+        return cls(registry_client(url, extra))
 
     def close(self) -> None:
         """Release the client's HTTP connections."""

@@ -24,14 +24,9 @@ from connector.config import Settings
 from connector.errors import ConfigError
 from connector.kafka import ping
 from connector.runtime.table import WebinarTable, WebinarTableReader
-from connector.serde import (
-    WEBINAR_SCHEMA,
-    SchemaCatalog,
-    SchemaRegistry,
-    TopicDecoder,
-    TopicFormat,
-    build_codec,
-)
+from connector.serde.catalog import WEBINAR_SCHEMA, SchemaCatalog
+from connector.serde.registry import SchemaRegistry
+from connector.serde.topic import TopicDecoder, TopicFormat, build_codec
 from connector.serve.app import create_serve_app
 from connector.serve.feeder import TableFeeder
 from connector.telemetry import Telemetry
@@ -89,11 +84,11 @@ def build_serve(
     table = WebinarTable()
 
     def reader() -> WebinarTableReader:
-        return WebinarTableReader(settings.kafka.consumer_config(), settings.topics.webinars,
+        return WebinarTableReader(settings.kafka, settings.topics.webinars,
                                   decoder, table)
 
     def probe() -> Any:
-        return ping(settings.kafka.client_config(), timeout=PROBE_TIMEOUT_SECONDS)
+        return ping(settings.kafka, timeout=PROBE_TIMEOUT_SECONDS)
 
     feeder = TableFeeder(reader, stop, probe=probe,
                          probe_seconds=settings.serve.kafka_check_seconds)

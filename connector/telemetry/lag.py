@@ -38,8 +38,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from confluent_kafka import KafkaException, TopicPartition
-
+from connector.kafka.clients import KafkaException, TopicPartition
 from connector.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from connector.kafka import clients, offsets
 from connector.runtime import changelog
 
 
@@ -35,8 +36,8 @@ class _FakeConsumer:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> type[_FakeConsumer]:
     _FakeConsumer.made, _FakeConsumer.errors = [], []
-    monkeypatch.setattr(changelog, "Consumer", _FakeConsumer)
-    monkeypatch.setattr(changelog.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(clients, "Consumer", _FakeConsumer)
+    monkeypatch.setattr(offsets.time, "sleep", lambda _s: None)
     return _FakeConsumer
 
 
