@@ -37,8 +37,9 @@ import os
 os.environ["NATIVE_CORE"] = "0"
 
 from connector.normalize.command import Command
-from connector.serde import SourceRecord
-from connector.sink.batch import Batcher, EventWork, Pending
+from connector.serde.record import SourceRecord
+from connector.sink.batch import Batcher
+from connector.sink.work import EventWork, PendingCommand
 
 MAX_INPUTS = 100
 
@@ -103,8 +104,8 @@ def simulate(commands: list[Command], *, buffered: int, limit: int,
                 exhausted = True
                 break
             offset += 1
-            batcher.add(Pending(SourceRecord("connector.commands", 0, offset, None, None),
-                                command))
+            batcher.add(PendingCommand(SourceRecord("connector.commands", 0, offset, None, None),
+                                       command))
         if exhausted and not len(batcher):
             break
         tokens = min(capacity, tokens + 1)

@@ -10,10 +10,15 @@ says so (a supervisor restarts the process) — a broker restarting for seconds 
 Telemetry: the HubSpot client's transport is wrapped by ``telemetry.http_transport`` (a CLIENT
 span and a latency sample per request, 429s counted); retries are counted as the retry policy
 sleeps before them; the worker reports the rate budget, batch fill and lag.
+
+:func:`build_worker` assembles the parts in one direction: the offsets (the consumer's
+``on_commit`` lands there), the consumer, the :class:`~connector.sink.intake.Intake`, the
+applier (which waits through ``intake.idle``, so the consumer keeps polling), the worker.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -23,19 +28,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient
 from tenacity import RetryCallState
 
+from connector.clock import Clock
 from connector.config import Settings
 from connector.errors import ConfigError
-from connector.hubspot import HubSpotClient, HubSpotHTTPError, HubSpotTimeoutError
-from connector.kafka import TopicSpec, ensure_topics
+from connector.hubspot import DEFAULT_LIMITS, HubSpotClient, HubSpotHTTPError, HubSpotTimeoutError
+from connector.kafka import TopicSpec, clients, ensure_topics
 from connector.kafka.lifecycle import until_available
-from connector.serde import TopicCodecs
+from connector.serde.topic import TopicCodecs
 from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
 from connector.sink.budget import RateBudget
+from connector.sink.intake import Intake
+from connector.sink.offsets import AssignedOffsets
+from connector.sink.options import SinkOptions
 from connector.sink.park import ParkingLot
 from connector.sink.request import ListTargets
 from connector.sink.retry import RetryPolicy
@@ -54,8 +61,8 @@ _ATTEMPT_TIMEOUT_S = 10.0  # one metadata / create-topics attempt
 class ObservedRetryPolicy(RetryPolicy):
     """A :class:`RetryPolicy` that counts each retry in ``metrics.hubspot_retry``.
 
-    tenacity asks :meth:`wait_for` (seeing the failure) and then sleeps only when it will try
-    again, so the failure noted by the one is what the other counts.
+    tenacity asks :meth:`wait_for` (seeing the failure) and then calls :meth:`wait_before_retry`
+    only when it will try again, so the failure noted by the one is what the other counts.
     """
 
     metrics: Metrics | None = None
@@ -65,8 +72,12 @@ class ObservedRetryPolicy(RetryPolicy):
         self._failure = state.outcome.exception() if state.outcome is not None else None
         return super().wait_for(state)
 
+    def wait_before_retry(self, seconds: float) -> None:
+        self.retried()
+        super().wait_before_retry(seconds)
+
     def retried(self) -> None:
-        """Called by the policy's ``sleep`` right before it waits for a retry."""
+        """Count the failure noted by :meth:`wait_for` (once), right before a retry waits."""
         failure, self._failure = self._failure, None
         if self.metrics is not None and failure is not None:
             operation, reason = retry_labels(failure)
@@ -86,28 +97,54 @@ def retry_labels(error: BaseException) -> tuple[str, str]:
     return operation, type(error).__name__
 
 
-def consumer_config(settings: Settings) -> dict[str, Any]:
-    """librdkafka settings of the sink's consumer."""
-    return {
-        **settings.kafka.consumer_config(),
-        "group.id": settings.sink.group_id,
-        "isolation.level": "read_committed",
-        "enable.auto.commit": False,
+def sink_options(settings: Settings) -> SinkOptions:
+    """The worker's topics and bounds, from the settings."""
+    return SinkOptions(topic=settings.topics.commands, dlq_topic=settings.topics.commands_dlq,
+                       group=settings.sink.group_id,
+                       max_buffered=settings.sink.max_buffered_commands)
+
+
+def sink_consumer(settings: Settings, offsets: AssignedOffsets) -> clients.Consumer:
+    """The sink's consumer: read-committed, commits only what ``offsets`` says is finished
+    (and hands the broker's answers to ``offsets.on_commit``)."""
+    return clients.read_committed_consumer(settings.kafka, settings.sink.group_id, {
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "partition.assignment.strategy": "cooperative-sticky",
         "enable.partition.eof": False,
-    }
+        "on_commit": offsets.on_commit,
+    })
 
 
-def producer_config(settings: Settings) -> dict[str, Any]:
-    """librdkafka settings of the dead-letter producer."""
-    return {
-        **settings.kafka.producer_config(),
-        "acks": "all",
-        "enable.idempotence": True,
-        "linger.ms": 5,
-    }
+def dead_letter_producer(settings: Settings) -> clients.Producer:
+    """The sink's dead-letter producer (idempotent, every replica acknowledges)."""
+    return clients.producer(settings.kafka, {"acks": "all", "linger.ms": 5})
+
+
+def hubspot_client(settings: Settings, transport: httpx.BaseTransport | None,
+                   telemetry: Telemetry) -> HubSpotClient:
+    """The HubSpot client, its transport traced and measured (ConfigError without a token)."""
+    token = settings.hubspot.access_token
+    if token is None or not token.get_secret_value():
+        raise ConfigError("CONNECTOR_HUBSPOT__ACCESS_TOKEN ([hubspot] access_token) is required "
+                          "to run the sink")
+    timeout = httpx.Timeout(settings.hubspot.request_timeout_seconds, connect=5.0)
+    return HubSpotClient(token.get_secret_value(), base_url=settings.hubspot.base_url,
+                         transport=telemetry.http_transport(transport, limits=DEFAULT_LIMITS),
+                         timeout=timeout)
+
+
+def build_applier(settings: Settings, client: HubSpotClient, intake: Intake,
+                  budget: RateBudget, metrics: Metrics) -> Applier:
+    """The applier: waits for the rate budget and between retries through ``intake.idle``
+    (which keeps polling)."""
+    policy = ObservedRetryPolicy(
+        budget_seconds=settings.sink.retry_budget_seconds, clock=intake.clock,
+        sleep=functools.partial(intake.idle, waiting_on="hubspot-retry-backoff"),
+        rng=random.Random(), metrics=metrics if metrics.enabled else None)
+    return Applier(client, budget=budget, policy=policy, clock=intake.clock,
+                   sleep=functools.partial(intake.idle, waiting_on="hubspot-rate-budget"),
+                   lists=ListTargets.from_settings(settings.hubspot.list_associations))
 
 
 def build_worker(
@@ -115,7 +152,7 @@ def build_worker(
     stop: threading.Event,
     *,
     transport: httpx.BaseTransport | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = time.time,
     consumer: Any = None,
     producer: Any = None,
     telemetry: Telemetry | None = None,
@@ -127,61 +164,31 @@ def build_worker(
     worker reports to (None: one of its own). A ``consumer`` given here must have the worker's
     :meth:`~SinkWorker.on_commit` as its ``on_commit`` (only confirmed commits count); the one
     built here has."""
-    token = settings.hubspot.access_token
-    if token is None or not token.get_secret_value():
-        raise ConfigError("CONNECTOR_HUBSPOT__ACCESS_TOKEN ([hubspot] access_token) is required "
-                          "to run the sink")
     sink = settings.sink
-    decoder = TopicCodecs.from_settings(settings).decoder(settings.topics.commands)
     telemetry = telemetry if telemetry is not None else Telemetry.disabled()
-    timeout = httpx.Timeout(settings.hubspot.request_timeout_seconds, connect=5.0)
-    client = HubSpotClient(token.get_secret_value(), base_url=settings.hubspot.base_url,
-                           transport=telemetry.http_transport(transport), timeout=timeout)
-    worker: SinkWorker
-
-    def on_commit(error: Any, partitions: Any) -> None:
-        worker.on_commit(error, partitions)
-
-    def new_producer() -> Producer:
-        return Producer(producer_config(settings))
-
-    if consumer is None:
-        consumer = Consumer({**consumer_config(settings), "on_commit": on_commit})
+    client = hubspot_client(settings, transport, telemetry)
+    progress = progress if progress is not None else ProgressWatch(
+        "sink", clock=clock, metrics=telemetry.metrics)
+    offsets = AssignedOffsets(progress)
+    intake = Intake(consumer if consumer is not None else sink_consumer(settings, offsets),
+                    sink_options(settings), stop=stop, clock=clock, progress=progress,
+                    offsets=offsets)
     budget = RateBudget(window_limit=sink.window_limit, window_seconds=sink.window_seconds,
                         daily_limit=sink.daily_limit, clock=clock)
-
-    def sleep(seconds: float) -> None:
-        worker.idle(seconds, "hubspot-rate-budget")
-
-    def retry_sleep(seconds: float) -> None:
-        policy.retried()
-        worker.idle(seconds, "hubspot-retry-backoff")
-
-    policy = ObservedRetryPolicy(budget_seconds=sink.retry_budget_seconds, clock=clock,
-                                 sleep=retry_sleep, rng=random.Random(),
-                                 metrics=telemetry.metrics if telemetry.metrics.enabled else None)
-    applier = Applier(client, budget=budget, policy=policy, clock=clock, sleep=sleep,
-                      lists=ListTargets.from_settings(settings.hubspot.list_associations))
     worker = SinkWorker(
-        consumer=consumer,
-        producer=producer if producer is not None else new_producer(),
-        producer_factory=new_producer if producer is None else None,
-        applier=applier,
-        decoder=decoder,
+        intake,
+        producer=producer if producer is not None else dead_letter_producer(settings),
+        producer_factory=functools.partial(dead_letter_producer, settings)
+        if producer is None else None,
+        applier=build_applier(settings, client, intake, budget, telemetry.metrics),
+        decoder=TopicCodecs.from_settings(settings).decoder(settings.topics.commands),
         # A small group waiting a whole rate window outranks a full one that just formed.
         batcher=Batcher(max_inputs=sink.max_inputs_per_request,
                         linger_seconds=sink.linger_ms / 1000, clock=clock,
                         max_wait_seconds=float(sink.window_seconds)),
-        max_buffered=sink.max_buffered_commands,
         parking=ParkingLot(budget_seconds=sink.retry_budget_seconds, clock=clock),
-        topic=settings.topics.commands,
-        dlq_topic=settings.topics.commands_dlq,
-        stop=stop,
-        clock=clock,
-        telemetry=telemetry,
         budget=budget,
-        group=sink.group_id,
-        progress=progress,
+        telemetry=telemetry,
     )
     return worker, client
 
@@ -213,7 +220,7 @@ def ensure_dead_letter_topic(
     *,
     stop: threading.Event | None = None,
     wait_seconds: float = STARTUP_WAIT_SECONDS,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Clock = time.monotonic,
     sleep: Callable[[float], object] | None = None,
 ) -> bool:
     """The sink must be able to dead-letter from its first record: create its DLQ topic with as
@@ -235,7 +242,7 @@ def ensure_dead_letter_topic(
 
 def _create_dead_letter_topic(settings: Settings, timeout: float) -> None:
     client = settings.kafka.client_config()
-    metadata = AdminClient(client).list_topics(timeout=timeout)
+    metadata = clients.admin(client).list_topics(timeout=timeout)
     commands = metadata.topics.get(settings.topics.commands)
     partitions = len(commands.partitions) if commands is not None and commands.partitions else 1
     ensure_topics(client, [TopicSpec(settings.topics.commands_dlq, partitions)], timeout=timeout)

@@ -31,11 +31,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
 
+from connector.clock import Clock
 from connector.hubspot import RateLimitStatus
-
-Clock = Callable[[], float]
 
 
 class RateBudget:

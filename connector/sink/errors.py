@@ -7,11 +7,11 @@ ConnectorError
     └── SinkInterrupted           a wait was cut short (shutdown, revoke); the work stays unapplied
 
 A broker away while the worker runs raises nothing: commits and dead letters are retried (see
-connector.sink.worker); one away at start-up past the wait raises
+connector.sink.commits and connector.sink.dead_letters); one away at start-up past the wait raises
 connector.kafka.admin.KafkaUnavailableError (re-exported here), as for every worker.
 
-Per-record failures are *values* (:class:`connector.sink.apply.Failure`) that become dead letters;
-only what no single record can explain raises.
+Per-record failures are *values* (:class:`connector.sink.outcome.CommandFailure`) that become
+dead letters; only what no single record can explain raises.
 """
 
 from __future__ import annotations

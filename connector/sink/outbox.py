@@ -1,4 +1,4 @@
-"""Dead letters of the sink until the dead-letter topic has them (see connector.sink.worker).
+"""Dead letters of the sink until the dead-letter topic has them (see connector.sink.dead_letters).
 
 A letter keeps its produce arguments until the producer confirms its delivery; only then is its
 command finished (``delivered``), so no commit passes an undelivered one. A delivery that failed
@@ -15,10 +15,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaException
-
-from connector.sink.batch import Partition
+from connector.kafka.clients import KafkaException
 from connector.sink.errors import DeadLetterDeliveryError
+from connector.sink.work import Partition
 
 log = logging.getLogger("connector.sink")
 

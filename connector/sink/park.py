@@ -11,12 +11,13 @@ after the retry budget, every parked command is dead-lettered as ``event-not-fou
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from connector.clock import Clock
 from connector.hubspot import HubSpotError
-from connector.sink.batch import Partition, Pending
 from connector.sink.request import EventKey
+from connector.sink.work import Partition, PendingCommand
 
 
 @dataclass(eq=False)
@@ -27,7 +28,7 @@ class ParkedEvent:
     since: float
     next_probe: float
     probes: int = 0
-    items: list[Pending] = field(default_factory=list)
+    items: list[PendingCommand] = field(default_factory=list)
     last_error: HubSpotError | None = None
 
 
@@ -38,7 +39,7 @@ class ParkingLot:
         self,
         *,
         budget_seconds: float,
-        clock: Callable[[], float],
+        clock: Clock,
         first_probe_seconds: float = 1.0,
         max_probe_seconds: float = 30.0,
         rng: random.Random | None = None,
@@ -60,7 +61,7 @@ class ParkingLot:
     def __iter__(self) -> Iterator[ParkedEvent]:
         return iter(list(self._events.values()))
 
-    def park(self, items: list[Pending]) -> None:
+    def park(self, items: list[PendingCommand]) -> None:
         """Park commands (of one or more events) whose event was not found."""
         now = self._clock()
         for p in items:
@@ -74,7 +75,7 @@ class ParkingLot:
             parked.items.append(p)
             parked.items.sort(key=lambda q: q.offset)
 
-    def add(self, pending: Pending) -> None:
+    def add(self, pending: PendingCommand) -> None:
         """A newer command of a parked event joins it."""
         self._events[pending.event].items.append(pending)
 
@@ -98,7 +99,7 @@ class ParkingLot:
         """The event is still missing after the retry budget."""
         return self._clock() - self._events[event].since >= self.budget_seconds
 
-    def release(self, event: EventKey) -> list[Pending]:
+    def release(self, event: EventKey) -> list[PendingCommand]:
         """Unpark an event: its commands, oldest first."""
         parked = self._events.pop(event, None)
         return parked.items if parked else []
@@ -108,9 +109,9 @@ class ParkingLot:
         parked = self._events.get(event)
         return parked.last_error if parked else None
 
-    def drop_partition(self, partition: Partition) -> list[Pending]:
+    def drop_partition(self, partition: Partition) -> list[PendingCommand]:
         """Forget parked commands of a revoked partition."""
-        dropped: list[Pending] = []
+        dropped: list[PendingCommand] = []
         for event, parked in list(self._events.items()):
             if parked.items and parked.items[0].partition == partition:
                 dropped.extend(self._events.pop(event).items)

@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
+from connector.clock import Clock
 from connector.hubspot import (
     AuthenticationError,
     HubSpotError,
@@ -39,7 +40,6 @@ from connector.hubspot import (
 )
 
 T = TypeVar("T")
-Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
 LOCK_SECONDS = 2.0
@@ -125,6 +125,10 @@ class RetryPolicy:
             rng=self.rng,
         )
 
+    def wait_before_retry(self, seconds: float) -> None:
+        """Wait before the next attempt (tenacity's ``sleep``): the injected ``sleep``."""
+        self.sleep(seconds)
+
     def run(
         self,
         call: Callable[[], T],
@@ -152,7 +156,7 @@ class RetryPolicy:
             return start + self.budget_seconds + excluded()
 
         retrying = Retrying(
-            sleep=self.sleep,
+            sleep=self.wait_before_retry,
             stop=_Budget(self.clock, deadline),
             wait=self.wait_for,
             retry=retry_if_exception(lambda e: classify(e) is Disposition.RETRY),

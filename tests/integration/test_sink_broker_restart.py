@@ -28,6 +28,7 @@ from starlette.testclient import TestClient
 
 from connector.broker import EmbeddedKafka
 from connector.config import Settings
+from connector.kafka import clients
 from connector.runtime import sink as runner
 from connector.serve.metrics import create_metrics_app
 from connector.telemetry import Telemetry
@@ -181,7 +182,7 @@ def test_the_sink_survives_broker_restarts_mid_stream_and_during_a_commit(
     graceful and hard while it applies a backlog; hard right after a commit was sent (the
     answer may be lost); hard right before a commit (sent while no coordinator is known)."""
     trap = CommitTrap()
-    monkeypatch.setattr(runner, "Consumer", trap.consumer)
+    monkeypatch.setattr(clients, "Consumer", trap.consumer)  # the sink's consumer
     t = new_topics(kafka, 3)
     parts = [make_workload(events=2, people=60, seed=31, prefix="a"),
              *(make_workload(events=1, people=60, seed=32 + n, prefix=p)
@@ -233,7 +234,7 @@ def test_a_sink_stuck_on_kafka_turns_healthz_unhealthy_then_recovers(
         kafka: EmbeddedKafka, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     trap = CommitTrap()
-    monkeypatch.setattr(runner, "Consumer", trap.consumer)
+    monkeypatch.setattr(clients, "Consumer", trap.consumer)  # the sink's consumer
     t = new_topics(kafka, 1)
     work = make_workload(events=1, people=40, seed=41, prefix="s")
     producer = Producer({"bootstrap.servers": kafka.bootstrap_servers, "acks": "all"})

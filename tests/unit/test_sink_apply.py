@@ -13,12 +13,14 @@ import pytest
 
 from connector.hubspot import HubSpotClient
 from connector.normalize.command import Attendance, Command, EventUpsert
-from connector.serde import SourceRecord
-from connector.sink.apply import Applier, Reason
-from connector.sink.batch import Batcher, EventWork, Pending, Work
+from connector.serde.record import SourceRecord
+from connector.sink.apply import Applier
+from connector.sink.batch import Batcher
 from connector.sink.budget import RateBudget
 from connector.sink.errors import HubSpotAccessError
+from connector.sink.outcome import Reason
 from connector.sink.retry import RetryPolicy
+from connector.sink.work import EventWork, PendingCommand, Work
 
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
 EVENT = {"objectId": "901", "eventName": "W", "eventOrganizer": "O"}
@@ -51,8 +53,8 @@ def attendance_batch(*emails: str, state: str = "REGISTERED") -> Work:
     batcher = Batcher(max_inputs=100, linger_seconds=0, clock=lambda: 0.0)
     for n, email in enumerate(emails):
         body = Attendance(state, None, email, 1_000 + n, {"firstname": "A"})
-        batcher.add(Pending(SourceRecord("cmds", 0, n, b"w1", b"v"),
-                            Command("w1", "acct", body)))
+        batcher.add(PendingCommand(SourceRecord("cmds", 0, n, b"w1", b"v"),
+                                   Command("w1", "acct", body)))
     batcher.seal_all()
     work = batcher.pop_ready()
     assert work is not None
@@ -124,8 +126,8 @@ def test_an_upsert_teaches_the_object_id() -> None:
         return batch_answer(request, set())
 
     sink = applier(handler, fake)
-    upsert = Pending(SourceRecord("cmds", 0, 0, b"w1", b"v"),
-                     Command("w1", "acct", EventUpsert("W", "O", "WEBINAR")))
+    upsert = PendingCommand(SourceRecord("cmds", 0, 0, b"w1", b"v"),
+                            Command("w1", "acct", EventUpsert("W", "O", "WEBINAR")))
     outcome = sink.execute(EventWork(upsert))
     assert outcome.applied == [upsert] and outcome.events_found
     sink.execute(attendance_batch("a@x.io"))

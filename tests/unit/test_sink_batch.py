@@ -8,10 +8,11 @@ import pytest
 
 from connector.hubspot import SubscriberState
 from connector.normalize.command import Attendance, Command, EventComplete, EventUpsert
-from connector.serde import SourceRecord
-from connector.sink.batch import AttendanceBatch, Batcher, EventWork, Pending, Work
+from connector.serde.record import SourceRecord
+from connector.sink.batch import Batcher
 from connector.sink.offsets import OffsetTracker
 from connector.sink.request import EventKey, IdentifierKind
+from connector.sink.work import AttendanceBatch, EventWork, PendingCommand, Work
 
 
 class Clock:
@@ -25,10 +26,10 @@ class Clock:
 _offsets: dict[int, int] = {}
 
 
-def pending(body: Any, event: str = "w1", partition: int = 0) -> Pending:
+def pending(body: Any, event: str = "w1", partition: int = 0) -> PendingCommand:
     offset = _offsets[partition] = _offsets.get(partition, -1) + 1
-    return Pending(SourceRecord("cmds", partition, offset, event.encode(), b"v"),
-                   Command(event, "acct", body))
+    return PendingCommand(SourceRecord("cmds", partition, offset, event.encode(), b"v"),
+                          Command(event, "acct", body))
 
 
 def att(state: str, who: str | int, t: int = 1) -> Attendance:
@@ -170,7 +171,7 @@ def test_every_ready_item_respects_per_person_order_under_random_traffic() -> No
                         assert (p.offset < work.pending.offset) == (position[id(p)] < i)
 
 
-def interleaved(events: int, per_event: int) -> list[Pending]:
+def interleaved(events: int, per_event: int) -> list[PendingCommand]:
     """Registrations of distinct people, webinars interleaved record by record."""
     return [pending(att("REGISTERED", f"p{n}@x.io", n), event=f"w{e}")
             for n in range(per_event) for e in range(events)]

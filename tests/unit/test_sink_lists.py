@@ -15,13 +15,14 @@ from connector.config import load_settings
 from connector.errors import ConfigError
 from connector.hubspot import HubSpotClient
 from connector.normalize.command import Command, EventCancel, EventUpsert
-from connector.serde import SourceRecord
-from connector.sink.apply import Applier, Reason
-from connector.sink.batch import EventWork, Pending
+from connector.serde.record import SourceRecord
+from connector.sink.apply import Applier
 from connector.sink.budget import RateBudget
 from connector.sink.errors import HubSpotAccessError
+from connector.sink.outcome import Reason
 from connector.sink.request import EventKey, ListTargets
 from connector.sink.retry import RetryPolicy
+from connector.sink.work import EventWork, PendingCommand
 
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
 PREFIX = "/marketing/v3/marketing-events"
@@ -136,7 +137,8 @@ def applier(hubspot: Callable[[httpx.Request], httpx.Response], fake: Fake,
 def upsert(webinar: str = "w1", account: str = "acct", offset: int = 0,
            body: EventUpsert | EventCancel | None = None) -> EventWork:
     command = Command(webinar, account, body or EventUpsert("W", "O", "WEBINAR"))
-    return EventWork(Pending(SourceRecord("cmds", 0, offset, webinar.encode(), b"v"), command))
+    return EventWork(PendingCommand(SourceRecord("cmds", 0, offset, webinar.encode(), b"v"),
+                                    command))
 
 
 TARGETS = ListTargets({"w1": ("10", "11")}, {"acct": ("11", "12")})

@@ -15,10 +15,14 @@ from confluent_kafka import TopicPartition
 
 from connector.hubspot import HubSpotClient
 from connector.normalize.command import COMMAND_SCHEMA, Attendance, Command, EventUpsert
-from connector.serde import Framing, SchemaCatalog, TopicDecoder, TopicFormat, build_codec
+from connector.serde.catalog import SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.topic import TopicDecoder, TopicFormat, build_codec
 from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
 from connector.sink.budget import RateBudget
+from connector.sink.intake import Intake
+from connector.sink.options import SinkOptions
 from connector.sink.park import ParkingLot
 from connector.sink.retry import RetryPolicy
 from connector.sink.worker import SinkWorker
@@ -150,21 +154,17 @@ def worker(commands: list[tuple[int, Command]], *, window_limit: int,
     hubspot = HubSpot(clock)
     budget = RateBudget(window_limit=window_limit, window_seconds=10, daily_limit=None,
                         clock=clock)
-    sink: SinkWorker
-
-    def sleep(seconds: float) -> None:
-        sink.idle(seconds)
-
-    policy = RetryPolicy(budget_seconds=60, clock=clock, sleep=sleep, rng=random.Random(1))
+    intake = Intake(consumer, SinkOptions(topic=TOPIC, dlq_topic=f"{TOPIC}.dlq",
+                                          max_buffered=max_buffered),
+                    stop=threading.Event(), clock=clock)
+    policy = RetryPolicy(budget_seconds=60, clock=clock, sleep=intake.idle,
+                         rng=random.Random(1))
     applier = Applier(HubSpotClient(TOKEN, transport=httpx.MockTransport(hubspot)),
-                      budget=budget, policy=policy, clock=clock, sleep=sleep)
+                      budget=budget, policy=policy, clock=clock, sleep=intake.idle)
     sink = SinkWorker(
-        consumer=consumer, producer=Producer(), applier=applier,
-        decoder=TopicDecoder(CODEC),
+        intake, producer=Producer(), applier=applier, decoder=TopicDecoder(CODEC),
         batcher=Batcher(max_inputs=100, linger_seconds=0.2, clock=clock, max_wait_seconds=10),
-        parking=ParkingLot(budget_seconds=60, clock=clock), topic=TOPIC,
-        dlq_topic=f"{TOPIC}.dlq", stop=threading.Event(), clock=clock, budget=budget,
-        max_buffered=max_buffered)
+        parking=ParkingLot(budget_seconds=60, clock=clock), budget=budget)
     consumer.on_commit = sink.on_commit
     sink.start()
     return sink, consumer, hubspot, clock
@@ -188,7 +188,7 @@ def test_interleaved_webinars_under_a_tight_budget_send_full_batches() -> None:
     most_held = 0
     for _ in range(20_000):
         sink.step()
-        most_held = max(most_held, len(sink._batcher))
+        most_held = max(most_held, len(sink.batcher))
         if sink.stats["applied"] == events * (people + 1):
             break
     sink.commit(force=True)

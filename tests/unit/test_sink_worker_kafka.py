@@ -19,11 +19,13 @@ from connector.config import KafkaSettings, Settings, TopicSettings
 from connector.hubspot import HubSpotClient
 from connector.normalize.command import Attendance, Command, EventUpsert
 from connector.runtime import sink as runner
-from connector.serde import TopicDecoder
+from connector.serde.topic import TopicDecoder
 from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
 from connector.sink.budget import RateBudget
 from connector.sink.errors import DeadLetterDeliveryError, KafkaUnavailableError
+from connector.sink.intake import Intake
+from connector.sink.options import SinkOptions
 from connector.sink.park import ParkingLot
 from connector.sink.retry import RetryPolicy
 from connector.sink.worker import SinkWorker
@@ -121,15 +123,13 @@ def build(commands: list[tuple[int, Command]], *, extra: Sequence[FakeMessage] =
     consumer = FlakyConsumer(clock, commands, extra)
     hubspot = HubSpot(clock)
     budget = RateBudget(window_limit=100, window_seconds=10, daily_limit=None, clock=clock)
-    sink: SinkWorker
-
-    def sleep(seconds: float) -> None:
-        sink.idle(seconds)
-
-    policy = RetryPolicy(budget_seconds=60, clock=clock, sleep=sleep, rng=random.Random(1))
-    applier = Applier(HubSpotClient(TOKEN, transport=httpx.MockTransport(hubspot)),
-                      budget=budget, policy=policy, clock=clock, sleep=sleep)
     progress = ProgressWatch("sink", stall_after, clock=clock)
+    intake = Intake(consumer, SinkOptions(topic=TOPIC, dlq_topic=DLQ, **options),
+                    stop=threading.Event(), clock=clock, progress=progress)
+    policy = RetryPolicy(budget_seconds=60, clock=clock, sleep=intake.idle,
+                         rng=random.Random(1))
+    applier = Applier(HubSpotClient(TOKEN, transport=httpx.MockTransport(hubspot)),
+                      budget=budget, policy=policy, clock=clock, sleep=intake.idle)
     producer = producer or Producer()
     factory = None
     if producers is not None:
@@ -137,11 +137,10 @@ def build(commands: list[tuple[int, Command]], *, extra: Sequence[FakeMessage] =
             producers.append(Producer())
             return producers[-1]
     sink = SinkWorker(
-        consumer=consumer, producer=producer, applier=applier, decoder=TopicDecoder(CODEC),
+        intake, producer=producer, applier=applier, decoder=TopicDecoder(CODEC),
         batcher=Batcher(max_inputs=100, linger_seconds=0.2, clock=clock, max_wait_seconds=10),
-        parking=ParkingLot(budget_seconds=60, clock=clock), topic=TOPIC, dlq_topic=DLQ,
-        stop=threading.Event(), clock=clock, budget=budget, progress=progress,
-        producer_factory=factory, **options)
+        parking=ParkingLot(budget_seconds=60, clock=clock), budget=budget,
+        producer_factory=factory)
     consumer.on_commit = sink.on_commit
     sink.start()
     return sink, consumer, producer, clock, progress
@@ -170,7 +169,7 @@ def test_failed_commits_are_logged_and_retried_at_the_next_interval(
     with caplog.at_level(logging.WARNING, logger="connector.sink"):
         run_for(sink, clock, 5)
     assert consumer.committed == {0: 6}
-    assert sink._trackers[(TOPIC, 0)].committed == 6  # confirmed by on_commit
+    assert sink.offsets.trackers[(TOPIC, 0)].committed == 6  # confirmed by on_commit
     # failed twice, sent again at each interval, then nothing moved: nothing more to commit
     assert len(consumer.commits) == 3 and consumer.commits[-1] == {0: 6}
     assert sum("sink.commit_failed" in r.getMessage() for r in caplog.records) == 2
@@ -185,7 +184,7 @@ def test_an_unanswered_commit_is_sent_again_after_the_retry_time() -> None:
     assert consumer.commits == [{0: 1}, {0: 6}]
     consumer.silent = False
     run_for(sink, clock, 16)
-    assert sink._trackers[(TOPIC, 0)].committed == 6
+    assert sink.offsets.trackers[(TOPIC, 0)].committed == 6
     assert len(consumer.commits) == 3
 
 
@@ -196,7 +195,7 @@ def test_undelivered_dead_letters_are_produced_again_and_hold_the_commit() -> No
     sink.step()
     run_for(sink, clock, 0.5)
     assert producer.delivered == []
-    assert sink._trackers[(TOPIC, 0)].position() == 4  # not past the undelivered letter
+    assert sink.offsets.trackers[(TOPIC, 0)].position() == 4  # not past the undelivered letter
     run_for(sink, clock, 5)
     assert producer.produced == 3 and len(producer.delivered) == 1
     assert producer.delivered[0]["topic"] == DLQ
@@ -240,7 +239,7 @@ def test_stop_waits_for_the_final_commit_within_its_bound(
     consumer.silent = True
     start = clock.now
     with caplog.at_level(logging.WARNING, logger="connector.sink"):
-        sink._stop.set()
+        sink.request_stop()
         sink.stop()
     assert 10 <= clock.now - start < 11  # gave up after the bound (fake time)
     assert consumer.closed.is_set()
@@ -250,10 +249,10 @@ def test_stop_waits_for_the_final_commit_within_its_bound(
 def test_stop_confirms_the_final_commit() -> None:
     sink, consumer, _, _clock, _ = build(webinar(5))
     sink.step()
-    sink._stop.set()
+    sink.request_stop()
     sink.stop()
     assert consumer.committed == {0: 6}
-    assert sink._trackers[(TOPIC, 0)].committed == 6
+    assert sink.offsets.trackers[(TOPIC, 0)].committed == 6
 
 
 def test_a_hanging_close_is_abandoned_after_its_bound(caplog: pytest.LogCaptureFixture) -> None:

@@ -1,0 +1,93 @@
+"""Consumed records into pending commands; what cannot be decoded is dead-lettered.
+
+Each consumed command gets a ``consume`` span (parent: the normalizer's ``send`` span, from the
+record's headers) and keeps that span's context in its headers, so the ``sink batch`` span
+around its work item continues the trace and its dead letter carries it too. Consume errors are
+logged; a fatal one raises :class:`KafkaException` (the worker ends, a supervisor restarts it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from connector.dlq import DeadLetter, Stage
+from connector.kafka.clients import KafkaError, KafkaException
+from connector.normalize.command import Command
+from connector.serde.record import DecodeFailure, SourceRecord
+from connector.serde.topic import TopicDecoder
+from connector.sink.dead_letters import DeadLetters
+from connector.sink.offsets import AssignedOffsets
+from connector.sink.outcome import COMPONENT, Reason
+from connector.sink.work import PendingCommand
+from connector.telemetry import Metrics, Tracing
+from connector.telemetry.tracing import RecordTrace
+
+log = logging.getLogger("connector.sink")
+
+
+class CommandReader:
+    """Reads consumed records of the assigned partitions as commands and hands each to
+    ``admit`` (within the record's ``consume`` span)."""
+
+    def __init__(self, decoder: TopicDecoder, admit: Callable[[PendingCommand], None], *,
+                 offsets: AssignedOffsets, dead_letters: DeadLetters, tracing: Tracing,
+                 metrics: Metrics, stats: Counter[str]) -> None:
+        self._decoder = decoder
+        self._admit = admit
+        self._offsets = offsets
+        self._dead_letters = dead_letters
+        self._tracing = tracing
+        self._metrics = metrics
+        self._stats = stats
+
+    def add(self, message: Any) -> None:
+        """One consumed record: its command admitted, or its dead letter sent; consume errors
+        and records of partitions no longer assigned are dropped."""
+        error = message.error()
+        if error is not None:
+            if error.fatal():
+                raise KafkaException(error)  # the worker logs it; a supervisor restarts it
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("sink.consume_error error=%s", error)
+            return
+        tracker = self._offsets.trackers.get((message.topic(), message.partition()))
+        if tracker is None:
+            return  # not ours any more
+        source = SourceRecord.from_message(message)
+        tracker.seen(source.offset)
+        self._stats["consumed"] += 1
+        self._metrics.records_in(source.topic)
+        rt = self._tracing.consume(source)
+        with rt:
+            if rt.sampled:  # what follows (batch, requests, dead letter) continues this span
+                source = dataclasses.replace(source, headers=rt.inject(source.headers))
+            pending = self._command(source, rt)
+            if pending is not None:
+                self._admit(pending)
+
+    def _command(self, source: SourceRecord, rt: RecordTrace) -> PendingCommand | None:
+        with rt.decode():
+            decoded = self._decoder.decode(source)
+        if isinstance(decoded, DecodeFailure):
+            rt.dead_letter(Reason.UNDECODABLE)
+            self._dead_letters.send(DeadLetter(
+                source=source, stage=Stage.DECODE, reason=Reason.UNDECODABLE.value,
+                message=decoded.describe(), component=COMPONENT,
+                exception_class=decoded.exception_class,
+            ))
+            return None
+        try:
+            command = Command.from_avro(decoded.value)
+        except (KeyError, TypeError, ValueError) as exc:
+            rt.dead_letter(Reason.INVALID_COMMAND)
+            self._dead_letters.send(DeadLetter(
+                source=source, stage=Stage.SINK, reason=Reason.INVALID_COMMAND.value,
+                message=f"not a HubSpot command: {type(exc).__name__}: {exc}",
+                component=COMPONENT, exception_class=type(exc).__name__,
+            ))
+            return None
+        return PendingCommand(source, command)

@@ -1,0 +1,194 @@
+"""Per-event lanes (pure): sealed work in sealing order, open groups, and which goes next.
+
+Order only matters within an event, so the :class:`~connector.sink.batch.Batcher` keeps one
+:class:`Lane` per event: a FIFO of sealed work, applied strictly in sealing order, and its open
+groups, which may go only once the FIFO is empty. Lanes of different events are independent.
+
+Which work goes next (:meth:`Lanes.best`): lanes holding an event command first (their partial
+batches must go anyway, and the event unblocks its attendance); otherwise the highest
+``fill + age / max_wait``, where fill is the share of ``max_inputs`` a batch carries and age how
+long its oldest command has waited: under a tight budget the fullest batch goes, and a small
+group of a quiet webinar still goes once it has waited about ``max_wait``. Which open groups are
+candidates depends on the budget: with slots to spare (more than the held commands need at full
+batches: idle or low traffic) a group goes once it has lingered, for latency; otherwise only
+once it ranks like a full batch (``fill + age / max_wait >= 1``), so a slot is not spent on a
+partial batch that a little waiting fills.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from connector.sink.request import EventKey, GroupKey
+from connector.sink.work import (
+    AttendanceBatch,
+    EventWork,
+    Partition,
+    PendingCommand,
+    Work,
+    partition_of,
+)
+
+
+class Sealed(NamedTuple):
+    """A sealed work item: its sealing number, since when it waits, the work."""
+
+    seq: int
+    since: float
+    work: Work
+
+
+#: How candidates compare: (holds an event command, fill + age / max_wait, older first).
+Rank = tuple[bool, float, float]
+
+
+@dataclass(eq=False, slots=True)
+class Lane:
+    """One event's work: sealed items (seal order, applied in that order) and open groups."""
+
+    sealed: deque[Sealed] = field(default_factory=deque)
+    open: dict[GroupKey, AttendanceBatch] = field(default_factory=dict)
+    barriers: int = 0  # event commands among ``sealed``
+
+    def __bool__(self) -> bool:
+        return bool(self.sealed or self.open)
+
+    def push(self, seq: int, since: float, work: Work) -> None:
+        """Seal a work item at the end of the FIFO."""
+        self.sealed.append(Sealed(seq, since, work))
+        if isinstance(work, EventWork):
+            self.barriers += 1
+
+    def push_front(self, since: float, work: Work) -> None:
+        """Put a taken work item back at the head of the FIFO."""
+        seq = self.sealed[0].seq - 1 if self.sealed else 0
+        self.sealed.appendleft(Sealed(seq, since, work))
+        if isinstance(work, EventWork):
+            self.barriers += 1
+
+    def pop(self) -> Work:
+        """The head of the FIFO (removed)."""
+        work = self.sealed.popleft().work
+        if isinstance(work, EventWork):
+            self.barriers -= 1
+        return work
+
+    def extract_sealed(self, predicate: Callable[[PendingCommand], bool]) -> list[PendingCommand]:
+        """Remove the sealed commands matching ``predicate`` (emptied work items go too)."""
+        taken: list[PendingCommand] = []
+        kept: deque[Sealed] = deque()
+        for entry in self.sealed:
+            work = entry.work
+            keep = [p for p in work.items if not predicate(p)]
+            taken.extend(p for p in work.items if predicate(p))
+            if not keep:
+                if isinstance(work, EventWork):
+                    self.barriers -= 1
+                continue
+            if isinstance(work, AttendanceBatch) and len(keep) != len(work.items):
+                work.items = keep
+            kept.append(entry)
+        self.sealed = kept
+        return taken
+
+
+class Lanes:
+    """Every event's lane, the sealing order, and the choice of the next work item."""
+
+    def __init__(self, *, max_inputs: int, linger_seconds: float,
+                 max_wait_seconds: float) -> None:
+        self.max_inputs = max_inputs
+        self.linger_seconds = linger_seconds
+        self.max_wait_seconds = max_wait_seconds
+        self.by_event: dict[EventKey, Lane] = {}
+        self._seq = 0
+
+    def lane(self, event: EventKey) -> Lane:
+        """The event's lane (a new one when it has none)."""
+        lane = self.by_event.get(event)
+        if lane is None:
+            lane = self.by_event[event] = Lane()
+        return lane
+
+    def push(self, work: Work, since: float) -> None:
+        """Seal a work item at the end of its lane."""
+        self._seq += 1
+        self.lane(work.event).push(self._seq, since, work)
+
+    def pop(self, lane: Lane) -> Work:
+        """The head of a lane (removed; an emptied lane goes)."""
+        work = lane.pop()
+        if not lane:
+            del self.by_event[work.event]
+        return work
+
+    def pop_oldest(self, partition: Partition | None = None) -> Work | None:
+        """The oldest sealed work item (of one partition, when given), removed, or None."""
+        head: tuple[int, Lane] | None = None
+        for lane in self.by_event.values():
+            if lane.sealed and (partition is None
+                                or partition_of(lane.sealed[0].work) == partition):
+                seq = lane.sealed[0].seq
+                if head is None or seq < head[0]:
+                    head = (seq, lane)
+        return None if head is None else self.pop(head[1])
+
+    def sealed_work(self) -> Iterator[Work]:
+        """Sealed work, in sealing order."""
+        sealed = sorted((entry for lane in self.by_event.values() for entry in lane.sealed),
+                        key=lambda entry: entry.seq)
+        return (entry.work for entry in sealed)
+
+    def eligible_at(self, group: AttendanceBatch, spare: bool) -> float:
+        """When an open group becomes a candidate: once it lingered when the budget has slots
+        to spare, else once it ranks like a full batch (``fill + age / max_wait >= 1``)."""
+        lingered = group.opened_at + self.linger_seconds
+        if spare:
+            return lingered
+        fill = len(group.items) / self.max_inputs
+        return max(lingered, group.opened_at + self.max_wait_seconds * (1.0 - fill))
+
+    def next_due(self, now: float, spare: bool) -> float | None:
+        """``now`` when something is sealed, else when the first open group becomes a
+        candidate (None when nothing is held)."""
+        due: float | None = None
+        for lane in self.by_event.values():
+            if lane.sealed:
+                return now
+            for group in lane.open.values():
+                at = self.eligible_at(group, spare)
+                if due is None or at < due:
+                    due = at
+        return due
+
+    def best(self, now: float, spare: bool, everything: bool) -> Lane | AttendanceBatch | None:
+        """The best candidate: a lane's sealed head, or an open group of a lane with none
+        (``everything``: every open group is a candidate)."""
+        best: Rank | None = None
+        chosen: Lane | AttendanceBatch | None = None
+        for lane in self.by_event.values():
+            if lane.sealed:
+                rank = self._head_rank(lane, now)
+                if best is None or rank > best:
+                    best, chosen = rank, lane
+                continue
+            for group in lane.open.values():
+                if not everything and now < self.eligible_at(group, spare):
+                    continue
+                rank = self._group_rank(group, now)
+                if best is None or rank > best:
+                    best, chosen = rank, group
+        return chosen
+
+    def _head_rank(self, lane: Lane, now: float) -> Rank:
+        _, since, work = lane.sealed[0]
+        fill = 1.0 if isinstance(work, EventWork) else len(work.items) / self.max_inputs
+        return (lane.barriers > 0, fill + (now - since) / self.max_wait_seconds, -since)
+
+    def _group_rank(self, group: AttendanceBatch, now: float) -> Rank:
+        age = now - group.opened_at
+        return (False, len(group.items) / self.max_inputs + age / self.max_wait_seconds,
+                -group.opened_at)
