@@ -7,20 +7,22 @@
 What runs: the real :class:`~connector.runtime.normalizer.NormalizerWorker` code minus Kafka I/O,
 in-process, on pre-encoded platform records (raw Avro, no trace headers, as the platform writes
 them), in batches of ``--batch`` the way the worker's ``_loop`` takes them: ``_report`` (lag,
-open attendances, state size; when metrics are on; here once per run), ``_handle_batch``
-(``SourceRecord``, trace, decode, the AttendanceNormalizer, dead letters; a record with headers
-or picked to start a trace through ``_handle_traced``) and ``_commit`` (command encoding with
-``connector.source`` and trace headers, dead-letter envelopes, changelog encoding, counters).
+open attendances, state size; when metrics are on; here once per run), the record handler's
+``handle_batch`` (``SourceRecord``, trace, decode, the AttendanceNormalizer, dead letters; a
+record with headers or picked to start a trace through ``_handle_traced``) and the committer's
+``commit`` (command encoding with ``connector.source`` and trace headers, dead-letter envelopes,
+changelog encoding, counters).
 Producer and consumer are stand-ins that do nothing, so Kafka's own cost (~1-2 µs a
 ``produce``) is left out and the ratios are, if anything, pessimistic. The webinar table holds
 every webinar's final version up front.
 
 Variants, each on a fresh normalizer state every run:
 
-* ``bypass``: the worker's methods on that path recompiled with every telemetry call removed
-  (metrics calls, ``tracing.consume``, the ``with rt...`` blocks, ``inject``): the code as if
-  telemetry had never been written. Only the plumbing of a trace object through ``_Pending``
-  tuples stays. The bench refuses to run if worker.py changes so that a call is left.
+* ``bypass``: the methods on that path (the worker's ``RecordHandler`` and
+  ``TransactionCommitter``) recompiled with every telemetry call removed (metrics calls,
+  ``tracing.consume``, the ``with rt...`` blocks, ``inject``): the code as if telemetry had never
+  been written. Only the plumbing of a trace object through ``TransactionWrites`` tuples stays.
+  The bench refuses to run if those methods change so that a call is left.
 * ``off``: ``Telemetry.disabled()`` (``CONNECTOR_TELEMETRY__ENABLED=false``), and ``off(A/A)``,
   the same again, whose difference from ``off`` is the noise band of the timing.
 * ``metrics``: the default settings (traces none, metrics through a Prometheus reader).
@@ -94,10 +96,16 @@ from connector import native
 from connector.config import load_settings
 from connector.normalize import collector as collector_module
 from connector.runtime import normalizer as worker_module
+from connector.runtime.assemble import normalizer_worker
 from connector.normalize.normalizer import AttendanceNormalizer
-from connector.runtime.normalizer import NormalizerWorker, _Pending
+from connector.runtime.normalizer import NormalizerWorker
+from connector.runtime.normalizer_commit import TransactionCommitter
+from connector.runtime.normalizer_records import RecordHandler
+from connector.runtime.normalizer_state import TransactionWrites
 from connector.sample import SampleSpec, generate
-from connector.serde import ACTIVITY_SCHEMA, Framing, SchemaCatalog, TopicFormat, build_codec
+from connector.serde.catalog import ACTIVITY_SCHEMA, SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.topic import TopicFormat, build_codec
 from connector.telemetry import ConnectorMetrics, OtelTracing, Telemetry
 from connector.telemetry import exporters as telemetry_exporters
 
@@ -175,11 +183,11 @@ class _Consumer:
 
 # -- the variant without telemetry code --------------------------------------------------------
 
-_TRACE_PLUMBING = "rt"  # the name worker.py gives a record's trace
+_TRACE_PLUMBING = "rt"  # the name the per-record path gives a record's trace
 
 
 class _StripTelemetry(ast.NodeTransformer):
-    """Removes telemetry from one method of NormalizerWorker (see the module docstring)."""
+    """Removes telemetry from one method of the per-record path (see the module docstring)."""
 
     def __init__(self) -> None:
         self.traces = {_TRACE_PLUMBING}  # names bound to a RecordTrace / SpanScope
@@ -260,17 +268,12 @@ def _left_over(tree: ast.AST, traces: set[str]) -> list[str]:
     return found
 
 
-def _self_calls(tree: ast.AST) -> list[str]:
-    """Names of the NormalizerWorker methods ``tree`` calls as ``self.<method>(...)``."""
+def _self_calls(tree: ast.AST, cls: type) -> list[str]:
+    """Names of the ``cls`` methods ``tree`` calls as ``self.<method>(...)``."""
     return [node.func.attr for node in ast.walk(tree)
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
             and isinstance(node.func.value, ast.Name) and node.func.value.id == "self"
-            and inspect.isfunction(getattr(NormalizerWorker, node.func.attr, None))]
-
-
-def _handle_method() -> str:
-    """The method ``_loop`` gives a batch of consumed records (older workers: one at a time)."""
-    return "_handle_batch" if hasattr(NormalizerWorker, "_handle_batch") else "_handle"
+            and inspect.isfunction(getattr(cls, node.func.attr, None))]
 
 
 def source_digest(package: Path | None = None) -> str:
@@ -284,29 +287,36 @@ def source_digest(package: Path | None = None) -> str:
     return digest.hexdigest()[:12]
 
 
-def bypass_worker_class() -> type[NormalizerWorker]:
-    """NormalizerWorker with the per-record path's methods (``_handle``, ``_commit`` and what they
-    call, after stripping) recompiled without telemetry."""
+def bypass_class(cls: type, entries: list[str]) -> type:
+    """``cls`` with the methods ``entries`` and what they call, after stripping, recompiled
+    without telemetry."""
     namespace: dict[str, Any] = {}
-    todo = [_handle_method(), "_commit"]
+    todo = list(entries)
     while todo:
         name = todo.pop()
         if name in namespace:
             continue
         if source_digest() != IMPORTED_DIGEST:
             raise SystemExit("bench: connector/ changed on disk since it was imported; rerun")
-        tree = ast.parse(textwrap.dedent(inspect.getsource(getattr(NormalizerWorker, name))))
+        tree = ast.parse(textwrap.dedent(inspect.getsource(getattr(cls, name))))
         stripper = _StripTelemetry()
         tree = ast.fix_missing_locations(stripper.visit(tree))
         left = _left_over(tree, stripper.traces)
         if left:
-            raise SystemExit(f"bench: NormalizerWorker.{name} changed; the bypass variant cannot "
+            raise SystemExit(f"bench: {cls.__name__}.{name} changed; the bypass variant cannot "
                              f"remove {sorted(set(left))}: update _StripTelemetry")
-        scope = dict(vars(worker_module))
+        scope = dict(vars(sys.modules[cls.__module__]))
         exec(compile(tree, f"<bypass {name}>", "exec"), scope)
         namespace[name] = scope[name]
-        todo += _self_calls(tree)
-    return type("BypassWorker", (NormalizerWorker,), namespace)
+        todo += _self_calls(tree, cls)
+    return type(f"Bypass{cls.__name__}", (cls,), namespace)
+
+
+def strip_telemetry(worker: NormalizerWorker) -> None:
+    """The worker's per-record path (``handle_batch``, ``commit`` and what they call) without
+    telemetry: its record handler and committer become instances of the bypass classes."""
+    worker.parts.records.__class__ = bypass_class(RecordHandler, ["handle_batch"])
+    worker.parts.commits.__class__ = bypass_class(TransactionCommitter, ["commit"])
 
 
 # -- set-up --------------------------------------------------------------------------------------
@@ -363,8 +373,9 @@ def _build(name: str, webinars: list[dict[str, Any]]) -> tuple[NormalizerWorker,
         telemetry = _telemetry_on(None)
     else:
         telemetry = Telemetry.disabled()
-    cls = bypass_worker_class() if name == "bypass" else NormalizerWorker
-    worker = cls(settings, threading.Event(), telemetry)
+    worker = normalizer_worker(settings, threading.Event(), telemetry)
+    if name == "bypass":
+        strip_telemetry(worker)
     for webinar in webinars:
         worker.table.put(webinar)
     return worker, telemetry
@@ -374,25 +385,21 @@ def _run(worker: NormalizerWorker, messages: list[_Message], batch: int) -> floa
     """Seconds for the worker to handle and commit every message, from a fresh state."""
     worker.normalizers = {p: AttendanceNormalizer(worker.table.get, worker.rules)
                           for p in range(3)}
-    worker._quiet_since = {p: 0.0 for p in range(3)}
+    worker.parts.state.quiet_since = {p: 0.0 for p in range(3)}
     worker._next_state_report = 0.0  # one state scan per run (REPORT_INTERVAL)
     rng = getattr(worker.tracing, "_rng", None)
     if rng is not None:
         rng.seed(SEED)  # the same records sampled in every run and variant
     producer, consumer = _Producer(), _Consumer()
-    commit, report = worker._commit, worker._report
+    commit, report = worker.parts.commits.commit, worker._report
+    handle_batch = worker.parts.records.handle_batch
     metrics_on = worker.metrics.enabled
     batches = [messages[first:first + batch] for first in range(0, len(messages), batch)]
-    handle_batch = getattr(worker, "_handle_batch", None)
-    if handle_batch is None:  # a worker from before _handle_batch
-        def handle_batch(batch: list[_Message], pending: _Pending) -> None:
-            for message in batch:
-                worker._handle(message, pending)  # type: ignore[attr-defined]
     start = time.perf_counter()
     for records in batches:
         if metrics_on:  # as _loop does
             report(consumer)  # type: ignore[arg-type]
-        pending = _Pending()
+        pending = TransactionWrites()
         handle_batch(records, pending)
         commit(consumer, producer, pending)  # type: ignore[arg-type]
         _collector.after_transaction()
@@ -450,7 +457,7 @@ def measure_time(args: argparse.Namespace, ratios: list[float]) -> dict[str, Any
     for _, telemetry in built.values():
         telemetry.shutdown()
 
-    print(f"normalizer per-record path (_handle_batch + _commit, no Kafka I/O), in-process: "
+    print(f"normalizer per-record path (handle_batch + commit, no Kafka I/O), in-process: "
           f"{len(messages)} records x {args.rounds} interleaved rounds, one core, "
           f"gc thresholds {gc.get_threshold()}, code {IMPORTED_DIGEST}")
     print(f"  {native.status().describe()}")
@@ -536,7 +543,7 @@ def measure_instructions(args: argparse.Namespace, ratios: list[float]) -> dict[
             lambda n: _instructions_of(n, args, out_dir, snapshot, digest), names), strict=True))
     records = counts["off"][1]
     per = {name: count / records for name, (count, _) in counts.items()}
-    print(f"normalizer per-record path (_handle_batch + _commit, no Kafka I/O), in-process: "
+    print(f"normalizer per-record path (handle_batch + commit, no Kafka I/O), in-process: "
           f"{records} records, instructions counted by callgrind (all threads), "
           f"gc {args.gc}, code {digest}")
     print(f"  {native.status().describe()}")

@@ -16,20 +16,27 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from connector.normalize.command import Attendance, Command
-from connector.normalize.person import ATTENDED, CANCELLED, REGISTERED, Outcome, Person
+from connector.normalize.held import Held, held_from_state, held_to_state
+from connector.normalize.person import (
+    ATTENDED,
+    CANCELLED,
+    REGISTERED,
+    AttendanceOutcome,
+    Participation,
+)
 from connector.normalize.rules import (
     Identity,
+    NormalizeRules,
     Rejection,
     RejectReason,
-    TimeWindow,
     contact_properties,
+    ended_at,
     identify,
 )
-from connector.serde import SourceRecord
+from connector.serde.record import SourceRecord
 
 WebinarLookup = Callable[[str], dict[str, Any] | None]
 
@@ -38,15 +45,6 @@ _REGISTRATION = {"Registered": REGISTERED, "RegistrationCancelled": CANCELLED}
 _ACTION_KINDS: dict[str, str] = {}
 #: Bound of AttendanceNormalizer's memo of identities (emptied when full).
 _IDENTITIES_REMEMBERED = 65_536
-
-
-@dataclass(frozen=True)
-class NormalizeRules:
-    """The tunable parts of the attendance semantics."""
-
-    rejoin_grace_ms: int = 600_000
-    ended_retention_ms: int = 72 * 3_600_000
-    window: TimeWindow = field(default_factory=TimeWindow)
 
 
 class Output:
@@ -67,29 +65,13 @@ class Output:
         return f"Output(commands={self.commands!r}, rejections={self.rejections!r})"
 
 
-@dataclass(slots=True)
-class Held:
-    """An activity waiting for its webinar's metadata."""
-
-    datum: dict[str, Any]
-    source: SourceRecord
-
-
-def ended_at(webinar: dict[str, Any] | None) -> int | None:
-    """The webinar's actualEnd once it is ENDED (falls back to the scheduled end)."""
-    if webinar is None or webinar.get("status") != "ENDED":
-        return None
-    end = webinar.get("actualEnd") or webinar.get("scheduledEnd")
-    return int(end) if end is not None else None
-
-
 class AttendanceNormalizer:
     """Attendance state of one input partition."""
 
     def __init__(self, webinars: WebinarLookup, rules: NormalizeRules | None = None):
         self._webinars = webinars
         self.rules = rules or NormalizeRules()
-        self.people: dict[tuple[str, str], Person] = {}
+        self.people: dict[tuple[str, str], Participation] = {}
         self.by_webinar: dict[str, set[str]] = {}
         self.held: dict[str, list[Held]] = {}
         self.expired: set[str] = set()
@@ -103,7 +85,7 @@ class AttendanceNormalizer:
         #: webinarId -> (the webinar dict, earliest and latest plausible occurredAt, ended_at):
         #: computed once per version of the webinar (the table replaces the dict on a change).
         self._facts: dict[str, tuple[dict[str, Any], int, int, int | None]] = {}
-        self._identities: dict[Any, Identity | tuple[str, str]] = {}
+        self._identities: dict[Any, Identity | tuple[RejectReason, str]] = {}
         self._expiries: list[tuple[int, str]] = []  # (actualEnd + retention, webinarId)
         self._expiry_tracked: set[str] = set()
         #: People changed since the last drain, in the order of their first change (a dict: as
@@ -217,7 +199,7 @@ class AttendanceNormalizer:
         self._changed_people[pkey] = None
         self._evaluate(pkey, person, webinar, end, out)
 
-    def _identify(self, participant: dict[str, Any]) -> Identity | tuple[str, str]:
+    def _identify(self, participant: dict[str, Any]) -> Identity | tuple[RejectReason, str]:
         """`identify`, remembered by contact id or raw email (the same person comes back)."""
         vid = participant.get("hubspotContactId")
         memo_key: Any = vid if type(vid) is int and vid > 0 else participant.get("email")
@@ -229,16 +211,16 @@ class AttendanceNormalizer:
             self._identities[memo_key] = identity
         return identity
 
-    def _person(self, pkey: tuple[str, str], identity: Identity) -> Person:
-        person = self.people[pkey] = Person(identity.vid, identity.email)
+    def _person(self, pkey: tuple[str, str], identity: Identity) -> Participation:
+        person = self.people[pkey] = Participation(identity.vid, identity.email)
         self.by_webinar.setdefault(pkey[0], set()).add(identity.key)
         return person
 
-    def _evaluate(self, pkey: tuple[str, str], person: Person, webinar: dict[str, Any],
-                  end: int | None, out: Output) -> None:
+    def _evaluate(self, pkey: tuple[str, str], person: Participation,
+                  webinar: dict[str, Any], end: int | None, out: Output) -> None:
         """Emit what the person's state now calls for, if anything (`end`: the webinar's
         `ended_at`)."""
-        outcome: Outcome | None
+        outcome: AttendanceOutcome | None
         joined, open_sessions, last_left = person.connections()
         if joined:
             closing = self._closing_end(end, open_sessions, last_left, pkey)
@@ -248,7 +230,7 @@ class AttendanceNormalizer:
         else:
             registration, emitted = person.registration, person.emitted
             if registration is None or (emitted is not None and emitted.state == registration):
-                return  # nothing to say, or the same as said (Outcome.same_effect)
+                return  # nothing to say, or the same as said (AttendanceOutcome.same_effect)
             outcome = person.registration_outcome()
         if outcome is None or outcome.same_effect(person.emitted):
             return
@@ -340,7 +322,8 @@ class AttendanceNormalizer:
             self._changed_expired.add(webinar_id)
 
     @staticmethod
-    def _command(webinar: dict[str, Any], person: Person, outcome: Outcome) -> Command:
+    def _command(webinar: dict[str, Any], person: Participation,
+                 outcome: AttendanceOutcome) -> Command:
         attended = outcome.state == ATTENDED
         return Command(webinar["webinarId"], webinar["accountId"], Attendance(
             state=outcome.state,
@@ -362,7 +345,7 @@ class AttendanceNormalizer:
             yield f"p|{webinar_id}|{key}", person.to_state() if person else None
         for webinar_id in sorted(self._changed_held):
             held = self.held.get(webinar_id)
-            yield f"h|{webinar_id}", [_held_state(h) for h in held] if held else None
+            yield f"h|{webinar_id}", [held_to_state(h) for h in held] if held else None
         for webinar_id in sorted(self._changed_expired):
             yield f"x|{webinar_id}", 1
         if self.stream_time != self._stream_time_written:
@@ -383,14 +366,14 @@ class AttendanceNormalizer:
             if value is None:
                 self.held.pop(rest, None)
             else:
-                self.held[rest] = [_held_from_state(item) for item in value]
+                self.held[rest] = [held_from_state(item) for item in value]
         elif kind == "p":
             webinar_id, _, person_key = rest.partition("|")
             if value is None:
                 self.people.pop((webinar_id, person_key), None)
                 self.by_webinar.get(webinar_id, set()).discard(person_key)
             else:
-                self.people[(webinar_id, person_key)] = Person.from_state(value)
+                self.people[(webinar_id, person_key)] = Participation.from_state(value)
                 self.by_webinar.setdefault(webinar_id, set()).add(person_key)
 
     def after_restore(self) -> Output:
@@ -411,22 +394,3 @@ class AttendanceNormalizer:
                                out)
         return out
 
-
-def _held_state(held: Held) -> dict[str, Any]:
-    s = held.source
-    return {"d": held.datum, "src": [s.topic, s.partition, s.offset,
-                                     s.key.decode("latin-1") if s.key is not None else None,
-                                     s.value.decode("latin-1") if s.value is not None else None,
-                                     [[k, v.decode("latin-1") if v is not None else None]
-                                      for k, v in s.headers], s.timestamp_ms]}
-
-
-def _held_from_state(data: dict[str, Any]) -> Held:
-    topic, partition, offset, key, value, headers, ts = data["src"]
-    datum = dict(data["d"])
-    datum["action"] = tuple(datum["action"])
-    return Held(datum, SourceRecord(
-        topic, partition, offset,
-        key.encode("latin-1") if key is not None else None,
-        value.encode("latin-1") if value is not None else None,
-        [(k, v.encode("latin-1") if v is not None else None) for k, v in headers], ts))

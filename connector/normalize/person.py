@@ -23,7 +23,7 @@ Stamp = tuple[int, str]  # (occurredAt, activityId): the contract's total order 
 # init=False and an __init__ of its own: compiled, mypyc runs this __init__ as C, where the one
 # `dataclass` generates stays interpreted (~0.3 us a call, once per record).
 @dataclass(slots=True, init=False)
-class Outcome:
+class AttendanceOutcome:
     """What HubSpot should show for the person now, as the normalizer would emit it."""
 
     state: str
@@ -40,7 +40,7 @@ class Outcome:
         self.left_at = left_at
         self.attended_millis = attended_millis
 
-    def same_effect(self, other: Outcome | None) -> bool:
+    def same_effect(self, other: AttendanceOutcome | None) -> bool:
         """True when emitting self after `other` would change nothing a user can see."""
         if other is None or other.state != self.state:
             return False
@@ -50,8 +50,8 @@ class Outcome:
             (other.joined_at, other.left_at, other.attended_millis)
 
 
-@dataclass(slots=True, init=False)  # its own __init__, as Outcome's
-class Person:
+@dataclass(slots=True, init=False)  # its own __init__, as AttendanceOutcome's
+class Participation:
     """Merged activity of one (webinar, person) plus what was last emitted for them."""
 
     vid: int | None
@@ -63,13 +63,13 @@ class Person:
     registration_stamp: Stamp | None
     #: sessionId -> [joinedAt, leftAt]; either may be None until its activity arrives.
     sessions: dict[str, list[int | None]]
-    emitted: Outcome | None
+    emitted: AttendanceOutcome | None
 
     def __init__(self, vid: int | None, email: str | None,
                  profile: list[str | None] | None = None, profile_stamp: Stamp | None = None,
                  registration: str | None = None, registration_stamp: Stamp | None = None,
                  sessions: dict[str, list[int | None]] | None = None,
-                 emitted: Outcome | None = None):
+                 emitted: AttendanceOutcome | None = None):
         self.vid = vid
         self.email = email
         self.profile = [] if profile is None else profile
@@ -159,12 +159,12 @@ class Person:
         total += stop - start
         return intervals[0][0], max(ends), total
 
-    def registration_outcome(self) -> Outcome | None:
+    def registration_outcome(self) -> AttendanceOutcome | None:
         if self.registration is None or self.registration_stamp is None:
             return None
-        return Outcome(self.registration, self.registration_stamp[0])
+        return AttendanceOutcome(self.registration, self.registration_stamp[0])
 
-    def attended_outcome(self, actual_end: int | None) -> Outcome | None:
+    def attended_outcome(self, actual_end: int | None) -> AttendanceOutcome | None:
         """ATTENDED with final times, or None while a connection may still be open.
 
         interactionDateTime is leftAt, but never earlier than what was emitted before for this
@@ -177,7 +177,7 @@ class Person:
         joined_at, left_at, millis = times
         interaction = left_at if self.emitted is None else max(left_at,
                                                                self.emitted.interaction + 1)
-        return Outcome(ATTENDED, interaction, joined_at, left_at, millis)
+        return AttendanceOutcome(ATTENDED, interaction, joined_at, left_at, millis)
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -192,7 +192,7 @@ class Person:
                  emitted.attended_millis) if emitted else None]
 
     @classmethod
-    def from_state(cls, data: list[Any] | dict[str, Any]) -> Person:
+    def from_state(cls, data: list[Any] | dict[str, Any]) -> Participation:
         """Inverse of to_state (also of the dict form with `_STATE_FIELDS` as keys)."""
         if isinstance(data, dict):
             data = [data[name] for name in _STATE_FIELDS]
@@ -205,7 +205,7 @@ class Person:
             registration_stamp=(registration_stamp[0], registration_stamp[1])
             if registration_stamp else None,
             sessions=sessions,
-            emitted=Outcome(*emitted) if emitted else None,
+            emitted=AttendanceOutcome(*emitted) if emitted else None,
         )
 
 

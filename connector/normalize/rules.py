@@ -7,10 +7,11 @@ the runtime sends to the dead-letter topic; it never raises.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
 
-from connector.serde import SourceRecord
+from connector.serde.record import SourceRecord
 
 DAY_MS = 86_400_000
 #: Bounds for any activity, so that times derived from it (+ grace, + 1 ms for a correction)
@@ -23,22 +24,22 @@ LATEST_MS = 7_258_118_400_000  # 2200-01-01T00:00:00Z
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class RejectReason:
+class RejectReason(StrEnum):
     """Reasons a platform record goes to the dead-letter topic (values of the reason header)."""
 
-    NO_CONTACT_IDENTIFIER: Final = "no-contact-identifier"
-    MALFORMED_EMAIL: Final = "malformed-email"
-    TIMESTAMP_OUT_OF_RANGE: Final = "timestamp-out-of-range"
-    UNKNOWN_ACTION: Final = "unknown-action"
-    ACCOUNT_MISMATCH: Final = "account-mismatch"
-    WEBINAR_STATE_EXPIRED: Final = "webinar-state-expired"
+    NO_CONTACT_IDENTIFIER = "no-contact-identifier"
+    MALFORMED_EMAIL = "malformed-email"
+    TIMESTAMP_OUT_OF_RANGE = "timestamp-out-of-range"
+    UNKNOWN_ACTION = "unknown-action"
+    ACCOUNT_MISMATCH = "account-mismatch"
+    WEBINAR_STATE_EXPIRED = "webinar-state-expired"
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """A record the normalizer will not turn into commands, and why."""
 
-    reason: str
+    reason: RejectReason
     detail: str
     source: SourceRecord
 
@@ -59,7 +60,7 @@ class Identity:
         self.email = email
 
 
-def identify(participant: dict[str, Any]) -> Identity | tuple[str, str]:
+def identify(participant: dict[str, Any]) -> Identity | tuple[RejectReason, str]:
     """The person's identity, or (reason, detail) when they cannot be written to HubSpot."""
     vid = participant.get("hubspotContactId")
     if vid is not None and vid > 0:
@@ -117,6 +118,23 @@ class TimeWindow:
         if end is not None:
             high = min(high, end + self.days_after_end * DAY_MS)
         return low, high
+
+
+@dataclass(frozen=True)
+class NormalizeRules:
+    """The tunable parts of the attendance semantics."""
+
+    rejoin_grace_ms: int = 600_000
+    ended_retention_ms: int = 72 * 3_600_000
+    window: TimeWindow = field(default_factory=TimeWindow)
+
+
+def ended_at(webinar: dict[str, Any] | None) -> int | None:
+    """The webinar's actualEnd once it is ENDED (falls back to the scheduled end)."""
+    if webinar is None or webinar.get("status") != "ENDED":
+        return None
+    end = webinar.get("actualEnd") or webinar.get("scheduledEnd")
+    return int(end) if end is not None else None
 
 
 def _start_end(webinar: dict[str, Any]) -> tuple[int | None, int | None]:

@@ -23,10 +23,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from connector.broker import EmbeddedKafka
 from connector.config import Settings
 from connector.kafka.transaction import BoundedTransactions
-from connector.runtime.normalizer import NormalizerWorker
+from connector.runtime.assemble import normalizer_worker
 from connector.sample import SampleSpec, generate
 from connector.sample.publish import publish_sample
-from connector.serde import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, Framing, TopicFormat, build_codec
+from connector.serde.catalog import ACTIVITY_SCHEMA, WEBINAR_SCHEMA
+from connector.serde.codec import Framing
+from connector.serde.topic import TopicFormat, build_codec
 from tests.pipeline_helpers import (
     CATALOG,
     decode_commands,
@@ -152,7 +154,7 @@ def test_a_broker_killed_during_a_commit_loses_and_duplicates_nothing(
         broker: EmbeddedKafka) -> None:
     settings = settings_for(_env(broker))
     stop = threading.Event()
-    worker = NormalizerWorker(settings, stop)
+    worker = normalizer_worker(settings, stop)
     transactions = _RestartDuringCommit(broker, at={3, 12})
     worker.transactions = transactions
     failure: list[BaseException] = []

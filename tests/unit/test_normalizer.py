@@ -11,13 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.normalize.command import Attendance, Command
-from connector.normalize.normalizer import AttendanceNormalizer, NormalizeRules, Output
-from connector.normalize.person import Outcome, Person
-from connector.normalize.rules import RejectReason, contact_properties
+from connector.normalize.normalizer import AttendanceNormalizer, Output
+from connector.normalize.person import AttendanceOutcome, Participation
+from connector.normalize.rules import NormalizeRules, RejectReason, contact_properties
 from connector.runtime import changelog
 from connector.sample import SampleSpec, generate
 from connector.sample.oracle import expected_outcome, final_from_commands
-from connector.serde import SourceRecord
+from connector.serde.record import SourceRecord
 
 NS = "webinar.platform.v1"
 T0 = 1_767_261_600_000
@@ -468,21 +468,21 @@ def test_a_webinar_changed_in_the_table_is_judged_by_its_new_times() -> None:
 
 
 def test_person_state_round_trips_through_the_changelog_encoding() -> None:
-    person = Person(None, "ada@example.com", ["Ada", None, "AE"], (T0, "a1"), "REGISTERED",
+    person = Participation(None, "ada@example.com", ["Ada", None, "AE"], (T0, "a1"), "REGISTERED",
                     (T0 - MIN, "a0"), {"s1": [T0, T0 + MIN], "s2": [T0 + 2 * MIN, None]},
-                    Outcome("ATTENDED", T0 + MIN, T0, T0 + MIN, MIN))
+                    AttendanceOutcome("ATTENDED", T0 + MIN, T0, T0 + MIN, MIN))
     encoded = changelog.encode(person.to_state())
     assert encoded is not None
-    assert Person.from_state(orjson.loads(encoded)) == person
+    assert Participation.from_state(orjson.loads(encoded)) == person
 
 
 def test_person_state_written_as_a_dict_by_earlier_versions_still_restores() -> None:
     earlier = {"v": 42, "e": None, "p": ["Ada", "Lovelace", None], "ps": [T0, "a1"],
                "r": "CANCELLED", "rs": [T0, "a1"], "s": {"s1": [T0, None]},
                "o": ["CANCELLED", T0, None, None, None]}
-    assert Person.from_state(earlier) == Person(
+    assert Participation.from_state(earlier) == Participation(
         42, None, ["Ada", "Lovelace", None], (T0, "a1"), "CANCELLED", (T0, "a1"),
-        {"s1": [T0, None]}, Outcome("CANCELLED", T0))
+        {"s1": [T0, None]}, AttendanceOutcome("CANCELLED", T0))
 
 
 @pytest.mark.parametrize(("profile", "expected"), [

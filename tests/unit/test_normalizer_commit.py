@@ -12,7 +12,9 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from connector.config import load_settings
-from connector.runtime.normalizer import NormalizerWorker, _Pending, _RestartNeeded
+from connector.runtime.assemble import normalizer_worker
+from connector.runtime.normalizer import NormalizerWorker
+from connector.runtime.normalizer_state import RestartNeeded, TransactionWrites
 from connector.telemetry.progress import ProgressWatch
 
 
@@ -81,11 +83,11 @@ class _Consumer:
 
 
 def _worker() -> NormalizerWorker:
-    return NormalizerWorker(load_settings({}), threading.Event())
+    return normalizer_worker(load_settings({}), threading.Event())
 
 
-def _pending(consumed: int) -> _Pending:
-    return _Pending(consumed=consumed)
+def _pending(consumed: int) -> TransactionWrites:
+    return TransactionWrites(consumed=consumed)
 
 
 def test_transactions_are_ended_on_the_committer_thread_one_at_a_time_in_order() -> None:
@@ -108,7 +110,7 @@ def test_a_failed_commit_surfaces_before_the_next_transaction_and_is_aborted() -
     consumer.offset = 10
     worker._commit_behind(consumer, producer, _pending(10))  # type: ignore[arg-type]
     consumer.offset = 20
-    with pytest.raises(_RestartNeeded):
+    with pytest.raises(RestartNeeded):
         worker._commit_behind(consumer, producer, _pending(10))  # type: ignore[arg-type]
     assert producer.calls == ["begin", "offsets 10", "abort"]  # the second never began
 
@@ -120,7 +122,7 @@ def test_a_fatal_commit_error_replaces_the_producer_and_restarts_from_the_change
     worker.producer_factory = lambda: replacement  # type: ignore[assignment,return-value]
     worker.producer = producer  # type: ignore[assignment]
     worker._commit_behind(consumer, producer, _pending(1))  # type: ignore[arg-type]
-    with pytest.raises(_RestartNeeded):
+    with pytest.raises(RestartNeeded):
         worker._await_commit()
     assert producer.calls[-1] == "purge" and "abort" not in producer.calls
     assert worker.producer is replacement
@@ -155,7 +157,7 @@ def test_a_rebalance_waits_for_the_commit_in_flight() -> None:
 
 
 def test_a_freezing_worker_collects_with_no_transaction_open_and_freezes_once_written() -> None:
-    worker = NormalizerWorker(load_settings({}), threading.Event(), freeze_state=True)
+    worker = normalizer_worker(load_settings({}), threading.Event(), freeze_state=True)
     producer, consumer = _Producer(), _Consumer()
     seen: list[tuple[str, list[str]]] = []
     worker.collector.collect_if_due = (  # type: ignore[method-assign]
@@ -178,7 +180,7 @@ def test_a_freezing_worker_collects_with_no_transaction_open_and_freezes_once_wr
 def test_only_a_freezing_worker_leaves_its_state_frozen_after_a_transaction(
         freeze_state: bool, frozen: bool) -> None:
     gc.unfreeze()
-    worker = NormalizerWorker(load_settings({}), threading.Event(), freeze_state=freeze_state)
+    worker = normalizer_worker(load_settings({}), threading.Event(), freeze_state=freeze_state)
     producer, consumer = _Producer(), _Consumer()
     try:
         with worker.collector:
@@ -201,7 +203,7 @@ class _NoWebinars:
 
 
 def test_an_idle_loop_still_takes_the_due_full_collection() -> None:
-    worker = NormalizerWorker(load_settings({}), threading.Event(), freeze_state=True)
+    worker = normalizer_worker(load_settings({}), threading.Event(), freeze_state=True)
     calls: list[str] = []
 
     def collect_if_due() -> None:
@@ -227,7 +229,7 @@ def test_a_write_that_kafka_says_to_abort_is_aborted_and_the_state_rebuilt() -> 
     failure = KafkaError(KafkaError._STATE, "abort it", txn_requires_abort=True)
     worker, producer = _worker(), _FailingBegin(failure)
     worker.producer = producer  # type: ignore[assignment]
-    with pytest.raises(_RestartNeeded):
+    with pytest.raises(RestartNeeded):
         worker._commit_behind(_Consumer(), producer, _pending(1))  # type: ignore[arg-type]
     assert producer.calls == ["begin", "abort"] and worker.producer is producer
 
@@ -237,7 +239,7 @@ def test_a_write_that_fails_for_good_replaces_the_producer() -> None:
     worker, producer, replacement = _worker(), _FailingBegin(failure), _Producer()
     worker.producer = producer  # type: ignore[assignment]
     worker.producer_factory = lambda: replacement  # type: ignore[assignment,return-value]
-    with pytest.raises(_RestartNeeded):
+    with pytest.raises(RestartNeeded):
         worker._commit_behind(_Consumer(), producer, _pending(1))  # type: ignore[arg-type]
     assert producer.calls == ["begin", "purge"] and worker.producer is replacement
 
@@ -245,7 +247,7 @@ def test_a_write_that_fails_for_good_replaces_the_producer() -> None:
 def test_a_committed_transaction_is_progress_for_the_stall_watch() -> None:
     now = [0.0]
     watch = ProgressWatch("normalizer", 10.0, clock=lambda: now[0])
-    worker = NormalizerWorker(load_settings({}), threading.Event(), progress=watch)
+    worker = normalizer_worker(load_settings({}), threading.Event(), progress=watch)
     watch.set_backlog(lag=5)
     now[0] = 20.0
     assert watch.check().stalled  # work, and nothing committed for 20 s

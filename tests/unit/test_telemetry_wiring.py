@@ -12,11 +12,14 @@ import pytest
 from connector.config import load_settings
 from connector.hubspot.errors import HubSpotTimeoutError, ServerError
 from connector.normalize.normalizer import AttendanceNormalizer
-from connector.runtime.normalizer import NormalizerWorker, _Pending
+from connector.runtime.assemble import normalizer_worker
+from connector.runtime.normalizer_state import TransactionWrites
 from connector.runtime.sink import ObservedRetryPolicy, retry_labels
 from connector.sample import SampleSpec, generate
 from connector.sample.oracle import person_key
-from connector.serde import ACTIVITY_SCHEMA, Framing, SchemaCatalog, TopicFormat, build_codec
+from connector.serde.catalog import ACTIVITY_SCHEMA, SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.topic import TopicFormat, build_codec
 from connector.telemetry import Telemetry
 from tests.fakes import FakeMessage
 
@@ -58,8 +61,8 @@ def _normalize(telemetry: Telemetry) -> tuple[list[dict[str, Any]], list[dict[st
     activities = [r for k, r in sample.publish_order() if k == "activity"]
     traced = {next(a["activityId"] for a in activities if person_key(a["participant"])),
               next(a["activityId"] for a in activities if not person_key(a["participant"]))}
-    worker = NormalizerWorker(load_settings({"CONNECTOR_TOPICS__ACTIVITY": TOPIC}),
-                              threading.Event(), telemetry)
+    worker = normalizer_worker(load_settings({"CONNECTOR_TOPICS__ACTIVITY": TOPIC}),
+                               threading.Event(), telemetry)
     for webinar in sample.webinars:
         worker.table.put(webinar)
     worker.normalizers = {0: AttendanceNormalizer(worker.table.get, worker.rules)}
@@ -69,7 +72,7 @@ def _normalize(telemetry: Telemetry) -> tuple[list[dict[str, Any]], list[dict[st
         messages.append(FakeMessage(TOPIC, 0, offset, b"web", codec.encode(activity),
                                     [("traceparent", TRACEPARENT)] if parent else None))
         traced.discard(activity["activityId"])
-    pending = _Pending()
+    pending = TransactionWrites()
     worker._handle_batch(messages, pending)
     producer = _Producer()
     worker._commit(_Consumer(), producer, pending)  # type: ignore[arg-type]
@@ -136,8 +139,8 @@ def test_normalizer_traces_the_picked_records_and_follows_headers() -> None:
         for offset, value in enumerate(values)]
     messages[8] = _ErrorMessage(TOPIC, 0, 8, b"web", b"")  # a pick lost on an error...
     with Telemetry.for_tests(sample_ratio=0.0) as telemetry:
-        worker = NormalizerWorker(load_settings({"CONNECTOR_TOPICS__ACTIVITY": TOPIC}),
-                                  threading.Event(), telemetry)
+        worker = normalizer_worker(load_settings({"CONNECTOR_TOPICS__ACTIVITY": TOPIC}),
+                                   threading.Event(), telemetry)
         for webinar in sample.webinars:
             worker.table.put(webinar)
         worker.normalizers = {0: AttendanceNormalizer(worker.table.get, worker.rules)}
@@ -148,7 +151,7 @@ def test_normalizer_traces_the_picked_records_and_follows_headers() -> None:
             return iter([0, 2, 6, 8, 10])
 
         telemetry.tracing.root_picks = picks  # type: ignore[method-assign]
-        worker._handle_batch(messages, _Pending())
+        worker._handle_batch(messages, TransactionWrites())
         consumed = sorted(dict(s.attributes or {})["messaging.kafka.offset"]
                           for s in telemetry.finished_spans() if s.name == f"consume {TOPIC}")
     assert asked == [12]
@@ -157,12 +160,12 @@ def test_normalizer_traces_the_picked_records_and_follows_headers() -> None:
 
 def test_normalizer_reports_open_attendances_and_state_size() -> None:
     with Telemetry.for_tests(lag_interval_seconds=0.0) as telemetry:
-        worker = NormalizerWorker(load_settings({}), threading.Event(), telemetry)
+        worker = normalizer_worker(load_settings({}), threading.Event(), telemetry)
         normalizer = AttendanceNormalizer(worker.table.get, worker.rules)
         worker.normalizers = {0: normalizer}
-        from connector.normalize.person import Person
+        from connector.normalize.person import Participation
 
-        inside, left = Person(1, None), Person(2, None)
+        inside, left = Participation(1, None), Participation(2, None)
         inside.merge_joined("s1", 10)
         left.merge_joined("s1", 10)
         left.merge_left("s1", 20)
