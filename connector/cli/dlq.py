@@ -1,29 +1,30 @@
 """`connector dlq`: list dead-letter topics, show dead letters decoded, redrive them.
 
-The decisions live in connector.dlq (filters, grouping, headers, progress); this module parses
-options, reads the clock and the environment, and prints.
+The work is in connector.dlq (connector.dlq.operations: selection, progress, redrive); this
+module parses options, reads the clock and the environment, and prints.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-from confluent_kafka import KafkaException, Producer
 
 from connector.cli.common import reports_errors, settings_from
-from connector.dlq.errors import DeadLetterError, RedriveError
 from connector.dlq.filters import TIME_EXAMPLES, FilterError, RecordFilter
-from connector.dlq.inspect import ValueRenderer, dlq_source, record_json, summarize
-from connector.dlq.progress import PartitionProgress, ProgressError, redrive_group
-from connector.dlq.record import DeadLetterRecord
-from connector.dlq.redrive import Pacer, advance_progress, plan, send
-from connector.dlq.topic import DeadLetterTopics, Progress
-from connector.serde import registry_from
+from connector.dlq.operations import (
+    RedriveRequest,
+    execute_redrive,
+    failure,
+    plan_redrive,
+    rendered,
+    select_shown,
+    summaries,
+)
+from connector.dlq.topic import DeadLetterTopics
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,12 +86,6 @@ def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, sort_keys=False))
 
 
-def _redriven_positions(progress: Progress,
-                        records: list[DeadLetterRecord]) -> set[tuple[int, int]]:
-    return {(r.partition, r.offset) for r in records
-            if progress.get(r.partition, PartitionProgress()).is_redriven(r.offset)}
-
-
 # --------------------------------------------------------------------------- list
 
 
@@ -105,21 +100,16 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
     "pending" counts the records no redrive has sent yet (see `connector dlq redrive --help`).
     """
     settings = settings_from(ctx)
-    topics = DeadLetterTopics(settings)
-    summaries = []
-    for topic in topics.discover():
-        records = topics.read(topic)
-        progress = topics.load_progress(topic)
-        summaries.append(summarize(topic, records, _redriven_positions(progress, records)))
+    found = summaries(DeadLetterTopics(settings))
     if as_json:
-        _emit_json({"topics": [s.to_json() for s in summaries]})
+        _emit_json({"topics": [s.to_json() for s in found]})
         return
-    if not summaries:
+    if not found:
         t = settings.topics
         click.echo(f"no dead-letter topics (looked for {t.dlq_for(t.activity)}, "
                    f"{t.dlq_for(t.webinars)}, {t.commands_dlq} and *{t.dlq_suffix})")
         return
-    for summary in summaries:
+    for summary in found:
         data = summary.to_json()
         sources = ", ".join(data["sources"]) or "-"
         span = f", {data['first']} .. {data['last']}" if data["first"] else ""
@@ -152,30 +142,15 @@ def show_command(ctx: click.Context, topic: str, limit: int | None, as_json: boo
     """
     selection = _selection(ctx, _now_ms(), params)
     settings = settings_from(ctx)
-    topics = DeadLetterTopics(settings)
-    topics.require(topic)
-    progress = topics.load_progress(topic)
-    start = {p: pp.watermark for p, pp in progress.items()} if pending else None
-    records = topics.read(topic, start)
-    redriven = _redriven_positions(progress, records)
-    chosen = [r for r in records if selection.matches(r)
-              and not (pending and (r.partition, r.offset) in redriven)][:limit]
-    registry = registry_from(settings.serde)
-    try:
-        renderer = ValueRenderer.from_settings(settings, registry)
-        for record in chosen:
-            source = record.source_topic or dlq_source(topic, settings)
-            data = record_json(record, renderer.render(record, source), source_topic=source,
-                               redriven=(record.partition, record.offset) in redriven)
-            if as_json:
-                _emit_json(data)
-            else:
-                _print_record(data)
-    finally:
-        if registry is not None:
-            registry.close()
+    shown = select_shown(DeadLetterTopics(settings), topic, selection, pending=pending,
+                         limit=limit)
+    for data in rendered(settings, topic, shown):
+        if as_json:
+            _emit_json(data)
+        else:
+            _print_record(data)
     if not as_json:
-        click.echo(f"{len(chosen)} of {len(records)} record(s) shown", err=True)
+        click.echo(f"{len(shown.records)} of {shown.read} record(s) shown", err=True)
 
 
 def _print_record(data: dict[str, Any]) -> None:
@@ -250,71 +225,19 @@ def redrive_command(ctx: click.Context, topic: str, limit: int | None, as_json: 
         raise click.BadParameter("cannot redrive a dead-letter topic into itself", ctx,
                                  param_hint="--to")
     now_ms = _now_ms()
-    selection = _selection(ctx, now_ms, params)
+    request = RedriveRequest(topic, _selection(ctx, now_ms, params), to=to_topic, limit=limit,
+                             from_start=from_start)
     settings = settings_from(ctx)
     topics = DeadLetterTopics(settings)
-    topics.require(topic)
-    if to_topic is not None and not topics.exists(to_topic):
-        raise RedriveError(f"the --to topic {to_topic} does not exist; nothing was sent")
-    progress = topics.load_progress(topic)
-    # The whole topic, not from the watermark: dead-letter topics are small, and the summary can
-    # then say how many selected records earlier redrives already sent.
-    records = topics.read(topic)
-    skipped = 0
-    chosen: list[DeadLetterRecord] = []
-    for record in records:
-        if not selection.matches(record):
-            continue
-        done = progress.get(record.partition, PartitionProgress()).is_redriven(record.offset)
-        if done and not from_start:
-            skipped += 1
-            continue
-        chosen.append(record)
-    chosen = chosen[:limit]
-    redrives = plan(chosen, to=to_topic, partitions=topics.partitions(), now_ms=now_ms)
-    after = advance_progress(progress, redrives, records)
-    try:
-        for partition_progress in after.values():
-            partition_progress.check()
-    except ProgressError as exc:
-        raise RedriveError(f"{exc}; nothing was sent") from None
-
-    summary: dict[str, Any] = {
-        "topic": topic,
-        "mode": "dry-run" if dry_run else "execute",
-        "group": redrive_group(topic),
-        "from_start": from_start,
-        "selected": len(redrives),
-        "skipped_redriven": skipped,
-        "sent": 0,
-        "failed": 0,
-        "targets": dict(Counter(r.target for r in redrives)),
-        "records": [r.to_json() for r in redrives],
-        "errors": [],
-    }
+    plan = plan_redrive(topics, request, now_ms=now_ms, dry_run=dry_run)
     if dry_run:
-        _report(summary, as_json)
+        _report(plan.summary, as_json)
         return
-    try:
-        producer = Producer({**settings.kafka.producer_config(), "enable.idempotence": True,
-                             "acks": "all", "linger.ms": 5, "log_level": 2})
-    except KafkaException as exc:
-        raise RedriveError(f"cannot create a Kafka producer: {exc.args[0]}; nothing was sent"
-                           ) from exc
-    result = send(producer, redrives, Pacer(rate or None, time.monotonic, time.sleep))
-    if result.delivered:
-        try:
-            topics.commit_progress(topic, advance_progress(progress, result.delivered, records))
-        except DeadLetterError as exc:
-            raise RedriveError(f"{len(result.delivered)} record(s) were sent, but {exc}; a later "
-                               "redrive would send them again unless filtered out") from exc
-    summary.update(sent=len(result.delivered), failed=result.failed, errors=result.errors,
-                   targets=dict(Counter(r.target for r in result.delivered)))
-    _report(summary, as_json)
-    if result.errors:
-        raise RedriveError(f"{result.failed} of {len(redrives)} record(s) were not delivered "
-                           f"(first: {result.errors[0]}); the {len(result.delivered)} delivered "
-                           f"are recorded in group {redrive_group(topic)}")
+    result = execute_redrive(settings, topics, plan, rate=rate or None)
+    _report(plan.summary, as_json)
+    error = failure(plan, result)
+    if error is not None:
+        raise error
 
 
 def _report(summary: dict[str, Any], as_json: bool) -> None:

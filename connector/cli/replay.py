@@ -11,25 +11,19 @@ future (click usage errors, each with an example of a valid value).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
 
 from connector.cli.common import reports_errors, settings_from
-from connector.replay.backfill import Backfill, plan_backfill
-from connector.replay.cluster import Cluster
+from connector.replay.backfill import BackfillPlan, BackfillReport, plan_backfill
 from connector.replay.plan import Kind, Strategy, format_table
-from connector.replay.progress import Progress
-from connector.replay.reset import ResetRequest, execute_reset, plan_reset
+from connector.replay.reset import ResetOutcome, ResetRequest, reset
+from connector.replay.run import open_cluster, run_backfill
 from connector.replay.spec import (
     DATETIME_EXAMPLE,
     DURATION_EXAMPLE,
@@ -150,18 +144,16 @@ def reset_command(ctx: click.Context, group: str, topics: tuple[TopicSelector, .
     if execute and dry_run:
         raise click.UsageError("--execute and --dry-run exclude each other")
     settings = settings_from(ctx)
-    cluster = Cluster(settings.kafka.consumer_config())
-    try:
-        request = ResetRequest(group, tuple(merge_selectors(list(topics))), strategy)
-        plan = plan_reset(settings, cluster, request)
-        done: list[str] = []
-        if execute:
-            done = execute_reset(settings, cluster, plan, force=force)
-    finally:
-        cluster.close()
+    request = ResetRequest(group, tuple(merge_selectors(list(topics))), strategy)
+    outcome = reset(settings, request, execute=execute, force=force)
     if as_json:
-        click.echo(json.dumps({**plan.as_json(executed=execute), "done": done}, indent=2))
+        click.echo(json.dumps(outcome.as_json(), indent=2))
         return
+    _print_reset(outcome, strategy)
+
+
+def _print_reset(outcome: ResetOutcome, strategy: Strategy) -> None:
+    plan, execute = outcome.plan, outcome.executed
     mode = "executed" if execute else "dry run, add --execute to apply"
     click.echo(f"group {plan.group_id} ({plan.role}, {plan.group.state}): reset "
                f"{strategy.describe()} ({mode})")
@@ -176,7 +168,7 @@ def reset_command(ctx: click.Context, group: str, topics: tuple[TopicSelector, .
         for change in plan.state:
             click.echo(f"  {change.changelog}[{change.partition}] from {change.source} "
                        f"offsets [{change.start}, {change.end})")
-    for line in done:
+    for line in outcome.done:
         click.echo(line)
 
 
@@ -253,8 +245,7 @@ def backfill_command(ctx: click.Context, from_ms: int, to_ms: int | None,
         raise click.BadParameter(f"--to ({format_ms(to_ms)}) must be after --from "
                                  f"({format_ms(from_ms)})", param_hint="--to")
     settings = settings_from(ctx)
-    cluster = Cluster(settings.kafka.consumer_config())
-    try:
+    with open_cluster(settings) as cluster:
         plan = plan_backfill(settings, cluster, from_ms, to_ms,
                              tuple(dict.fromkeys(roles)) or ("activity", "webinars"))
         if not execute:
@@ -266,15 +257,13 @@ def backfill_command(ctx: click.Context, from_ms: int, to_ms: int | None,
             return
         if not as_json:
             click.echo("\n".join(plan.describe(settings)))
-        tty = sys.stdout.isatty() and not as_json
-        out = sys.stderr if as_json else None
-        stop = threading.Event()
-        with _stop_on_signals(stop):
-            report = Backfill(settings, cluster, plan, stop=stop, timeout=timeout,
-                              progress=lambda label, total: Progress(label, total, tty=tty,
-                                                                     out=out)).run()
-    finally:
-        cluster.close()
+        report = run_backfill(settings, cluster, plan, timeout=timeout,
+                              tty=sys.stdout.isatty() and not as_json,
+                              out=sys.stderr if as_json else None)
+    _print_backfill(plan, report, as_json)
+
+
+def _print_backfill(plan: BackfillPlan, report: BackfillReport, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({**plan.as_json(), "executed": True, "commands": report.commands,
                                "records": report.copied, "warm_state_records":
@@ -282,21 +271,3 @@ def backfill_command(ctx: click.Context, from_ms: int, to_ms: int | None,
                                "cleanup_problems": report.cleanup_problems}, indent=2))
     else:
         click.echo("\n".join(report.lines()))
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGINT / SIGTERM stop the backfill (which then cleans up); the old handlers come back."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

@@ -14,13 +14,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaException
-
 from connector.dlq.errors import RedriveError
 from connector.dlq.history import int_or_text, redrive_headers
 from connector.dlq.progress import PartitionProgress
 from connector.dlq.record import DeadLetterRecord
-from connector.serde import Headers
+from connector.kafka.clients import KafkaException
+from connector.serde.record import Headers
 
 
 @dataclass(frozen=True)

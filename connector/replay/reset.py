@@ -1,9 +1,10 @@
 """`connector replay reset`: plan and apply new committed offsets for one consumer group.
 
 plan_reset() only reads (the dry run); execute_reset() refuses while the group has members and
-then commits. For the normalizer's group it also replaces the state of every partition it moves
-(connector.replay.state); for any other group, committing the offsets is all there is (the sink
-re-applies commands, which HubSpot's idempotent operations make harmless).
+then commits; reset() does one or both on the configured cluster. For the normalizer's group it
+also replaces the state of every partition it moves (connector.replay.state); for any other group,
+committing the offsets is all there is (the sink re-applies commands, which HubSpot's idempotent
+operations make harmless).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from connector.replay import state as normalizer_state
 from connector.replay.cluster import TP, Cluster, GroupInfo
 from connector.replay.errors import ReplayError, UnknownTopicError
 from connector.replay.plan import Kind, PartitionOffsets, Row, Strategy, as_json, target
+from connector.replay.run import open_cluster
 from connector.replay.spec import TopicSelector
 from connector.runtime import changelog
 from connector.runtime.table import WebinarTable
@@ -66,6 +68,27 @@ class ResetPlan:
                 {"changelog": s.changelog, "partition": s.partition, "source": s.source,
                  "rebuilt_from": [s.start, s.end]} for s in self.state],
         }
+
+
+@dataclass(frozen=True)
+class ResetOutcome:
+    """The plan, and what executing it did (nothing for a dry run)."""
+
+    plan: ResetPlan
+    done: list[str]
+    executed: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.plan.as_json(executed=self.executed), "done": self.done}
+
+
+def reset(settings: Settings, request: ResetRequest, *, execute: bool,
+          force: bool = False) -> ResetOutcome:
+    """Plan the reset on the configured cluster and, with `execute`, apply it."""
+    with open_cluster(settings) as cluster:
+        plan = plan_reset(settings, cluster, request)
+        done = execute_reset(settings, cluster, plan, force=force) if execute else []
+    return ResetOutcome(plan, done, execute)
 
 
 def resolve_group(settings: Settings, name: str) -> tuple[str, str]:
