@@ -1,14 +1,17 @@
 # The connector's image: every `connector` sub-command (workers, sandbox, operator tools).
-# The build stage has gcc and Python's headers: it compiles the native core (connector/native.py)
-# into the wheel, so the image runs the normalizer compiled.
+# The build stage has gcc and Python's headers: it generates the native core's generated source
+# (connector/serde/precompiled.py, not in git) and compiles the core (connector/native.py) into
+# the wheel, so the image runs the normalizer compiled.
 ARG PYTHON=3.11
 FROM python:${PYTHON} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY connector ./connector
 COPY schemas ./schemas
-COPY scripts/build_native.py ./scripts/
-RUN pip install --no-cache-dir ".[native]" \
+COPY scripts/build_native.py scripts/build_backend.py ./scripts/
+# Editable: the generator and the compiler need the dependencies, not an installed copy (whose
+# build would generate the source once more, in an isolated environment of its own).
+RUN pip install --no-cache-dir -e ".[native]" \
  && python scripts/build_native.py \
  && pip wheel --no-cache-dir --wheel-dir /wheels ".[otlp]"
 

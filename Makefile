@@ -30,5 +30,6 @@ bench: setup
 	.venv/bin/python bench/decode.py
 
 clean:
-	rm -rf .cache .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis connector/native-build.json
+	rm -rf .cache .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis connector/native-build.json \
+		connector/serde/precompiled.py
 	find connector -name '*.so' -delete

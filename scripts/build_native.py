@@ -1,12 +1,18 @@
 """Compile the connector's native core with mypyc (see connector/native.py); a no-op when current.
 
-    .venv/bin/python scripts/build_native.py            build if any source changed
-    .venv/bin/python scripts/build_native.py --force    build anyway
-    .venv/bin/python scripts/build_native.py --clean    remove the build: run interpreted
+    .venv/bin/python scripts/build_native.py               build if any source changed
+    .venv/bin/python scripts/build_native.py --force       build anyway
+    .venv/bin/python scripts/build_native.py --generate    only write the generated sources
+    .venv/bin/python scripts/build_native.py --clean       remove the build: run interpreted
+    .venv/bin/python scripts/build_native.py --check       exit 1 if a generated source is
+                                                           missing or out of date (changes nothing)
 
-First regenerates connector/serde/precompiled.py (the Avro readers and writers of schemas/, as
-typed functions) when the schemas or the generator changed. `scripts/bootstrap` runs this on
-every `make setup`; NATIVE_CORE=0 there skips it (and cleans), to run all interpreted.
+First writes the generated sources (connector.native.GENERATED): connector/serde/precompiled.py,
+the Avro readers and writers of schemas/ as typed functions, rewritten when the schemas or the
+generator changed. It is a build output like the extensions (ignored by git). `scripts/bootstrap`
+runs this on every `make setup`; NATIVE_CORE=0 there only generates (and cleans), to run all
+interpreted. The Dockerfile runs it before building the wheel, and the wheel build
+(scripts/build_backend.py) generates the sources when they are missing.
 """
 
 from __future__ import annotations
@@ -33,14 +39,23 @@ BUILD_TEMP = ROOT / ".cache" / "native-build"
 ORIGIN = "scripts/build_native.py"
 
 
-def regenerate_precompiled() -> bool:
-    """Rewrite the precompiled codec module if its content changed; True when it did."""
+def precompiled_source() -> str:
+    """What the precompiled codec module holds for the current schemas and generator."""
     entries = SchemaCatalog.from_directory().entries()
-    source = precompiled_module([entry.parsed for entry in entries], ORIGIN)
+    return precompiled_module([entry.parsed for entry in entries], ORIGIN)
+
+
+def precompiled_is_current() -> bool:
     path = native.source_path(PRECOMPILED_MODULE)
-    if path.exists() and path.read_text(encoding="utf-8") == source:
+    return path.exists() and path.read_text(encoding="utf-8") == precompiled_source()
+
+
+def regenerate_precompiled() -> bool:
+    """Write the precompiled codec module if it is missing or its content changed; True when it
+    did."""
+    if precompiled_is_current():
         return False
-    path.write_text(source, encoding="utf-8")
+    native.source_path(PRECOMPILED_MODULE).write_text(precompiled_source(), encoding="utf-8")
     return True
 
 
@@ -70,20 +85,10 @@ def compile_modules() -> None:
         "--build-lib", str(BUILD_TEMP / "lib")])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--force", action="store_true", help="build even if current")
-    parser.add_argument("--clean", action="store_true", help="remove the build and stop")
-    args = parser.parse_args()
-    if args.clean:
-        clean()
-        print("native core: removed; the connector runs interpreted")
-        return 0
-    if regenerate_precompiled():
-        generated = native.source_path(PRECOMPILED_MODULE).relative_to(ROOT)
-        print(f"native core: regenerated {generated}")
+def build(force: bool) -> int:
+    """Compile MODULES unless the build is current (and made by this compiler)."""
     current = native.status(as_built=True)
-    if not args.force and current.ok and not current.interpreted and \
+    if not force and current.ok and not current.interpreted and \
             native.build_record().get("compiler") == compiler():
         print(current.describe())
         return 0
@@ -103,6 +108,37 @@ def main() -> int:
     after = native.status(as_built=True)
     print(f"{after.describe()} in {time.monotonic() - started:.0f}s")
     return 0 if after.ok and not after.interpreted else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--force", action="store_true", help="build even if current")
+    parser.add_argument("--clean", action="store_true",
+                        help="remove the build (with --generate: then generate) and stop")
+    parser.add_argument("--generate", action="store_true",
+                        help="write the generated sources only, compile nothing")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if a generated source is missing or out of date")
+    args = parser.parse_args()
+    generated = native.source_path(PRECOMPILED_MODULE).relative_to(ROOT)
+    if args.check:
+        if precompiled_is_current():
+            print(f"native core: {generated} is current")
+            return 0
+        print(f"native core: {generated} is missing or out of date; "
+              f"{native.GENERATE_HINT}", file=sys.stderr)
+        return 1
+    if args.clean:
+        clean()
+        print("native core: removed; the connector runs interpreted")
+    if args.generate or not args.clean:
+        if regenerate_precompiled():
+            print(f"native core: generated {generated}")
+        elif args.generate:
+            print(f"native core: {generated} is current")
+    if args.clean or args.generate:
+        return 0
+    return build(args.force)
 
 
 if __name__ == "__main__":

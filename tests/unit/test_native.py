@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from connector import native
 from connector.cli.check_config import check_config_command
 from connector.normalize.command import Attendance, Command, EventUpsert
-from connector.serde import ACTIVITY_SCHEMA, COMMAND_SCHEMA, SchemaCatalog, precompiled
 from connector.serde import compiled as compiled_module
+from connector.serde import precompiled
+from connector.serde.catalog import ACTIVITY_SCHEMA, COMMAND_SCHEMA, SchemaCatalog
 from connector.serde.compiled import compile_reader, compile_writer, precompiled_module
 from tests.unit.test_serde_compiled import ACTIVITIES, COMMANDS
 
@@ -43,11 +44,11 @@ def test_every_shipped_schema_reads_and_writes_through_a_precompiled_function() 
 
 def _generated(parsed: Any) -> tuple[Any, Any]:
     """The same schema's reader and writer exec'd at run time (what any other schema gets)."""
-    reader = compiled_module._generate_reader(parsed)
-    writer = compiled_module._generate_writer(parsed)
+    reader = compiled_module.generate_reader(parsed)
+    writer = compiled_module.generate_writer(parsed)
     assert reader is not None and writer is not None
-    return (reader.build("read", compiled_module._reader_source(reader, "read")),
-            writer.build("write", compiled_module._writer_source(writer, "write")))
+    return (reader.build("read", compiled_module.reader_source(reader, "read")),
+            writer.build("write", compiled_module.writer_source(writer, "write")))
 
 
 ACTIVITY = CATALOG.reader(ACTIVITY_SCHEMA).parsed
