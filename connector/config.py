@@ -29,8 +29,7 @@ from pydantic import (
 
 from connector.errors import ConfigError
 from connector.kafka.settings import KafkaSettings
-from connector.serde.catalog import DEFAULT_SCHEMAS_DIR
-from connector.serde.codec import Framing
+from connector.serde.settings import SerdeSettings
 
 ENV_PREFIX = "CONNECTOR_"
 ENV_NESTING = "__"
@@ -59,31 +58,6 @@ class TopicSettings(Section):
     def dlq_for(self, topic: str) -> str:
         """The dead-letter topic of `topic`."""
         return f"{topic}{self.dlq_suffix}"
-
-
-class SerdeSettings(Section):
-    """Wire formats per topic; see the platform contract for the three framings."""
-
-    activity_framing: Framing = Framing.RAW
-    webinars_framing: Framing = Framing.RAW
-    #: The connector's own commands topic: single-object lets its schema evolve without a registry.
-    commands_framing: Framing = Framing.SINGLE_OBJECT
-    schema_registry_url: str | None = None
-    schema_registry_basic_auth: SecretStr | None = None
-    schemas_dir: Path = DEFAULT_SCHEMAS_DIR
-
-    @field_validator("schema_registry_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://", "mock://")):
-            raise ValueError("expected an http:// or https:// URL (mock:// for tests)")
-        return value
-
-    def registry_config(self) -> dict[str, str]:
-        """confluent-kafka SchemaRegistryClient settings (without the URL)."""
-        if self.schema_registry_basic_auth is None:
-            return {}
-        return {"basic.auth.user.info": self.schema_registry_basic_auth.get_secret_value()}
 
 
 class ListAssociation(Section):

@@ -23,34 +23,27 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Producer
-
 from connector.broker import EmbeddedKafka
 from connector.chaos.plan import ChaosPlan, schedule
 from connector.chaos.supervisor import Supervisor, WorkerExit, stop_all
-from connector.cli.demo import create_known_contacts, hubspot_view
 from connector.config import Settings, load_settings
 from connector.dlq.envelope import H_REASON, H_STAGE, Stage, header_map
-from connector.kafka import TopicSpec, ensure_topics
+from connector.kafka import TopicSpec, clients, ensure_topics
 from connector.kafka.reader import read_all
 from connector.sample import Sample, SampleSpec, generate
 from connector.sample.oracle import Expected, expected_outcome, person_key
+from connector.sample.view import create_known_contacts, hubspot_view
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.faults import FaultConfig, Window
 from connector.sandbox.server import serve_in_thread
-from connector.serde import (
-    ACTIVITY_SCHEMA,
-    WEBINAR_SCHEMA,
-    Framing,
-    SchemaCatalog,
-    TopicFormat,
-    build_codec,
-)
+from connector.serde.catalog import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.topic import TopicFormat, build_codec
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +130,8 @@ class _Publisher:
     def _run(self) -> None:
         # Made here and dropped on return: an idle producer would reconnect through every
         # broker restart of the run and log each refused connection.
-        producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True,
-                             "linger.ms": 20, "queue.buffering.max.messages": 1_000_000})
+        producer = clients.producer({"bootstrap.servers": self.bootstrap},
+                                    {"linger.ms": 20, "queue.buffering.max.messages": 1_000_000})
         try:
             began, sent = time.monotonic(), 0
             while sent < len(self.records):
@@ -196,17 +189,7 @@ def run_chaos(plan: ChaosPlan, workdir: Path | None = None) -> ChaosResult:
         sample = generate(SampleSpec(seed=plan.seed, webinars=plan.webinars,
                                      people_per_webinar=plan.people_per_webinar,
                                      contact_ids=contact_ids))
-        env = {"CONNECTOR_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-               "CONNECTOR_HUBSPOT__BASE_URL": sandbox.url,
-               "CONNECTOR_HUBSPOT__ACCESS_TOKEN": token,
-               "CONNECTOR_NORMALIZER__INSTANCE_ID": "chaos",
-               "CONNECTOR_NORMALIZER__IDLE_PUNCTUATION_SECONDS": "2",
-               "CONNECTOR_NORMALIZER__MAX_RECORDS_PER_TRANSACTION": "500",
-               "CONNECTOR_SINK__RETRY_BUDGET_SECONDS": "600",
-               "CONNECTOR_TELEMETRY__ENABLED": "false",
-               # A killed member leaves the group within seconds, not the default 45.
-               "CONNECTOR_KAFKA__EXTRA": '{"session.timeout.ms": "6000", '
-                                         '"heartbeat.interval.ms": "1000"}'}
+        env = _worker_env(bootstrap, sandbox.url, token)
         settings = load_settings(env)
         ensure_topics(settings.kafka.client_config(), [
             TopicSpec("webinar.activity", 3), TopicSpec("webinar.webinars", 3,
@@ -219,36 +202,12 @@ def run_chaos(plan: ChaosPlan, workdir: Path | None = None) -> ChaosResult:
         final = {w["webinarId"]: w for w in sample.webinars if w["status"] == "ENDED"}
         predicted = expected_outcome(activities, final)
         result.activities, result.people = len(activities), len(predicted)
-        hubspot = sandbox.app.sandbox
         workers = {role: Supervisor(role, env, logs, log_level=plan.worker_log_level,
                                     stop_timeout=plan.stop_timeout)
                    for role in ("normalizer", "sink")}
-        timeline = schedule(plan, rng)
-        t0 = time.monotonic()
-        shown: dict[tuple[str, str], Expected] = {}
         try:
-            if publisher.seconds:
-                publisher.publish()
-            while True:
-                elapsed = time.monotonic() - t0
-                if elapsed >= plan.timeout:
-                    result.timed_out = True
-                    result.events.append(f"{elapsed:5.1f}s timeout: HubSpot still differs")
-                    result.events += _silences(workers.values())
-                    break
-                _keep_running(workers.values(), t0, result)
-                while timeline and timeline[0][0] <= elapsed:
-                    _, event = timeline.pop(0)
-                    at = time.monotonic() - t0  # later than planned behind a broker restart
-                    note = _inject(event, plan, workers, kafka, hubspot)
-                    result.events.append(f"{at:5.1f}s {event}{note}")
-                    result.broker_restarts += event.startswith("restart-broker")
-                    _keep_running(workers.values(), t0, result)  # the next kill has a target
-                if not timeline and publisher.done.is_set():
-                    shown, _ = hubspot_view(sandbox.url, set(contact_ids))
-                    if shown == predicted:
-                        break
-                time.sleep(0.5)
+            _drive(plan, rng, result, workers, kafka, sandbox.app.sandbox, publisher,
+                   lambda: hubspot_view(sandbox.url, set(contact_ids))[0] == predicted)
         finally:
             stop_all(workers.values())
             for worker in workers.values():
@@ -262,6 +221,50 @@ def run_chaos(plan: ChaosPlan, workdir: Path | None = None) -> ChaosResult:
         result.events += [f"unexpected exit: {e.describe()}" for e in result.unexpected_exits]
     result.seconds = time.monotonic() - started
     return result
+
+
+def _worker_env(bootstrap: str, hubspot_url: str, token: str) -> dict[str, str]:
+    """The workers' configuration (their environment; the driver loads the same settings)."""
+    return {"CONNECTOR_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+            "CONNECTOR_HUBSPOT__BASE_URL": hubspot_url,
+            "CONNECTOR_HUBSPOT__ACCESS_TOKEN": token,
+            "CONNECTOR_NORMALIZER__INSTANCE_ID": "chaos",
+            "CONNECTOR_NORMALIZER__IDLE_PUNCTUATION_SECONDS": "2",
+            "CONNECTOR_NORMALIZER__MAX_RECORDS_PER_TRANSACTION": "500",
+            "CONNECTOR_SINK__RETRY_BUDGET_SECONDS": "600",
+            "CONNECTOR_TELEMETRY__ENABLED": "false",
+            # A killed member leaves the group within seconds, not the default 45.
+            "CONNECTOR_KAFKA__EXTRA": '{"session.timeout.ms": "6000", '
+                                      '"heartbeat.interval.ms": "1000"}'}
+
+
+def _drive(plan: ChaosPlan, rng: random.Random, result: ChaosResult,
+           workers: dict[str, Supervisor], kafka: EmbeddedKafka, hubspot: Any,
+           publisher: _Publisher, arrived: Callable[[], bool]) -> None:
+    """Keep the workers running and inject the timeline's faults until, with the timeline done
+    and everything published, HubSpot shows the prediction (`arrived`), or the plan times out."""
+    timeline = schedule(plan, rng)
+    t0 = time.monotonic()
+    if publisher.seconds:
+        publisher.publish()
+    while True:
+        elapsed = time.monotonic() - t0
+        if elapsed >= plan.timeout:
+            result.timed_out = True
+            result.events.append(f"{elapsed:5.1f}s timeout: HubSpot still differs")
+            result.events += _silences(workers.values())
+            return
+        _keep_running(workers.values(), t0, result)
+        while timeline and timeline[0][0] <= elapsed:
+            _, event = timeline.pop(0)
+            at = time.monotonic() - t0  # later than planned behind a broker restart
+            note = _inject(event, plan, workers, kafka, hubspot)
+            result.events.append(f"{at:5.1f}s {event}{note}")
+            result.broker_restarts += event.startswith("restart-broker")
+            _keep_running(workers.values(), t0, result)  # the next kill has a target
+        if not timeline and publisher.done.is_set() and arrived():
+            return
+        time.sleep(0.5)
 
 
 def _keep_running(workers: Iterable[Supervisor], t0: float, result: ChaosResult) -> None:

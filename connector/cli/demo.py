@@ -17,8 +17,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import click
-import httpx
-from confluent_kafka import Producer
 
 from connector.cli.common import protect_secrets, reports_errors
 from connector.cli.demo_report import print_summary
@@ -26,14 +24,14 @@ from connector.cli.produce_sample import platform_topics
 from connector.cli.run import Worker, run_workers
 from connector.config import Settings, load_settings
 from connector.errors import ConnectorError
-from connector.kafka import ensure_topics
+from connector.kafka import clients, ensure_topics
 from connector.sample import SampleSpec, generate
 from connector.sample.oracle import Expected, expected_outcome
 from connector.sample.publish import publish_sample
+from connector.sample.view import create_known_contacts, hubspot_view
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.server import serve_in_thread
-from connector.sandbox.view import final_state
-from connector.serde import TopicCodecs
+from connector.serde.topic import TopicCodecs
 
 log = logging.getLogger("connector.demo")
 
@@ -65,18 +63,6 @@ def local_kafka(broker: str) -> Iterator[str]:
         yield kafka.bootstrap_servers
 
 
-def create_known_contacts(url: str, token: str, count: int) -> tuple[int, ...]:
-    """Contacts the platform already matched people to exist in HubSpot before attendance."""
-    ids = []
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
-        for n in range(count):
-            response = http.post("/crm/v3/objects/contacts", json={"properties": {
-                "email": f"known.{n}@customer.example.com", "firstname": f"Known{n}"}})
-            response.raise_for_status()
-            ids.append(int(response.json()["id"]))
-    return tuple(ids)
-
-
 def demo_settings(bootstrap: str, url: str, token: str) -> Settings:
     return load_settings({
         "CONNECTOR_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
@@ -88,14 +74,8 @@ def demo_settings(bootstrap: str, url: str, token: str) -> Settings:
     })
 
 
-def hubspot_view(url: str, by_vid: set[int]) -> tuple[dict[tuple[str, str], Expected],
-                                                          dict[str, Any]]:
-    state = httpx.get(f"{url}/_sandbox/state", timeout=10).json()
-    return final_state(state, by_vid), state
-
-
 def _workers() -> dict[str, Worker]:
-    from connector.runtime.normalizer import run_normalizer
+    from connector.runtime.assemble import run_normalizer
     from connector.runtime.sink import run_sink
 
     return {"normalizer": run_normalizer, "sink": run_sink}
@@ -145,10 +125,9 @@ def demo_command(webinars: int, people: int, seed: int, timeout: float, broker: 
 
 
 def _publish(settings: Settings, sample: Any) -> None:
-    ensure_topics(settings.kafka.client_config(), platform_topics(settings, 3))
+    ensure_topics(settings.kafka, platform_topics(settings, 3))
     codecs = TopicCodecs.from_settings(settings)
-    producer = Producer({**settings.kafka.producer_config(), "enable.idempotence": True,
-                         "linger.ms": 20})
+    producer = clients.producer(settings.kafka, {"linger.ms": 20})
     publish_sample(
         producer, sample, activity_topic=settings.topics.activity,
         webinar_topic=settings.topics.webinars,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -68,40 +70,32 @@ def _limit(value: int) -> int | None:
 @click.option("--storm", default=None, help="START_IN:DURATION seconds of forced 429s.")
 @click.option("--faults-json", default=None, help="Full fault settings as JSON (README table).")
 @click.option("--log-level", default="warning", show_default=True)
-def sandbox_command(
-    host: str,
-    port: int,
-    window_limit: int,
-    daily_limit: int,
-    persist: Path | None,
-    app_id: int,
-    token: str,
-    client_secret: str,
-    scopes: str,
-    allow_http_callbacks: bool,
-    emit_nulls: bool,
-    fault_seed: int,
-    error_rate: float,
-    error_status: int,
-    latency: float,
-    drop_rate: float,
-    batch_failure_rate: float,
-    outage: str | None,
-    storm: str | None,
-    faults_json: str | None,
-    log_level: str,
-) -> None:
+def sandbox_command(host: str, port: int, log_level: str, **options: Any) -> None:
     """Serve a local HubSpot Marketing Events sandbox and print its URL and token."""
-    clock = _DEFAULT.clock
+    config = _config(options, _fault_data(options))
+    app = config.apps[0]
+    sock = bind_socket(host, port)
+    url = url_of(sock)
+    click.echo(f"HubSpot sandbox listening on {url}")
+    click.echo(f"  base URL : {url}  (marketing events at {url}/marketing/v3/marketing-events)")
+    click.echo(f"  token    : {app.token}  (app {app.app_id}; Authorization: Bearer <token>)")
+    click.echo(f"  admin    : {url}/_sandbox/state, /_sandbox/counters, /_sandbox/faults")
+    server = uvicorn_server(create_app(config), log_level=log_level)
+    server.run(sockets=[sock])
+
+
+def _fault_data(options: Mapping[str, Any]) -> dict[str, object]:
+    """The fault settings of the options, as FaultConfig.from_dict takes them."""
     data: dict[str, object] = {
-        "seed": fault_seed,
-        "error_rate": error_rate,
-        "error_status": error_status,
-        "latency_seconds": latency,
-        "drop_rate": drop_rate,
-        "batch_input_failure_rate": batch_failure_rate,
+        "seed": options["fault_seed"],
+        "error_rate": options["error_rate"],
+        "error_status": options["error_status"],
+        "latency_seconds": options["latency"],
+        "drop_rate": options["drop_rate"],
+        "batch_input_failure_rate": options["batch_failure_rate"],
     }
-    for name, raw in (("outage", outage), ("storm", storm)):
+    for name in ("outage", "storm"):
+        raw = options[name]
         if raw:
             try:
                 start_in, duration = (float(x) for x in raw.split(":", 1))
@@ -110,34 +104,31 @@ def sandbox_command(
                     "expected START_IN:DURATION", param_hint=f"--{name}"
                 ) from exc
             data[name] = {"start_in": start_in, "duration": duration}
-    if faults_json:
-        data.update(json.loads(faults_json))
+    if options["faults_json"]:
+        data.update(json.loads(options["faults_json"]))
+    return data
+
+
+def _config(options: Mapping[str, Any], fault_data: dict[str, object]) -> SandboxConfig:
+    """The sandbox's configuration: the defaults with the options' app, limits and faults."""
     try:
-        faults = FaultConfig.from_dict(data, now=clock())
+        faults = FaultConfig.from_dict(fault_data, now=_DEFAULT.clock())
         app = AppConfig(
-            app_id=app_id,
-            token=token,
-            client_secret=client_secret,
-            scopes=frozenset(s.strip() for s in scopes.split(",") if s.strip()),
+            app_id=options["app_id"],
+            token=options["token"],
+            client_secret=options["client_secret"],
+            scopes=frozenset(s.strip() for s in options["scopes"].split(",") if s.strip()),
             name=_APP.name,
             developer_api_key=_APP.developer_api_key,
         )
-        config = _DEFAULT.replace(
+        return _DEFAULT.replace(
             apps=(app,),
-            window_limit=_limit(window_limit),
-            daily_limit=_limit(daily_limit),
-            persist_path=persist,
+            window_limit=_limit(options["window_limit"]),
+            daily_limit=_limit(options["daily_limit"]),
+            persist_path=options["persist"],
             faults=faults,
-            allow_insecure_callbacks=allow_http_callbacks,
-            emit_nulls=emit_nulls,
+            allow_insecure_callbacks=options["allow_http_callbacks"],
+            emit_nulls=options["emit_nulls"],
         )
     except (ValueError, TypeError) as exc:
         raise click.UsageError(str(exc)) from exc
-    sock = bind_socket(host, port)
-    url = url_of(sock)
-    click.echo(f"HubSpot sandbox listening on {url}")
-    click.echo(f"  base URL : {url}  (marketing events at {url}/marketing/v3/marketing-events)")
-    click.echo(f"  token    : {token}  (app {app_id}; Authorization: Bearer <token>)")
-    click.echo(f"  admin    : {url}/_sandbox/state, /_sandbox/counters, /_sandbox/faults")
-    server = uvicorn_server(create_app(config), log_level=log_level)
-    server.run(sockets=[sock])

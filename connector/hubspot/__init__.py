@@ -35,11 +35,8 @@ from connector.hubspot.errors import (
     ValidationError,
     is_retriable,
 )
-from connector.hubspot.models import (
-    BatchResult,
-    BatchStatus,
+from connector.hubspot.events import (
     CustomProperty,
-    EventDetailSettings,
     MarketingEventCreateRequestParams,
     MarketingEventDefaultResponse,
     MarketingEventExternalUniqueIdentifier,
@@ -50,6 +47,11 @@ from connector.hubspot.models import (
     MarketingEventPublicUpdateRequestFullV2,
     MarketingEventPublicUpdateRequestV2,
     MarketingEventUpdateRequestParams,
+)
+from connector.hubspot.models import (
+    BatchResult,
+    BatchStatus,
+    EventDetailSettings,
     Page,
     ParticipationState,
     StandardError,

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from connector.hubspot.models import HubSpotDateTime, RequestModel, ResponseModel, epoch_ms
-from connector.hubspot.redact import mask_email
+from connector.redact import mask_email
 
 
 class AttendanceProperties(RequestModel):

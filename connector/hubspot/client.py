@@ -20,10 +20,7 @@ from typing import Any
 import httpx
 
 from connector import __version__
-from connector.hubspot.models import (
-    BatchResult,
-    EventDetailSettings,
-    EventDetailSettingsUrl,
+from connector.hubspot.events import (
     MarketingEventCompleteRequestParams,
     MarketingEventCreateRequestParams,
     MarketingEventDefaultResponse,
@@ -36,14 +33,19 @@ from connector.hubspot.models import (
     MarketingEventPublicUpdateRequestFullV2,
     MarketingEventPublicUpdateRequestV2,
     MarketingEventUpdateRequestParams,
-    Page,
-    PublicList,
     SearchPublicResponseWrapper,
+)
+from connector.hubspot.lists import ListOperations
+from connector.hubspot.models import (
+    BatchResult,
+    EventDetailSettings,
+    EventDetailSettingsUrl,
+    Page,
     to_wire,
 )
 from connector.hubspot.participation import ParticipationOperations, optional_batch
 from connector.hubspot.ratelimit import RateLimitStatus
-from connector.hubspot.wire import BearerAuth, Params, Response, Wire
+from connector.hubspot.wire import BearerAuth, Params, Response, Wire, no_body
 from connector.hubspot.wire import quote_segment as _seg
 
 PREFIX = "/marketing/v3/marketing-events"
@@ -61,11 +63,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=4, max_keepalive_connections=2, keepalive_expiry=30.0)
 
 
-def _none(_: Any) -> None:
-    return None
-
-
-class HubSpotClient(ParticipationOperations):
+class HubSpotClient(ParticipationOperations, ListOperations):
     """A synchronous client for HubSpot's Marketing Events API v3."""
 
     def __init__(
@@ -186,7 +184,7 @@ class HubSpotClient(ParticipationOperations):
         return self._call(
             "DELETE",
             f"/events/{_seg(external_event_id)}",
-            _none,
+            no_body,
             params={"externalAccountId": external_account_id},
             body_optional=True,
         )
@@ -266,7 +264,7 @@ class HubSpotClient(ParticipationOperations):
 
     def delete_event_by_object_id(self, object_id: str) -> Response[None]:
         """#11 ``DELETE /{objectId}`` (204)."""
-        return self._call("DELETE", f"/{_seg(object_id)}", _none, body_optional=True)
+        return self._call("DELETE", f"/{_seg(object_id)}", no_body, body_optional=True)
 
     # ----------------------------------------------------------------- batches
 
@@ -336,61 +334,6 @@ class HubSpotClient(ParticipationOperations):
             f"/{_seg(external_event_id)}/identifiers",
             Page[MarketingEventIdentifiersResponse].model_validate,
         )
-
-    # ----------------------------------------------------------------- list associations
-
-    def get_associated_lists(self, marketing_event_id: str) -> Response[Page[PublicList]]:
-        """#29 ``GET /associations/{marketingEventId}/lists``."""
-        return self._call(
-            "GET",
-            f"/associations/{_seg(marketing_event_id)}/lists",
-            Page[PublicList].model_validate,
-        )
-
-    def associate_list(self, marketing_event_id: str, list_id: str) -> Response[None]:
-        """#30 ``PUT /associations/{marketingEventId}/lists/{listId}`` (204)."""
-        return self._call(
-            "PUT",
-            f"/associations/{_seg(marketing_event_id)}/lists/{_seg(list_id)}",
-            _none,
-            body_optional=True,
-        )
-
-    def disassociate_list(self, marketing_event_id: str, list_id: str) -> Response[None]:
-        """#31 ``DELETE /associations/{marketingEventId}/lists/{listId}`` (204)."""
-        return self._call(
-            "DELETE",
-            f"/associations/{_seg(marketing_event_id)}/lists/{_seg(list_id)}",
-            _none,
-            body_optional=True,
-        )
-
-    def _ext_lists(self, external_account_id: str, external_event_id: str) -> str:
-        return f"/associations/{_seg(external_account_id)}/{_seg(external_event_id)}/lists"
-
-    def get_associated_lists_by_external_id(
-        self, *, external_account_id: str, external_event_id: str
-    ) -> Response[Page[PublicList]]:
-        """#32 ``GET /associations/{externalAccountId}/{externalEventId}/lists``."""
-        return self._call(
-            "GET",
-            self._ext_lists(external_account_id, external_event_id),
-            Page[PublicList].model_validate,
-        )
-
-    def associate_list_by_external_id(
-        self, list_id: str, *, external_account_id: str, external_event_id: str
-    ) -> Response[None]:
-        """#33 ``PUT /associations/{externalAccountId}/{externalEventId}/lists/{listId}`` (204)."""
-        path = f"{self._ext_lists(external_account_id, external_event_id)}/{_seg(list_id)}"
-        return self._call("PUT", path, _none, body_optional=True)
-
-    def disassociate_list_by_external_id(
-        self, list_id: str, *, external_account_id: str, external_event_id: str
-    ) -> Response[None]:
-        """#34 ``DELETE /associations/{externalAccountId}/{externalEventId}/lists/{listId}``."""
-        path = f"{self._ext_lists(external_account_id, external_event_id)}/{_seg(list_id)}"
-        return self._call("DELETE", path, _none, body_optional=True)
 
     # ----------------------------------------------------------------- app settings
 

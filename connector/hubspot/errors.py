@@ -36,7 +36,7 @@ from pydantic import ValidationError as _PydanticValidationError
 from connector.errors import ConnectorError
 from connector.hubspot.models import ErrorBody, ErrorDetail
 from connector.hubspot.ratelimit import RateLimitStatus, parse_retry_after
-from connector.hubspot.redact import mask_emails
+from connector.redact import mask_emails
 
 CORRELATION_HEADER = "X-HubSpot-Correlation-Id"
 

@@ -33,7 +33,7 @@ from connector.hubspot.errors import (
     error_from_response,
 )
 from connector.hubspot.ratelimit import RateLimitStatus
-from connector.hubspot.redact import mask_emails, mask_token
+from connector.redact import mask_emails, mask_token
 
 T = TypeVar("T")
 log = logging.getLogger("connector.hubspot")
@@ -80,6 +80,11 @@ class BearerAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"BearerAuth(token={self.fingerprint!r})"
+
+
+def no_body(_: Any) -> None:
+    """The parser of answers without a value (204, or a body nobody reads)."""
+    return None
 
 
 def quote_segment(value: str | int) -> str:

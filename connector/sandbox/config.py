@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from connector.clock import Clock
 from connector.sandbox.faults import FaultConfig
 
 if TYPE_CHECKING:
@@ -25,8 +26,8 @@ CONTACTS_READ_SCOPE = "crm.objects.contacts.read"
 CONTACTS_WRITE_SCOPE = "crm.objects.contacts.write"
 DEFAULT_SCOPES = frozenset({READ_SCOPE, WRITE_SCOPE, CONTACTS_READ_SCOPE, CONTACTS_WRITE_SCOPE})
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
+#: Waits the given seconds without blocking the event loop (``asyncio.sleep``).
+AsyncSleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class SandboxConfig:
     callback_timeout_seconds: float = 5.0
     request_log_size: int = 1000
     clock: Clock = time.time
-    sleep: Sleep = asyncio.sleep
+    sleep: AsyncSleep = asyncio.sleep
     callback_transport: httpx.AsyncBaseTransport | None = None
 
     def __post_init__(self) -> None:

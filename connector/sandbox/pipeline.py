@@ -147,58 +147,79 @@ def operation(
             "appId": app.app_id if app else None,
             "correlationId": cid,
         }
-        response = await _serve(request, sandbox, app, cid, entry)
+        response = await _serve(request, sandbox, app, cid, entry, name, scope, handler)
         entry["status"] = None if isinstance(response, DropResponse) else response.status_code
         sandbox.log_request(entry)
         return response
 
-    async def _serve(
-        request: Request,
-        sandbox: Sandbox,
-        app: AppConfig | None,
-        cid: str,
-        entry: dict[str, Any],
-    ) -> Response:
-        base = {"X-HubSpot-Correlation-Id": cid}
-        decision = sandbox.faults.decide(name, sandbox.now())
-        if decision.latency:
-            await sandbox.config.sleep(decision.latency)
-        if decision.kind is not FaultKind.NONE:
-            entry["fault"] = decision.kind.value
-        if decision.kind is FaultKind.DROP:
-            return DropResponse()
-        if decision.kind in (FaultKind.OUTAGE, FaultKind.ERROR):
-            assert decision.status is not None
-            return _json(decision.status, server_error_body(cid, decision.status), base)
-        if decision.kind is FaultKind.STORM:
-            app_id = app.app_id if app else 0
-            headers = {**base, **(sandbox.limiter.exhaust(app_id) if app else {})}
-            entry["policy"] = TEN_SECONDLY
-            body = rate_limit_body(cid, TEN_SECONDLY, app_id, sandbox.config.portal_id)
-            return _json(429, body, headers)
-        if app is None:
-            return _json(401, unauthenticated_body(cid), base)
-        verdict = sandbox.limiter.admit(app.app_id)
-        headers = {**base, **verdict.headers}
-        if not verdict.is_allowed:
-            assert verdict.policy is not None
-            entry["policy"] = verdict.policy
-            body = rate_limit_body(cid, verdict.policy, app.app_id, sandbox.config.portal_id)
-            return _json(429, body, headers)
-        if scope is not None and not app.has_scope(scope):
-            return _json(403, missing_scopes_body(cid, [scope]), headers)
-        ctx = Ctx(request=request, sandbox=sandbox, app=app, operation=name)
-        try:
-            response = await handler(ctx)
-        except SandboxHTTPError as exc:
-            response = _json(exc.status, exc.body(cid), {})
-        finally:
-            sandbox.store.flush()
-        response.headers.update(headers)
-        return response
-
     endpoint.__name__ = name.replace(".", "_")
     return endpoint
+
+
+async def _serve(
+    request: Request,
+    sandbox: Sandbox,
+    app: AppConfig | None,
+    cid: str,
+    entry: dict[str, Any],
+    name: str,
+    scope: str | None,
+    handler: Handler,
+) -> Response:
+    """Injected faults, authentication, rate limits and scopes, in this order, then the
+    handler."""
+    base = {"X-HubSpot-Correlation-Id": cid}
+    faulted = await _injected_fault(name, sandbox, app, cid, entry, base)
+    if faulted is not None:
+        return faulted
+    if app is None:
+        return _json(401, unauthenticated_body(cid), base)
+    verdict = sandbox.limiter.admit(app.app_id)
+    headers = {**base, **verdict.headers}
+    if not verdict.is_allowed:
+        assert verdict.policy is not None
+        entry["policy"] = verdict.policy
+        body = rate_limit_body(cid, verdict.policy, app.app_id, sandbox.config.portal_id)
+        return _json(429, body, headers)
+    if scope is not None and not app.has_scope(scope):
+        return _json(403, missing_scopes_body(cid, [scope]), headers)
+    ctx = Ctx(request=request, sandbox=sandbox, app=app, operation=name)
+    try:
+        response = await handler(ctx)
+    except SandboxHTTPError as exc:
+        response = _json(exc.status, exc.body(cid), {})
+    finally:
+        sandbox.store.flush()
+    response.headers.update(headers)
+    return response
+
+
+async def _injected_fault(
+    name: str,
+    sandbox: Sandbox,
+    app: AppConfig | None,
+    cid: str,
+    entry: dict[str, Any],
+    base: dict[str, str],
+) -> Response | None:
+    """The answer of the fault the sandbox's knobs inject now (after its latency), or None."""
+    decision = sandbox.faults.decide(name, sandbox.now())
+    if decision.latency:
+        await sandbox.config.sleep(decision.latency)
+    if decision.kind is not FaultKind.NONE:
+        entry["fault"] = decision.kind.value
+    if decision.kind is FaultKind.DROP:
+        return DropResponse()
+    if decision.kind in (FaultKind.OUTAGE, FaultKind.ERROR):
+        assert decision.status is not None
+        return _json(decision.status, server_error_body(cid, decision.status), base)
+    if decision.kind is FaultKind.STORM:
+        app_id = app.app_id if app else 0
+        headers = {**base, **(sandbox.limiter.exhaust(app_id) if app else {})}
+        entry["policy"] = TEN_SECONDLY
+        body = rate_limit_body(cid, TEN_SECONDLY, app_id, sandbox.config.portal_id)
+        return _json(429, body, headers)
+    return None
 
 
 def ok(body: Any, status: int = 200) -> JSONResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from connector.errors import ConfigError
 from connector.serde.catalog import (
@@ -25,9 +25,7 @@ from connector.serde.codec import (
 )
 from connector.serde.record import Decoded, DecodeFailure, DecodeReason, SourceRecord
 from connector.serde.registry import SchemaRegistry
-
-if TYPE_CHECKING:  # connector.config imports serde: at run time the settings are only read
-    from connector.config import SerdeSettings, Settings
+from connector.serde.settings import SerdeConfig, SerdeSettings
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,7 @@ class TopicDecoder:
 # --------------------------------------------------------------------------- as configured
 
 
-def topic_formats(settings: Settings) -> dict[str, TopicFormat]:
+def topic_formats(settings: SerdeConfig) -> dict[str, TopicFormat]:
     """The configured format of each topic the connector reads, by topic name."""
     topics, serde = settings.topics, settings.serde
     return {
@@ -109,7 +107,7 @@ class TopicCodecs:
     registry: SchemaRegistry | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TopicCodecs:
+    def from_settings(cls, settings: SerdeConfig) -> TopicCodecs:
         catalog = SchemaCatalog.from_directory(settings.serde.schemas_dir)
         return cls(topic_formats(settings), catalog, registry_from(settings.serde))
 

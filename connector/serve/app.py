@@ -29,18 +29,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connector.hubspot.errors import SignatureError
 from connector.hubspot.signature import SIGNATURE_V3_HEADER, TIMESTAMP_HEADER, verify_v3
 from connector.serve.details import event_details
+from connector.serve.metrics import prometheus_route
 from connector.telemetry import Telemetry
 
 log = logging.getLogger("connector.serve")
@@ -80,21 +80,100 @@ def signed_uri(request: Request, public_url: str | None = None) -> str:
     return f"{base}{path}?{query}" if query else f"{base}{path}"
 
 
-class _Mounted:
-    """An ASGI app as a Route endpoint: served at its exact path (no redirect to path/)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._app(scope, receive, send)
-
-
 def _checks(ready: Readiness) -> dict[str, bool]:
     result = ready()
     if isinstance(result, bool):
         return {"ready": result}
     return {name: bool(ok) for name, ok in result.items()}
+
+
+class EventDetails:
+    """``GET /events/{externalEventId}``: the checks of the module's docstring, in its order,
+    then the event details. ``clock`` is epoch seconds (signature freshness)."""
+
+    def __init__(self, table_lookup: WebinarLookup, *, client_secret: str, app_id: int,
+                 clock: Callable[[], float], public_url: str | None) -> None:
+        self._lookup = table_lookup
+        self._secret = client_secret
+        self._app_id = app_id
+        self._clock = clock
+        self._public_url = public_url
+
+    async def respond(self, request: Request) -> Response:
+        """The route's endpoint."""
+        external_event_id = request.path_params["externalEventId"]
+        body = await request.body()
+        rejected = self._unsigned(request, body, external_event_id)
+        if rejected is not None:
+            return rejected
+        params = request.query_params
+        missing = [name for name in ("appId", "externalAccountId") if not params.get(name)]
+        if missing:
+            return error(400, "VALIDATION_ERROR",
+                         f"query parameter(s) {', '.join(missing)} required")
+        try:
+            caller = int(params["appId"])
+        except ValueError:
+            return error(400, "VALIDATION_ERROR", "appId must be an integer")
+        if caller != self._app_id:
+            log.warning("serve.other_app app_id=%s event=%s", caller, external_event_id)
+            return error(403, "FORBIDDEN", f"event details are served for app {self._app_id} only")
+        return self._details(external_event_id, params["externalAccountId"])
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _unsigned(self, request: Request, body: bytes, external_event_id: str
+                  ) -> Response | None:
+        """The 401 answer when the v3 signature is missing, stale or wrong; None when valid."""
+        signature = request.headers.get(SIGNATURE_V3_HEADER)
+        timestamp = request.headers.get(TIMESTAMP_HEADER)
+        try:
+            if not signature or not timestamp:
+                raise SignatureError(
+                    "missing", f"{SIGNATURE_V3_HEADER} and {TIMESTAMP_HEADER} are required"
+                )
+            verify_v3(
+                self._secret,
+                signature=signature,
+                method=request.method,
+                uri=signed_uri(request, self._public_url),
+                body=body,
+                timestamp=timestamp,
+                now_ms=self._now_ms,
+            )
+        except SignatureError as exc:
+            log.warning("serve.signature_rejected reason=%s event=%s", exc.reason,
+                        external_event_id)
+            return error(401, "INVALID_SIGNATURE", f"{exc.reason}: {exc}",
+                         **{"WWW-Authenticate": "HubSpot-Signature-v3"})
+        return None
+
+    def _details(self, external_event_id: str, account: str) -> Response:
+        webinar = self._lookup(external_event_id) if external_event_id else None
+        if webinar is None or webinar.get("accountId") != account:
+            log.info("serve.event_unknown event=%s account=%s", external_event_id, account)
+            return error(404, "OBJECT_NOT_FOUND",
+                         f"no webinar {external_event_id} in account {account}")
+        log.info("serve.event_details event=%s account=%s", external_event_id, account)
+        return JSONResponse(event_details(dict(webinar)))
+
+
+async def healthz(_request: Request) -> Response:
+    """``GET /healthz``: 200 while the process serves requests."""
+    return JSONResponse({"status": "ok"})
+
+
+def readiness(ready: Readiness) -> Callable[[Request], Awaitable[Response]]:
+    """``GET /readyz``: 200 when every check of ``ready`` passes, else 503, checks by name."""
+
+    async def readyz(_request: Request) -> Response:
+        checks = _checks(ready)
+        ok = all(checks.values())
+        return JSONResponse({"status": "ready" if ok else "not-ready", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    return readyz
 
 
 def create_serve_app(
@@ -111,69 +190,13 @@ def create_serve_app(
     ``/readyz`` request and must not block."""
     if not client_secret:
         raise ValueError("client_secret must not be empty")
-
-    def now_ms() -> int:
-        return int(clock() * 1000)
-
-    async def details(request: Request) -> Response:
-        external_event_id = request.path_params["externalEventId"]
-        body = await request.body()
-        signature = request.headers.get(SIGNATURE_V3_HEADER)
-        timestamp = request.headers.get(TIMESTAMP_HEADER)
-        try:
-            if not signature or not timestamp:
-                raise SignatureError(
-                    "missing", f"{SIGNATURE_V3_HEADER} and {TIMESTAMP_HEADER} are required"
-                )
-            verify_v3(
-                client_secret,
-                signature=signature,
-                method=request.method,
-                uri=signed_uri(request, public_url),
-                body=body,
-                timestamp=timestamp,
-                now_ms=now_ms,
-            )
-        except SignatureError as exc:
-            log.warning("serve.signature_rejected reason=%s event=%s", exc.reason,
-                        external_event_id)
-            return error(401, "INVALID_SIGNATURE", f"{exc.reason}: {exc}",
-                         **{"WWW-Authenticate": "HubSpot-Signature-v3"})
-        params = request.query_params
-        missing = [name for name in ("appId", "externalAccountId") if not params.get(name)]
-        if missing:
-            return error(400, "VALIDATION_ERROR",
-                         f"query parameter(s) {', '.join(missing)} required")
-        try:
-            caller = int(params["appId"])
-        except ValueError:
-            return error(400, "VALIDATION_ERROR", "appId must be an integer")
-        if caller != app_id:
-            log.warning("serve.other_app app_id=%s event=%s", caller, external_event_id)
-            return error(403, "FORBIDDEN", f"event details are served for app {app_id} only")
-        account = params["externalAccountId"]
-        webinar = table_lookup(external_event_id) if external_event_id else None
-        if webinar is None or webinar.get("accountId") != account:
-            log.info("serve.event_unknown event=%s account=%s", external_event_id, account)
-            return error(404, "OBJECT_NOT_FOUND",
-                         f"no webinar {external_event_id} in account {account}")
-        log.info("serve.event_details event=%s account=%s", external_event_id, account)
-        return JSONResponse(event_details(dict(webinar)))
-
-    async def healthz(_request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(_request: Request) -> Response:
-        checks = _checks(ready)
-        ok = all(checks.values())
-        return JSONResponse({"status": "ready" if ok else "not-ready", "checks": checks},
-                            status_code=200 if ok else 503)
-
+    details = EventDetails(table_lookup, client_secret=client_secret, app_id=app_id,
+                           clock=clock, public_url=public_url)
     routes = [
-        Route("/events/{externalEventId:path}", details, methods=["GET"]),
+        Route("/events/{externalEventId:path}", details.respond, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
+        Route("/readyz", readiness(ready), methods=["GET"]),
     ]
     if telemetry is not None and telemetry.has_prometheus:
-        routes.append(Route("/metrics", _Mounted(telemetry.prometheus_app()), methods=["GET"]))
+        routes.append(prometheus_route(telemetry))
     return Starlette(routes=routes)

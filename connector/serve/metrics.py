@@ -21,10 +21,25 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connector.serve.app import _Mounted
 from connector.telemetry import Telemetry
 from connector.telemetry.progress import ProgressBoard
+
+
+class Mounted:
+    """An ASGI app as a Route endpoint: served at its exact path (no redirect to path/)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+
+def prometheus_route(telemetry: Telemetry) -> Route:
+    """``GET /metrics``: the Prometheus exposition (telemetry must export for Prometheus)."""
+    return Route("/metrics", Mounted(telemetry.prometheus_app()), methods=["GET"])
 
 
 def create_metrics_app(telemetry: Telemetry, alive: Callable[[], bool],
@@ -50,5 +65,5 @@ def create_metrics_app(telemetry: Telemetry, alive: Callable[[], bool],
 
     routes = [Route("/healthz", healthz, methods=["GET"])]
     if telemetry.has_prometheus:
-        routes.append(Route("/metrics", _Mounted(telemetry.prometheus_app()), methods=["GET"]))
+        routes.append(prometheus_route(telemetry))
     return Starlette(routes=routes)

@@ -38,15 +38,9 @@ from connector.telemetry.logs import (
 )
 from connector.telemetry.metrics import NOOP_METRICS, ConnectorMetrics, Metrics
 from connector.telemetry.propagation import extract_context, inject_context
+from connector.telemetry.scope import NOOP_RECORD, NOOP_SCOPE, RecordTrace, SpanScope
 from connector.telemetry.telemetry import Telemetry
-from connector.telemetry.tracing import (
-    NOOP_RECORD,
-    NOOP_SCOPE,
-    OtelTracing,
-    RecordTrace,
-    SpanScope,
-    Tracing,
-)
+from connector.telemetry.tracing import OtelTracing, Tracing
 
 __all__ = [
     "NOOP_METRICS",

@@ -22,7 +22,7 @@ import httpx
 from opentelemetry import trace
 from opentelemetry.trace.status import Status, StatusCode
 
-from connector.hubspot.redact import mask_emails
+from connector.redact import mask_emails
 from connector.telemetry.metrics import Metrics
 from connector.telemetry.propagation import TRACEPARENT, TRACESTATE, inject_context
 from connector.telemetry.tracing import Tracing

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from opentelemetry import trace
 
-from connector.hubspot.redact import mask_emails, mask_token
+from connector.redact import mask_emails, mask_token
 
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*")
 _MIN_SECRET_LENGTH = 6

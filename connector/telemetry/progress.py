@@ -40,10 +40,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from connector.clock import Clock
 from connector.telemetry.lag import cached_lag
 from connector.telemetry.metrics import NOOP_METRICS, Metrics
 
@@ -52,7 +52,6 @@ __all__ = ["CHECK_SECONDS", "STALL_AFTER_SECONDS", "ProgressBoard", "ProgressSta
 
 log = logging.getLogger("connector.progress")
 
-Clock = Callable[[], float]
 
 #: Seconds with work and without progress after which a worker counts as stalled. Longer than
 #: any single bounded wait of a healthy worker (a HubSpot request with its timeout, a commit,

@@ -120,19 +120,19 @@ class Telemetry:
         """True when traces or metrics are recorded."""
         return self.tracing.enabled or self.metrics.enabled
 
-    def http_transport(self, inner: httpx.BaseTransport | None = None
-                       ) -> httpx.BaseTransport | None:
+    def http_transport(self, inner: httpx.BaseTransport | None = None, *,
+                       limits: httpx.Limits | None = None) -> httpx.BaseTransport | None:
         """The transport to give ``HubSpotClient(transport=...)``.
 
         Off: ``inner`` itself (None lets the client build its default). On: ``inner`` wrapped
-        in a :class:`TracingTransport`; None becomes ``httpx.HTTPTransport`` with the client's
-        connection limits (httpx ignores ``limits=`` once a transport is given).
+        in a :class:`TracingTransport`; None becomes ``httpx.HTTPTransport`` with ``limits``:
+        pass the client's connection limits (``connector.hubspot.DEFAULT_LIMITS``), as httpx
+        ignores the client's ``limits=`` once a transport is given.
         """
         if not self.enabled:
             return inner
         if inner is None:
-            from connector.hubspot.client import DEFAULT_LIMITS
-            inner = httpx.HTTPTransport(limits=DEFAULT_LIMITS)
+            inner = httpx.HTTPTransport() if limits is None else httpx.HTTPTransport(limits=limits)
         return TracingTransport(inner, self.tracing, self.metrics, propagate=self._propagate)
 
     def lag_monitor(self, group: str, *, interval_s: float | None = None,
