@@ -16,16 +16,11 @@ import time
 import uuid
 
 from connector.sample import SampleSpec, generate
-from connector.serde import (
-    ACTIVITY_SCHEMA,
-    Framing,
-    SchemaCatalog,
-    SchemaRegistry,
-    SourceRecord,
-    TopicDecoder,
-    TopicFormat,
-    build_codec,
-)
+from connector.serde.catalog import ACTIVITY_SCHEMA, SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.record import SourceRecord
+from connector.serde.registry import SchemaRegistry
+from connector.serde.topic import TopicDecoder, TopicFormat, build_codec
 
 
 def measure(framing: Framing, records: int, catalog: SchemaCatalog) -> float:

@@ -24,18 +24,13 @@ from connector.broker import EmbeddedKafka
 from connector.cli.demo import demo_settings
 from connector.cli.run import run_workers
 from connector.kafka import TopicSpec, ensure_topics
-from connector.runtime.normalizer import run_normalizer
+from connector.runtime.assemble import run_normalizer
 from connector.runtime.sink import run_sink
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.server import serve_in_thread
-from connector.serde import (
-    ACTIVITY_SCHEMA,
-    WEBINAR_SCHEMA,
-    Framing,
-    SchemaCatalog,
-    TopicFormat,
-    build_codec,
-)
+from connector.serde.catalog import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.topic import TopicFormat, build_codec
 
 NS = "webinar.platform.v1"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.normalize.normalizer import AttendanceNormalizer
-from connector.serde import SourceRecord
+from connector.serde.record import SourceRecord
 
 T0 = 1_767_261_600_000
 NS = "webinar.platform.v1"

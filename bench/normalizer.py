@@ -26,14 +26,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from connector.broker import EmbeddedKafka
 from connector.sample import SampleSpec, generate
-from connector.serde import (
-    ACTIVITY_SCHEMA,
-    WEBINAR_SCHEMA,
-    Framing,
-    SchemaCatalog,
-    TopicFormat,
-    build_codec,
-)
+from connector.serde.catalog import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.topic import TopicFormat, build_codec
 
 GROUP = "bench-normalizer"
 

@@ -39,7 +39,7 @@ from connector.config import load_settings
 from connector.kafka import TopicSpec, ensure_topics
 from connector.sample import SampleSpec, generate
 from connector.sample.publish import publish_sample
-from connector.serde import TopicCodecs
+from connector.serde.topic import TopicCodecs
 
 TARGET_SECONDS = 15.0
 _LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})Z \w+ \S+ (\w+)(.*)$")

@@ -23,7 +23,7 @@ import httpx
 from bench.common import sandbox_counters, sandbox_process
 from bench.normalizer import produce
 from connector.broker import EmbeddedKafka
-from connector.cli.demo import create_known_contacts
+from connector.sample.view import create_known_contacts
 
 
 def main() -> None:

@@ -42,7 +42,10 @@ from bench.common import sandbox_counters, sandbox_process
 from connector.config import HubSpotSettings, KafkaSettings, Settings, SinkSettings, TopicSettings
 from connector.normalize.command import COMMAND_SCHEMA, Attendance, Command, EventUpsert
 from connector.runtime.sink import run_sink
-from connector.serde import Framing, SchemaCatalog, SourceRecord, TopicFormat, build_codec
+from connector.serde.catalog import SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.record import SourceRecord
+from connector.serde.topic import TopicFormat, build_codec
 
 WINDOW = 10.0
 MAX_INPUTS = 100

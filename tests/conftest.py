@@ -23,7 +23,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from connector import native
 from connector.broker import EmbeddedKafka
 from connector.broker.registry import EmbeddedSchemaRegistry
-from connector.serde import SchemaRegistry
+from connector.serde.registry import SchemaRegistry
 
 TopicFactory = Callable[..., str]
 ProducerFactory = Callable[..., Producer]

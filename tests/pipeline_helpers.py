@@ -16,22 +16,15 @@ from connector.kafka.reader import read_all
 from connector.normalize.command import COMMAND_SCHEMA, Command
 from connector.normalize.event import EventProjector
 from connector.normalize.normalizer import AttendanceNormalizer
-from connector.runtime.normalizer import rules_from
+from connector.runtime.assemble import rules_from
 from connector.runtime.table import WebinarTable
 from connector.sample import Sample
 from connector.sample.oracle import person_key
 from connector.sample.publish import publish_sample
-from connector.serde import (
-    ACTIVITY_SCHEMA,
-    WEBINAR_SCHEMA,
-    Decoded,
-    Framing,
-    SchemaCatalog,
-    SourceRecord,
-    TopicDecoder,
-    TopicFormat,
-    build_codec,
-)
+from connector.serde.catalog import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.record import Decoded, SourceRecord
+from connector.serde.topic import TopicDecoder, TopicFormat, build_codec
 
 CATALOG = SchemaCatalog.from_directory()
 

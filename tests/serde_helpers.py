@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from connector.serde import SchemaCatalog
+from connector.serde.catalog import SchemaCatalog
 
 DATA = Path(__file__).parent / "data"
 EVOLVED_ACTIVITY = DATA / "webinar-activity-v1.1.avsc"

@@ -112,7 +112,7 @@ def role_workers(role: str, telemetry: Telemetry,
                  progress: ProgressBoard | None = None) -> dict[str, Worker]:
     """The worker functions of a role (normalizer, sink or all), each given ``telemetry`` and
     its watch of ``progress``."""
-    from connector.runtime.normalizer import run_normalizer
+    from connector.runtime.assemble import run_normalizer
     from connector.runtime.sink import run_sink
 
     workers: dict[str, Worker] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from connector.serde import Headers, SourceRecord
+from connector.serde.record import Headers, SourceRecord
 
 CONNECT = "__connect.errors."
 OURS = "connector.errors."

@@ -26,7 +26,7 @@ from connector.dlq.envelope import (
     OURS,
 )
 from connector.dlq.record import DeadLetterRecord
-from connector.serde import Headers
+from connector.serde.record import Headers
 
 REDRIVE = "connector.redrive."
 H_REDRIVE_ATTEMPT = REDRIVE + "attempt"

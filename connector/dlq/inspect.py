@@ -19,16 +19,10 @@ from connector.dlq.filters import failure_time_ms, format_ms
 from connector.dlq.history import H_REDRIVE_ATTEMPT
 from connector.dlq.record import DeadLetterRecord
 from connector.errors import ConnectorError
-from connector.serde import (
-    Decoded,
-    SchemaCatalog,
-    SchemaRegistry,
-    SourceRecord,
-    TopicCodecs,
-    TopicDecoder,
-    TopicFormat,
-    topic_formats,
-)
+from connector.serde.catalog import SchemaCatalog
+from connector.serde.record import Decoded, SourceRecord
+from connector.serde.registry import SchemaRegistry
+from connector.serde.topic import TopicCodecs, TopicDecoder, TopicFormat, topic_formats
 
 NONE = "(none)"
 

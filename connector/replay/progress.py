@@ -12,12 +12,11 @@ The clock is injected (tests never wait).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any, TextIO
 
 import click
 
-Clock = Callable[[], float]
+from connector.clock import Clock
 
 
 def _duration(seconds: float) -> str:

@@ -53,7 +53,7 @@ class SourceRecord:
 
     @classmethod
     def from_message(cls, message: Any) -> SourceRecord:
-        """Build from a confluent_kafka.Message (headers normalized to a list)."""
+        """Build from a consumed Kafka message (headers normalized to a list)."""
         ts = message.timestamp()[1]
         headers = message.headers()  # a new list, or None when there are none
         return cls(message.topic(), message.partition(), message.offset(), message.key(),

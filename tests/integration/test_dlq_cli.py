@@ -26,15 +26,10 @@ from connector.dlq.history import read_history
 from connector.kafka.reader import read_all
 from connector.normalize.command import COMMAND_SCHEMA, Attendance, Command
 from connector.sample import SampleSpec, generate
-from connector.serde import (
-    ACTIVITY_SCHEMA,
-    Framing,
-    Headers,
-    SchemaCatalog,
-    SourceRecord,
-    TopicFormat,
-    build_codec,
-)
+from connector.serde.catalog import ACTIVITY_SCHEMA, SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.record import Headers, SourceRecord
+from connector.serde.topic import TopicFormat, build_codec
 
 pytestmark = pytest.mark.integration
 

@@ -26,11 +26,13 @@ from connector.dlq import header_map
 from connector.dlq.history import read_history
 from connector.kafka.reader import read_all
 from connector.normalize.command import COMMAND_SCHEMA, Attendance, Command, EventUpsert
-from connector.runtime.normalizer import run_normalizer
+from connector.runtime.assemble import run_normalizer
 from connector.runtime.sink import run_sink
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.server import RunningSandbox, serve_in_thread
-from connector.serde import Framing, SchemaCatalog, TopicFormat, build_codec
+from connector.serde.catalog import SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.topic import TopicFormat, build_codec
 from tests.pipeline_helpers import WorkerThread, pipeline_env, wait_for
 
 pytestmark = pytest.mark.integration

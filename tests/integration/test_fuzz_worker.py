@@ -13,15 +13,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from connector.dlq.envelope import H_OFFSET, H_REASON, header_map
 from connector.kafka.reader import read_all
 from connector.normalize.normalizer import AttendanceNormalizer
-from connector.runtime.normalizer import rules_from, run_normalizer
-from connector.serde import (
-    WEBINAR_SCHEMA,
-    DecodeFailure,
-    Framing,
-    SourceRecord,
-    TopicFormat,
-    build_codec,
-)
+from connector.runtime.assemble import rules_from, run_normalizer
+from connector.serde.catalog import WEBINAR_SCHEMA
+from connector.serde.codec import Framing
+from connector.serde.record import DecodeFailure, SourceRecord
+from connector.serde.topic import TopicFormat, build_codec
 from tests.pipeline_helpers import CATALOG, WorkerThread, pipeline_env, settings_for, wait_for
 from tests.serde_helpers import activity
 from tests.unit.test_fuzz_normalizer import CODEC, DECODER

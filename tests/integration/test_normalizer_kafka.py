@@ -16,7 +16,7 @@ from confluent_kafka.admin import AdminClient
 
 from connector.dlq.envelope import H_OFFSET, H_REASON, H_STAGE, header_map
 from connector.normalize.command import Attendance, Command
-from connector.runtime.normalizer import run_normalizer
+from connector.runtime.assemble import run_normalizer
 from connector.sample import SampleSpec, generate
 from connector.sample.oracle import expected_outcome, final_from_commands, person_key
 from tests.pipeline_helpers import (

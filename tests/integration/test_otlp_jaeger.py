@@ -35,12 +35,14 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from connector.cli.demo import create_known_contacts
 from connector.config import Settings
 from connector.sample import Sample, SampleSpec, generate
+from connector.sample.view import create_known_contacts
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.server import serve_in_thread
-from connector.serde import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, Framing, TopicFormat, build_codec
+from connector.serde.catalog import ACTIVITY_SCHEMA, WEBINAR_SCHEMA
+from connector.serde.codec import Framing
+from connector.serde.topic import TopicFormat, build_codec
 from tests.pipeline_helpers import (
     CATALOG,
     email_registration,

@@ -9,14 +9,15 @@ from typing import Any
 
 import pytest
 
-from connector.cli.demo import create_known_contacts, demo_settings, hubspot_view
+from connector.cli.demo import demo_settings
 from connector.cli.run import run_workers
 from connector.dlq.envelope import H_CATEGORY, H_REASON, header_map
 from connector.kafka.reader import read_all
-from connector.runtime.normalizer import run_normalizer
+from connector.runtime.assemble import run_normalizer
 from connector.runtime.sink import run_sink
 from connector.sample import SampleSpec, generate
 from connector.sample.oracle import expected_outcome, person_key
+from connector.sample.view import create_known_contacts, hubspot_view
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.faults import FaultConfig, Window
 from connector.sandbox.server import serve_in_thread

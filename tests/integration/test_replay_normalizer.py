@@ -14,20 +14,14 @@ from connector.config import Settings
 from connector.kafka.reader import read_all
 from connector.normalize.normalizer import AttendanceNormalizer
 from connector.replay.cluster import Cluster
+from connector.runtime.assemble import rules_from, run_normalizer
 from connector.runtime.changelog import changelog_topic
-from connector.runtime.normalizer import rules_from, run_normalizer
 from connector.runtime.table import WebinarTable
 from connector.sample import SampleSpec, generate
-from connector.serde import (
-    ACTIVITY_SCHEMA,
-    WEBINAR_SCHEMA,
-    Decoded,
-    Framing,
-    SourceRecord,
-    TopicDecoder,
-    TopicFormat,
-    build_codec,
-)
+from connector.serde.catalog import ACTIVITY_SCHEMA, WEBINAR_SCHEMA
+from connector.serde.codec import Framing
+from connector.serde.record import Decoded, SourceRecord
+from connector.serde.topic import TopicDecoder, TopicFormat, build_codec
 from tests.pipeline_helpers import (
     CATALOG,
     WorkerThread,

@@ -14,21 +14,23 @@ from click.testing import CliRunner
 from confluent_kafka import Producer
 
 from connector.cli import main
-from connector.cli.demo import create_known_contacts, hubspot_view
 from connector.cli.replay import replay_group
 from connector.cli.run import run_workers
 from connector.config import Settings
 from connector.normalize.rules import Identity, identify
 from connector.replay.cluster import Cluster, read_ranges
 from connector.replay.spec import format_ms
-from connector.runtime.normalizer import run_normalizer
+from connector.runtime.assemble import run_normalizer
 from connector.runtime.sink import run_sink
 from connector.sample import Sample, SampleSpec, generate
 from connector.sample.oracle import expected_outcome
 from connector.sample.publish import publish_sample
+from connector.sample.view import create_known_contacts, hubspot_view
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.server import serve_in_thread
-from connector.serde import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, Framing, TopicFormat, build_codec
+from connector.serde.catalog import ACTIVITY_SCHEMA, WEBINAR_SCHEMA
+from connector.serde.codec import Framing
+from connector.serde.topic import TopicFormat, build_codec
 from tests.pipeline_helpers import CATALOG, pipeline_env, publish, settings_for, wait_for
 
 pytestmark = pytest.mark.integration

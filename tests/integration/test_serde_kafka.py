@@ -10,19 +10,11 @@ from typing import Any
 
 import pytest
 
-from connector.serde import (
-    ACTIVITY_SCHEMA,
-    Decoded,
-    DecodeFailure,
-    DecodeReason,
-    Framing,
-    SchemaCatalog,
-    SchemaRegistry,
-    SourceRecord,
-    TopicDecoder,
-    TopicFormat,
-    build_codec,
-)
+from connector.serde.catalog import ACTIVITY_SCHEMA, SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.record import Decoded, DecodeFailure, DecodeReason, SourceRecord
+from connector.serde.registry import SchemaRegistry
+from connector.serde.topic import TopicDecoder, TopicFormat, build_codec
 from tests.serde_helpers import activity, catalog_with_evolved
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,9 @@ from starlette.testclient import TestClient
 from connector.config import Settings
 from connector.sample import SampleSpec, generate
 from connector.sandbox.signature import sign_v3
-from connector.serde import WEBINAR_SCHEMA, Framing, TopicFormat, build_codec
+from connector.serde.catalog import WEBINAR_SCHEMA
+from connector.serde.codec import Framing
+from connector.serde.topic import TopicFormat, build_codec
 from connector.serve import build_serve, event_details
 from tests.pipeline_helpers import CATALOG, pipeline_env, publish, settings_for
 

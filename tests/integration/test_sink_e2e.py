@@ -45,7 +45,9 @@ from connector.runtime.sink import run_sink
 from connector.sandbox import AppConfig, SandboxConfig, create_app
 from connector.sandbox.config import READ_SCOPE
 from connector.sandbox.server import RunningSandbox, serve_in_thread
-from connector.serde import Framing, SchemaCatalog, TopicFormat, build_codec
+from connector.serde.catalog import SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.topic import TopicFormat, build_codec
 from connector.sink import HubSpotAccessError
 
 pytestmark = pytest.mark.integration

@@ -32,7 +32,9 @@ from connector.runtime import sink as runner
 from connector.runtime.sink import run_sink
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.server import RunningSandbox, serve_in_thread
-from connector.serde import Framing, SchemaCatalog, TopicFormat, build_codec
+from connector.serde.catalog import SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.topic import TopicFormat, build_codec
 from connector.sink import apply
 from connector.sink.request import ListTargets
 

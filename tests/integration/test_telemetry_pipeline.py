@@ -21,16 +21,18 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
-from connector.cli.demo import create_known_contacts, hubspot_view
 from connector.config import Settings
 from connector.dlq.envelope import H_REASON, header_map
-from connector.runtime.normalizer import run_normalizer
+from connector.runtime.assemble import run_normalizer
 from connector.runtime.sink import run_sink
 from connector.sample import Sample, SampleSpec, generate
 from connector.sample.oracle import expected_outcome, person_key
+from connector.sample.view import create_known_contacts, hubspot_view
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.server import serve_in_thread
-from connector.serde import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, Framing, TopicFormat, build_codec
+from connector.serde.catalog import ACTIVITY_SCHEMA, WEBINAR_SCHEMA
+from connector.serde.codec import Framing
+from connector.serde.topic import TopicFormat, build_codec
 from connector.telemetry import Telemetry
 from tests.pipeline_helpers import (
     CATALOG,

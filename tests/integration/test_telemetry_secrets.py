@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from connector.cli.demo import create_known_contacts
 from connector.sample import SampleSpec, generate
+from connector.sample.view import create_known_contacts
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.faults import FaultConfig, Window
 from connector.sandbox.server import serve_in_thread

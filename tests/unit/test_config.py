@@ -9,7 +9,7 @@ import pytest
 
 from connector.config import load_settings
 from connector.errors import ConfigError
-from connector.serde import Framing
+from connector.serde.codec import Framing
 
 
 def test_defaults_follow_the_platform_contract() -> None:

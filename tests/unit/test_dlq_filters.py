@@ -14,7 +14,7 @@ from connector.dlq.filters import (
     parse_time_ms,
 )
 from connector.dlq.record import DeadLetterRecord
-from connector.serde import SourceRecord
+from connector.serde.record import SourceRecord
 
 NOW = 1_767_261_600_000  # 2026-01-01T10:00:00Z
 HOUR = 3_600_000

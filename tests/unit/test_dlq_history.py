@@ -15,7 +15,7 @@ from connector.dlq.history import (
     redrive_headers,
 )
 from connector.dlq.record import DeadLetterRecord
-from connector.serde import Headers, SourceRecord
+from connector.serde.record import Headers, SourceRecord
 
 T0 = 1_767_261_600_000
 ORIGINAL: Headers = [("traceparent", b"00-abc"), ("connector.source", b"activity/1/5"),

@@ -19,7 +19,10 @@ from connector.dlq.progress import MAX_METADATA_CHARS, PartitionProgress, Progre
 from connector.dlq.record import DeadLetterRecord
 from connector.dlq.redrive import Pacer, advance_progress, plan
 from connector.normalize.command import COMMAND_SCHEMA, Attendance, Command
-from connector.serde import Framing, SchemaCatalog, SourceRecord, TopicFormat, build_codec
+from connector.serde.catalog import SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.record import SourceRecord
+from connector.serde.topic import TopicFormat, build_codec
 
 T0 = 1_767_261_600_000
 SETTINGS = Settings(topics=TopicSettings(commands="cmds", commands_dlq="cmds.dlq"))

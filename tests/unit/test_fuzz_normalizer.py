@@ -11,17 +11,10 @@ from hypothesis import strategies as st
 
 from connector.normalize.command import COMMAND_SCHEMA
 from connector.normalize.normalizer import AttendanceNormalizer
-from connector.serde import (
-    ACTIVITY_SCHEMA,
-    Decoded,
-    DecodeFailure,
-    Framing,
-    SchemaCatalog,
-    SourceRecord,
-    TopicDecoder,
-    TopicFormat,
-    build_codec,
-)
+from connector.serde.catalog import ACTIVITY_SCHEMA, SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.record import Decoded, DecodeFailure, SourceRecord
+from connector.serde.topic import TopicDecoder, TopicFormat, build_codec
 from tests.serde_helpers import activity
 
 CATALOG = SchemaCatalog.from_directory()

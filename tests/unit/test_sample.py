@@ -5,14 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 from connector.sample import SampleSpec, generate
-from connector.serde import (
-    ACTIVITY_SCHEMA,
-    WEBINAR_SCHEMA,
-    Framing,
-    SchemaCatalog,
-    TopicFormat,
-    build_codec,
-)
+from connector.serde.catalog import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.topic import TopicFormat, build_codec
 
 SAMPLE = generate(SampleSpec(seed=3, webinars=2, people_per_webinar=300))
 

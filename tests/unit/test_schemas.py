@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.serde import DEFAULT_SCHEMAS_DIR
+from connector.serde.catalog import DEFAULT_SCHEMAS_DIR
 
 CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contracts" / "webinar-platform"
 

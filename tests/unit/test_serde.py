@@ -9,21 +9,16 @@ import uuid
 import pytest
 
 from connector.errors import ConfigError, SchemaNotFoundError, SerdeError
-from connector.serde import (
+from connector.serde.catalog import (
     ACTIVITY_SCHEMA,
     WEBINAR_SCHEMA,
-    Decoded,
-    DecodeFailure,
-    DecodeReason,
-    Framing,
     SchemaCatalog,
-    SchemaRegistry,
-    SourceRecord,
-    TopicDecoder,
-    TopicFormat,
-    build_codec,
+    crc64_fingerprint,
 )
-from connector.serde.catalog import crc64_fingerprint
+from connector.serde.codec import Framing
+from connector.serde.record import Decoded, DecodeFailure, DecodeReason, SourceRecord
+from connector.serde.registry import SchemaRegistry
+from connector.serde.topic import TopicDecoder, TopicFormat, build_codec
 from tests.serde_helpers import activity, catalog_with_evolved
 
 CATALOG = SchemaCatalog.from_directory()

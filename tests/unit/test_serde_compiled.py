@@ -11,20 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.normalize.command import Attendance, Command, EventCancel, EventComplete, EventUpsert
-from connector.serde import (
-    ACTIVITY_SCHEMA,
-    COMMAND_SCHEMA,
-    WEBINAR_SCHEMA,
-    DecodeFailure,
-    Framing,
-    SchemaCatalog,
-    SourceRecord,
-    TopicDecoder,
-    TopicFormat,
-    build_codec,
-)
-from connector.serde.codec import RecordDecodeError, read_body
+from connector.serde.catalog import ACTIVITY_SCHEMA, COMMAND_SCHEMA, WEBINAR_SCHEMA, SchemaCatalog
+from connector.serde.codec import Framing, RecordDecodeError, read_body
 from connector.serde.compiled import compile_reader, compile_writer
+from connector.serde.record import DecodeFailure, SourceRecord
+from connector.serde.topic import TopicDecoder, TopicFormat, build_codec
 
 CATALOG = SchemaCatalog.from_directory()
 NS = "webinar.platform.v1"
@@ -121,7 +112,7 @@ def _outcome(body: bytes, parsed: Any, fast: Any) -> Any:
 
 @pytest.mark.parametrize("framing", list(Framing))
 def test_codecs_reject_bad_records_with_the_same_reasons(framing: Framing) -> None:
-    from connector.serde import SchemaRegistry
+    from connector.serde.registry import SchemaRegistry
 
     registry = SchemaRegistry.from_url("mock://compiled-test")
     codec = build_codec(TopicFormat(framing, ACTIVITY_SCHEMA), "a", CATALOG, registry)

@@ -13,16 +13,10 @@ from pydantic import SecretStr
 
 from connector.errors import ConfigError
 from connector.sample import SampleSpec, generate
-from connector.serde import (
-    ACTIVITY_SCHEMA,
-    DecodeFailure,
-    Framing,
-    SchemaCatalog,
-    SourceRecord,
-    TopicDecoder,
-    TopicFormat,
-    build_codec,
-)
+from connector.serde.catalog import ACTIVITY_SCHEMA, SchemaCatalog
+from connector.serde.codec import Framing
+from connector.serde.record import DecodeFailure, SourceRecord
+from connector.serde.topic import TopicDecoder, TopicFormat, build_codec
 from connector.telemetry import (
     NOOP_METRICS,
     ConnectorMetrics,

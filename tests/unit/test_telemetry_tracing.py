@@ -18,7 +18,7 @@ from connector.hubspot import (
     RateLimitedError,
     SubscriberState,
 )
-from connector.serde import SourceRecord
+from connector.serde.record import SourceRecord
 from connector.telemetry import (
     NOOP_RECORD,
     NOOP_SCOPE,
