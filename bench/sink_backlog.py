@@ -51,14 +51,11 @@ def command_stream(webinars: int, people: int = 1000) -> list[Command]:
     messages, final = harness._messages(webinars, people)
     worker = harness._build("off", final)[0]
     commands: list[Command] = []
-    commit = worker._commit
 
-    def capture(consumer: Any, producer: Any, pending: Any) -> None:
+    def capture(pending: Any) -> None:
         commands.extend(command for command, _source, _rt in pending.commands)
-        commit(consumer, producer, pending)
 
-    worker._commit = capture  # type: ignore[method-assign]
-    harness._run(worker, messages, 20_000)
+    harness._run(worker, messages, 20_000, observe=capture)
     return commands
 
 

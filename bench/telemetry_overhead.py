@@ -381,8 +381,12 @@ def _build(name: str, webinars: list[dict[str, Any]]) -> tuple[NormalizerWorker,
     return worker, telemetry
 
 
-def _run(worker: NormalizerWorker, messages: list[_Message], batch: int) -> float:
-    """Seconds for the worker to handle and commit every message, from a fresh state."""
+def _run(worker: NormalizerWorker, messages: list[_Message], batch: int,
+         observe: Callable[[TransactionWrites], None] | None = None) -> float:
+    """Seconds for the worker to handle and commit every message, from a fresh state.
+
+    ``observe`` sees each transaction's writes before they are committed (sink_backlog's
+    command stream)."""
     worker.normalizers = {p: AttendanceNormalizer(worker.table.get, worker.rules)
                           for p in range(3)}
     worker.parts.state.quiet_since = {p: 0.0 for p in range(3)}
@@ -401,6 +405,8 @@ def _run(worker: NormalizerWorker, messages: list[_Message], batch: int) -> floa
             report(consumer)  # type: ignore[arg-type]
         pending = TransactionWrites()
         handle_batch(records, pending)
+        if observe is not None:
+            observe(pending)
         commit(consumer, producer, pending)  # type: ignore[arg-type]
         _collector.after_transaction()
     return time.perf_counter() - start

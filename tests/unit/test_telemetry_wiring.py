@@ -73,9 +73,9 @@ def _normalize(telemetry: Telemetry) -> tuple[list[dict[str, Any]], list[dict[st
                                     [("traceparent", TRACEPARENT)] if parent else None))
         traced.discard(activity["activityId"])
     pending = TransactionWrites()
-    worker._handle_batch(messages, pending)
+    worker.parts.records.handle_batch(messages, pending)
     producer = _Producer()
-    worker._commit(_Consumer(), producer, pending)  # type: ignore[arg-type]
+    worker.parts.commits.commit(_Consumer(), producer, pending)  # type: ignore[arg-type]
     return activities, sample.webinars, producer
 
 
@@ -151,7 +151,7 @@ def test_normalizer_traces_the_picked_records_and_follows_headers() -> None:
             return iter([0, 2, 6, 8, 10])
 
         telemetry.tracing.root_picks = picks  # type: ignore[method-assign]
-        worker._handle_batch(messages, TransactionWrites())
+        worker.parts.records.handle_batch(messages, TransactionWrites())
         consumed = sorted(dict(s.attributes or {})["messaging.kafka.offset"]
                           for s in telemetry.finished_spans() if s.name == f"consume {TOPIC}")
     assert asked == [12]
