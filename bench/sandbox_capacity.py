@@ -18,8 +18,8 @@ from contextlib import contextmanager
 
 import httpx
 
+from connector.asgi_server import bind_socket
 from connector.sandbox import SandboxConfig
-from connector.sandbox.server import bind_socket
 
 SERVER = """
 import sys, uvicorn

@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
+from connector.asgi_server import bind_socket, url_of
 from connector.sandbox import AppConfig, FaultConfig, SandboxConfig, create_app
-from connector.sandbox.server import bind_socket, url_of, uvicorn_server
+from connector.sandbox.server import uvicorn_server
 
 _DEFAULT = SandboxConfig.default()
 _APP = _DEFAULT.apps[0]

@@ -7,10 +7,10 @@ import threading
 
 import click
 
-from connector.cli.common import reports_errors, settings_from
-from connector.cli.run import stop_on_signals
+from connector.asgi_server import bind_socket, url_of
+from connector.cli.common import install_stop_handlers, reports_errors, settings_from
 from connector.errors import ConfigError
-from connector.serve import bind_socket, build_serve, run_serve, url_of
+from connector.serve import build_serve, run_serve
 from connector.telemetry import Telemetry
 
 log = logging.getLogger("connector.serve")
@@ -46,7 +46,7 @@ def serve_command(ctx: click.Context, host: str | None, port: int | None) -> Non
                    "?appId=..&externalAccountId=..")
         click.echo(f"  health        : {url}/healthz, {url}/readyz"
                    + (f", {url}/metrics" if telemetry.has_prometheus else ""))
-        stop_on_signals(stop)  # restored by uvicorn after its own graceful shutdown
+        install_stop_handlers(stop)  # restored by uvicorn after its own graceful shutdown
         log.info("serve.starting url=%s topic=%s", url, settings.topics.webinars)
         run_serve(served, sock, stop)
         sock.close()

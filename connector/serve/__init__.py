@@ -12,24 +12,13 @@ thread; :func:`build_serve` / :func:`run_serve` wire both from settings for the 
 from connector.serve.app import create_serve_app, signed_uri
 from connector.serve.details import DETAIL_FIELDS, event_details
 from connector.serve.feeder import TableFeeder, is_caught_up
-from connector.serve.server import (
-    RunningServer,
-    Served,
-    app_credentials,
-    bind_socket,
-    build_serve,
-    run_serve,
-    serve_in_thread,
-    url_of,
-)
+from connector.serve.server import Served, app_credentials, build_serve, run_serve, serve_in_thread
 
 __all__ = [
     "DETAIL_FIELDS",
-    "RunningServer",
     "Served",
     "TableFeeder",
     "app_credentials",
-    "bind_socket",
     "build_serve",
     "create_serve_app",
     "event_details",
@@ -37,5 +26,4 @@ __all__ = [
     "run_serve",
     "serve_in_thread",
     "signed_uri",
-    "url_of",
 ]

@@ -20,6 +20,8 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from connector import asgi_server
+from connector.asgi_server import RunningServer, bind_socket
 from connector.config import Settings
 from connector.errors import ConfigError
 from connector.kafka import ping
@@ -98,26 +100,6 @@ def build_serve(
     return Served(table, feeder, app)
 
 
-def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    """A bound socket (port 0 picks a free one)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
-
-
-def url_of(sock: socket.socket) -> str:
-    """http://host:port of a bound socket."""
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
 def uvicorn_server(app: Any, *, access_log: bool = False) -> uvicorn.Server:
     """uvicorn for the app; its loggers propagate to the connector's logging setup."""
     config = uvicorn.Config(app, log_config=None, access_log=access_log, ws="none",
@@ -144,32 +126,11 @@ def run_serve(served: Served, sock: socket.socket, stop: threading.Event, *,
         log.info("serve.stopped webinars=%s", len(served.table))
 
 
-@dataclass
-class RunningServer:
-    """An ASGI app served in a background thread."""
-
-    url: str
-    server: uvicorn.Server
-    thread: threading.Thread
-
-
 @contextlib.contextmanager
 def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, *,
                     startup_timeout: float = 10.0) -> Iterator[RunningServer]:
     """Serve ``app`` with uvicorn in a daemon thread; yields once it accepts connections."""
-    sock = bind_socket(host, port)
-    server = uvicorn_server(app)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                              name="serve-uvicorn")
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.01)
-    try:
-        yield RunningServer(url_of(sock), server, thread)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=startup_timeout)
-        sock.close()
+    with asgi_server.serve_in_thread(uvicorn_server(app), bind_socket(host, port),
+                                     name="serve-uvicorn",
+                                     startup_timeout=startup_timeout) as running:
+        yield running
