@@ -21,11 +21,11 @@ import httpx
 from confluent_kafka import Producer
 
 from connector.broker import EmbeddedKafka
-from connector.cli.demo import demo_settings
-from connector.cli.run import run_workers
+from connector.demo.run import demo_settings
 from connector.kafka import TopicSpec, ensure_topics
 from connector.runtime.assemble import run_normalizer
 from connector.runtime.sink import run_sink
+from connector.runtime.workers import run_workers
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.server import serve_in_thread
 from connector.serde.catalog import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, SchemaCatalog

@@ -2,8 +2,8 @@
 
 `connector` spends a second importing (confluent-kafka, pydantic, OpenTelemetry, ...). A SIGTERM
 in that second must still end in a clean exit, so the entry point installs this tiny handler
-first; the workers' own handler (connector.cli.run.stop_on_signals) picks up a stop requested
-before it was installed.
+first; the workers' own handler (connector.cli.common.install_stop_handlers) picks up a stop
+requested before it was installed.
 """
 
 from __future__ import annotations

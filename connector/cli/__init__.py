@@ -1,4 +1,6 @@
-"""The `connector` command. The only place that reads the environment and wires parts together."""
+"""The `connector` command: each sub-command parses its arguments and prints; the work is in the
+packages (connector.runtime, connector.dlq, connector.replay, ...). The only place that reads the
+settings from the environment."""
 
 from __future__ import annotations
 

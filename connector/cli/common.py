@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 
 import click
 
+from connector import stopping
 from connector.config import Settings, load_settings
 from connector.errors import ConfigError, ConnectorError
 from connector.telemetry import configure_logging, register_secret
@@ -63,3 +68,17 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def install_stop_handlers(stop: threading.Event) -> None:
+    """SIGTERM / SIGINT set ``stop`` for the rest of the process: the workers finish their
+    transaction or batch and exit. A stop asked for while the process was still importing
+    (:mod:`connector.stopping`) sets it at once."""
+    log = logging.getLogger("connector.run")
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping signal=%s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    if stopping.STOP.is_set():  # asked to stop while the process was still importing
+        stop.set()

@@ -8,10 +8,7 @@ from typing import Any
 
 import click
 
-from connector.config import Settings
-from connector.dlq.envelope import H_HTTP_STATUS, H_REASON, header_map
-from connector.kafka.reader import read_all
-from connector.sample import Sample
+from connector.demo.run import DemoResult
 from connector.sample.oracle import Expected
 
 STATES = ("ATTENDED", "REGISTERED", "CANCELLED")
@@ -27,21 +24,20 @@ def _counts(outcome: dict[tuple[str, str], Expected], webinar_id: str) -> Counte
     return Counter(v.state for (w, _), v in outcome.items() if w == webinar_id)
 
 
-def print_summary(settings: Settings, sample: Sample, predicted: dict[tuple[str, str], Expected],
-                  shown: dict[tuple[str, str], Expected], state: dict[str, Any],
-                  elapsed: float) -> None:
+def print_summary(result: DemoResult) -> None:
     """Print the whole summary."""
-    events = {e["external_event_id"]: e for e in state["events"]}
+    predicted, shown = result.predicted, result.shown
+    events = {e["external_event_id"]: e for e in result.state["events"]}
     click.echo("")
-    for webinar_id in sorted({w["webinarId"] for w in sample.webinars}):
+    for webinar_id in sorted({w["webinarId"] for w in result.sample.webinars}):
         _print_webinar(webinar_id, events.get(webinar_id), predicted, shown)
     matching = sum(1 for key, value in predicted.items() if shown.get(key) == value)
     extra = len(set(shown) - set(predicted))
     click.echo(f"people as predicted: {matching}/{len(predicted)}"
                + (f", {extra} not predicted" if extra else ""))
-    _print_dead_letters(settings)
+    _print_dead_letters(result.dead_letters)
     verdict = "OK" if matching == len(predicted) and not extra else "DIFFERENT"
-    click.echo(f"\n{verdict}: HubSpot shows what the input predicts ({elapsed:.0f}s)")
+    click.echo(f"\n{verdict}: HubSpot shows what the input predicts ({result.elapsed:.0f}s)")
 
 
 def _print_webinar(webinar_id: str, event: dict[str, Any] | None,
@@ -65,16 +61,8 @@ def _print_webinar(webinar_id: str, event: dict[str, Any] | None,
                "as noShows once the event is completed)")
 
 
-def _print_dead_letters(settings: Settings) -> None:
-    kafka = settings.kafka
-    topics = [settings.topics.dlq_for(settings.topics.activity),
-              settings.topics.dlq_for(settings.topics.webinars), settings.topics.commands_dlq]
+def _print_dead_letters(dead_letters: list[tuple[str, Counter[str]]]) -> None:
     click.echo("dead letters:")
-    for topic in topics:
-        reasons: Counter[str] = Counter()
-        for message in read_all(kafka, topic, timeout=10):
-            headers = header_map(message.headers())
-            status = headers.get(H_HTTP_STATUS)
-            reasons[headers.get(H_REASON, "?") + (f" (HTTP {status})" if status else "")] += 1
+    for topic, reasons in dead_letters:
         listed = ", ".join(f"{n} x {reason}" for reason, n in reasons.most_common()) or "none"
         click.echo(f"  {topic}: {listed}")

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import click
 import httpx
 
-from connector.cli.common import reports_errors, settings_from
+from connector.cli.common import EXIT_FAILURE, reports_errors, settings_from
 from connector.config import Settings
 from connector.errors import ConfigError
 from connector.hubspot import (
@@ -30,7 +30,6 @@ from connector.hubspot import (
 
 T = TypeVar("T")
 
-EXIT_FAILURE = 1
 EXIT_ACCESS = 3
 EXIT_REJECTED = 4
 TOKEN_SETTING = "CONNECTOR_HUBSPOT__ACCESS_TOKEN"

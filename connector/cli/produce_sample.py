@@ -5,24 +5,10 @@ from __future__ import annotations
 import click
 
 from connector.cli.common import reports_errors, settings_from
-from connector.config import Settings
+from connector.demo.publish import publish_to_platform
 from connector.errors import ConnectorError
-from connector.kafka import TopicSpec, clients, ensure_topics
 from connector.sample import SampleSpec, generate
-from connector.sample.publish import publish_sample
 from connector.serde.codec import Framing
-from connector.serde.topic import TopicCodecs
-
-WEEK_MS = 7 * 24 * 3600 * 1000
-
-
-def platform_topics(settings: Settings, partitions: int) -> list[TopicSpec]:
-    """The platform's two topics with the cleanup policies its contract names."""
-    return [
-        TopicSpec(settings.topics.activity, partitions,
-                  config={"cleanup.policy": "delete", "retention.ms": str(WEEK_MS)}),
-        TopicSpec(settings.topics.webinars, partitions, config={"cleanup.policy": "compact"}),
-    ]
 
 
 @click.command("produce-sample")
@@ -42,19 +28,14 @@ def produce_sample_command(ctx: click.Context, framing: str | None, seed: int, w
     """Publish synthetic webinars: registrations, cancellations and re-registrations,
     reconnects and second devices, guests without email, late and duplicate activity."""
     settings = settings_from(ctx)
-    if create_topics:
-        ensure_topics(settings.kafka, platform_topics(settings, partitions))
-    codecs = TopicCodecs.from_settings(settings)
     activity_framing = Framing(framing) if framing else settings.serde.activity_framing
     webinar_framing = Framing(framing) if framing else settings.serde.webinars_framing
-    activity_codec = codecs.codec(settings.topics.activity, activity_framing)
-    webinar_codec = codecs.codec(settings.topics.webinars, webinar_framing)
     sample = generate(SampleSpec(seed=seed, webinars=webinars, people_per_webinar=people))
-    producer = clients.producer(settings.kafka, {"linger.ms": 20})
     try:
-        counts = publish_sample(producer, sample, activity_topic=settings.topics.activity,
-                                webinar_topic=settings.topics.webinars,
-                                activity_encoder=activity_codec, webinar_encoder=webinar_codec)
+        counts = publish_to_platform(settings, sample, partitions=partitions,
+                                     create_topics=create_topics,
+                                     activity_framing=activity_framing,
+                                     webinar_framing=webinar_framing)
     except RuntimeError as exc:
         raise ConnectorError(f"publishing failed: {exc}") from exc
     click.echo(f"published to {settings.topics.activity} ({activity_framing.value}) and "

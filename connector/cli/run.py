@@ -11,63 +11,20 @@ progress to its watch, a monitor thread checks them every few seconds (a stalled
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
-import signal
 import sys
 import threading
-from collections.abc import Callable
-from types import FrameType
 
 import click
 
-from connector import stopping
-from connector.cli.common import reports_errors, settings_from
-from connector.config import Settings
+from connector.cli.common import install_stop_handlers, reports_errors, settings_from
+from connector.runtime.workers import role_workers, run_workers, stall_after_seconds
 from connector.serve.metrics import create_metrics_app
 from connector.serve.server import serve_in_thread
 from connector.telemetry import Telemetry
 from connector.telemetry.progress import CHECK_SECONDS, ProgressBoard
 
 log = logging.getLogger("connector.run")
-
-Worker = Callable[[Settings, threading.Event], None]
-
-
-def stop_on_signals(stop: threading.Event) -> None:
-    """SIGTERM / SIGINT ask the workers to finish their transaction or batch and exit."""
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping signal=%s", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    if stopping.STOP.is_set():  # asked to stop while the process was still importing
-        stop.set()
-
-
-def run_workers(settings: Settings, workers: dict[str, Worker], stop: threading.Event) -> None:
-    """Run each worker in its own thread; the first to fail stops the others."""
-    failures: list[BaseException] = []
-
-    def guarded(name: str, worker: Worker) -> None:
-        try:
-            worker(settings, stop)
-        except BaseException as exc:
-            log.error("worker_failed worker=%s error=%s", name, exc)
-            failures.append(exc)
-            stop.set()
-
-    threads = [threading.Thread(target=guarded, args=item, name=item[0], daemon=True)
-               for item in workers.items()]
-    for thread in threads:
-        thread.start()
-    while any(t.is_alive() for t in threads):
-        for thread in threads:
-            thread.join(0.2)
-    if failures:
-        raise failures[0]
 
 
 @click.command("run")
@@ -78,7 +35,7 @@ def run_command(ctx: click.Context, role: str) -> None:
     """Run a worker until SIGTERM: the normalizer (platform topics -> commands), the sink
     (commands -> HubSpot), or both in one process for small deployments."""
     stop = threading.Event()
-    stop_on_signals(stop)  # first: a SIGTERM during start-up still ends in a clean exit
+    install_stop_handlers(stop)  # first: a SIGTERM during start-up still ends in a clean exit
     settings = settings_from(ctx)
     telemetry = Telemetry.from_settings(settings.telemetry)
     try:
@@ -102,28 +59,3 @@ def run_command(ctx: click.Context, role: str) -> None:
     log.info("stopped role=%s", role)
     sys.exit(0)
 
-
-def stall_after_seconds(settings: Settings) -> float:
-    """``[telemetry] stall_after_seconds``: no progress for this long with work = stalled."""
-    return settings.telemetry.stall_after_seconds
-
-
-def role_workers(role: str, telemetry: Telemetry,
-                 progress: ProgressBoard | None = None) -> dict[str, Worker]:
-    """The worker functions of a role (normalizer, sink or all), each given ``telemetry`` and
-    its watch of ``progress``."""
-    from connector.runtime.assemble import run_normalizer
-    from connector.runtime.sink import run_sink
-
-    workers: dict[str, Worker] = {}
-    if role in ("normalizer", "all"):
-        # Frozen state only in a process of its own: beside the sink it would freeze the sink's
-        # short-lived cycles too (connector.normalize.collector).
-        workers["normalizer"] = functools.partial(
-            run_normalizer, telemetry=telemetry, freeze_state=role == "normalizer",
-            progress=progress.watch("normalizer") if progress is not None else None)
-    if role in ("sink", "all"):
-        workers["sink"] = functools.partial(
-            run_sink, telemetry=telemetry,
-            progress=progress.watch("sink") if progress is not None else None)
-    return workers

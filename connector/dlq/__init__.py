@@ -4,7 +4,10 @@ envelope.py   the dead-letter record: original record + `__connect.errors.*`/`co
 record.py     a dead letter read back; filters.py which ones an operator means
 inspect.py    counts and decoded views; history.py the `connector.redrive.*` headers
 progress.py   what was redriven (a consumer group's offsets); redrive.py planning and sending
-topic.py      the Kafka access (thin)
+operations.py what `connector dlq` does: summarize topics, select, plan and execute a redrive
+topic.py      the Kafka access (thin); errors.py the errors of inspection and redrive
+
+The command (connector.cli.dlq) parses options and prints; operations.py does the work.
 """
 
 from connector.dlq.envelope import DeadLetter, Stage, header_map

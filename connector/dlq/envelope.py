@@ -8,6 +8,7 @@ attempts, first and last failure) is under `connector.errors.*`. Header values a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from connector.serde.record import Headers, SourceRecord
@@ -35,8 +36,9 @@ H_LAST_FAILURE = OURS + "last.failure"
 CONNECTOR_NAME = "webinar-hubspot-connector"
 
 
-class Stage:
-    """Where in the pipeline a record failed (Kafka Connect's stage names where they exist)."""
+class Stage(StrEnum):
+    """Where in the pipeline a record failed (Kafka Connect's stage names where they exist); the
+    value is the ``__connect.errors.stage`` header's text."""
 
     DECODE = "VALUE_CONVERTER"
     NORMALIZE = "TRANSFORMATION"
@@ -48,7 +50,7 @@ class DeadLetter:
     """A record that cannot be applied, with everything its handler needs."""
 
     source: SourceRecord
-    stage: str
+    stage: Stage
     reason: str
     message: str
     component: str

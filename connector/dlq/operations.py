@@ -17,14 +17,18 @@ from connector.config import Settings
 from connector.dlq.errors import DeadLetterError, RedriveError
 from connector.dlq.filters import RecordFilter
 from connector.dlq.inspect import TopicSummary, ValueRenderer, dlq_source, record_json, summarize
-from connector.dlq.progress import PartitionProgress, ProgressError, redrive_group
+from connector.dlq.progress import (
+    PartitionProgress,
+    ProgressError,
+    RedriveProgress,
+    redrive_group,
+)
 from connector.dlq.record import DeadLetterRecord
 from connector.dlq.redrive import Pacer, Redrive, SendResult, advance_progress, plan, send
 from connector.dlq.topic import DeadLetterTopics
 from connector.kafka import clients
 from connector.serde.topic import registry_from
 
-Progress = dict[int, PartitionProgress]
 Position = tuple[int, int]
 
 #: The redrive producer: idempotent (the role's), every replica acknowledges, small batches, and
@@ -32,7 +36,8 @@ Position = tuple[int, int]
 REDRIVE_PRODUCER = {"acks": "all", "linger.ms": 5, "log_level": 2}
 
 
-def redriven_positions(progress: Progress, records: Iterable[DeadLetterRecord]) -> set[Position]:
+def redriven_positions(progress: RedriveProgress,
+                       records: Iterable[DeadLetterRecord]) -> set[Position]:
     """(partition, offset) of the records an earlier redrive sent."""
     return {(r.partition, r.offset) for r in records
             if progress.get(r.partition, PartitionProgress()).is_redriven(r.offset)}
@@ -110,14 +115,15 @@ class RedrivePlan:
 
     request: RedriveRequest
     scanned: list[DeadLetterRecord]
-    progress: Progress
+    progress: RedriveProgress
     redrives: list[Redrive]
     skipped: int
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def choose(records: Iterable[DeadLetterRecord], progress: Progress, selection: RecordFilter, *,
-           from_start: bool, limit: int | None) -> tuple[list[DeadLetterRecord], int]:
+def choose(records: Iterable[DeadLetterRecord], progress: RedriveProgress,
+           selection: RecordFilter, *, from_start: bool,
+           limit: int | None) -> tuple[list[DeadLetterRecord], int]:
     """The selected records (at most `limit`), and how many were skipped as already redriven."""
     skipped = 0
     chosen: list[DeadLetterRecord] = []

@@ -78,6 +78,10 @@ class PartitionProgress:
                 "a filter left out first (or redrive without filters)")
 
 
+#: A dead-letter topic's redrive progress: partition -> its :class:`PartitionProgress`.
+RedriveProgress = dict[int, PartitionProgress]
+
+
 def _ranges(offsets: list[int]) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for offset in offsets:

@@ -16,7 +16,7 @@ from typing import Any
 
 from connector.dlq.errors import RedriveError
 from connector.dlq.history import int_or_text, redrive_headers
-from connector.dlq.progress import PartitionProgress
+from connector.dlq.progress import PartitionProgress, RedriveProgress
 from connector.dlq.record import DeadLetterRecord
 from connector.kafka.clients import KafkaException
 from connector.serde.record import Headers
@@ -81,8 +81,8 @@ def plan(records: Iterable[DeadLetterRecord], *, to: str | None,
     return out
 
 
-def advance_progress(progress: dict[int, PartitionProgress], sent: Iterable[Redrive],
-                     scanned: Iterable[DeadLetterRecord]) -> dict[int, PartitionProgress]:
+def advance_progress(progress: RedriveProgress, sent: Iterable[Redrive],
+                     scanned: Iterable[DeadLetterRecord]) -> RedriveProgress:
     """The progress after `sent` were delivered, having read `scanned`."""
     sent_by: dict[int, list[int]] = {}
     for r in sent:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from connector.config import Settings
 from connector.dlq.errors import DeadLetterError, UnknownDeadLetterTopicError
-from connector.dlq.progress import PartitionProgress, redrive_group
+from connector.dlq.progress import PartitionProgress, RedriveProgress, redrive_group
 from connector.dlq.record import DeadLetterRecord
 from connector.kafka.admin import cluster_metadata, partition_counts, quiet_admin
 from connector.kafka.clients import Consumer, KafkaException, TopicPartition
@@ -23,7 +23,6 @@ from connector.kafka.reader import (
     reading_consumer,
 )
 
-Progress = dict[int, PartitionProgress]
 METADATA_TIMEOUT = 10.0  # as `connector check-config`'s ping: the first call, and the usual failure
 
 
@@ -117,7 +116,7 @@ class DeadLetterTopics:
 
     # ----------------------------------------------------------------- progress
 
-    def load_progress(self, topic: str) -> Progress:
+    def load_progress(self, topic: str) -> RedriveProgress:
         """What the redrive group recorded as redriven, per partition."""
         with closing(self._consumer(topic), "dead-letters") as consumer:
             try:
@@ -135,7 +134,7 @@ class DeadLetterTopics:
                 offset, done.metadata if offset >= 0 else None)
         return progress
 
-    def commit_progress(self, topic: str, progress: Progress) -> None:
+    def commit_progress(self, topic: str, progress: RedriveProgress) -> None:
         """Record redriven records as the group's offsets (with their metadata)."""
         if not progress:
             return

@@ -18,7 +18,7 @@ Everything runs on temporary copies, named after a backfill id, and is deleted a
    the backfill emits what the live normalizer emitted for the range's records;
 4. run a normalizer (connector.runtime.assemble.run_normalizer) with the temporary group,
    transactional id and topics until its committed offsets reach the copies' ends;
-5. run a sink (connector.sink.run_sink) with the temporary group over the temporary commands
+5. run a sink (connector.runtime.sink.run_sink) with the temporary group over the temporary commands
    until its committed offsets pass the last command; failed commands go to the live
    `<commands>.dlq` (they are real failures to look at and redrive);
 6. delete the temporary topics and groups (also after a failure or Ctrl-C).
@@ -52,13 +52,13 @@ from connector.replay.cluster import TP, Cluster, read_ranges
 from connector.replay.errors import ReplayError
 from connector.replay.progress import Progress
 from connector.runtime.table import WebinarTable
+from connector.runtime.workers import Worker, pipeline_workers
 
 __all__ = ["Backfill", "BackfillInterrupted", "BackfillPlan", "BackfillReport", "Names",
            "plan_backfill"]
 
 log = logging.getLogger(__name__)
 
-Worker = Callable[[Settings, threading.Event], None]
 ProgressFactory = Callable[[str, int], Progress]
 #: Temporary topics keep their records whatever their (copied, maybe old) timestamps.
 _KEEP = {"retention.ms": "-1", "retention.bytes": "-1"}
@@ -196,7 +196,7 @@ class Backfill:
 
     def _normalize(self, copy_ends: dict[TP, int], webinar_start: dict[int, int]) -> None:
         settings = self.settings
-        run = self._normalizer or _run_normalizer()
+        run = self._normalizer or pipeline_workers()["normalizer"]
         temp = settings.model_copy(update={
             "topics": settings.topics.model_copy(update={
                 "activity": self.names.activity, "webinars": self.names.webinars,
@@ -234,7 +234,7 @@ class Backfill:
             "topics": settings.topics.model_copy(update={"commands": self.names.commands}),
             "sink": settings.sink.model_copy(update={"group_id": self.names.sink_group}),
         })
-        run = self._sink or _run_sink()
+        run = self._sink or pipeline_workers()["sink"]
         self._run_until(run, temp, "apply", self.names.sink_group, {tp: 0 for tp in ends}, ends)
 
     # -- running a worker until its group's committed offsets reach the ends -----------------
@@ -292,14 +292,3 @@ class Backfill:
             log.warning("backfill_cleanup_failed id=%s problem=%s", self.names.backfill_id,
                         problem)
 
-
-def _run_normalizer() -> Worker:
-    from connector.runtime.assemble import run_normalizer
-
-    return run_normalizer
-
-
-def _run_sink() -> Worker:
-    from connector.runtime.sink import run_sink  # type: ignore[attr-defined,unused-ignore]
-
-    return run_sink  # type: ignore[no-any-return,unused-ignore]

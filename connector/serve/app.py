@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -39,14 +38,13 @@ from starlette.routing import Route
 
 from connector.hubspot.errors import SignatureError
 from connector.hubspot.signature import SIGNATURE_V3_HEADER, TIMESTAMP_HEADER, verify_v3
+from connector.normalize.normalizer import WebinarLookup
 from connector.serve.details import event_details
 from connector.serve.metrics import prometheus_route
 from connector.telemetry import Telemetry
 
 log = logging.getLogger("connector.serve")
 
-#: webinarId -> the webinar's latest description (the webinar table), or None.
-WebinarLookup = Callable[[str], Mapping[str, Any] | None]
 #: Named readiness checks (all must be True), or one boolean.
 Readiness = Callable[[], Mapping[str, bool] | bool]
 

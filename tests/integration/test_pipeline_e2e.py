@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from connector.cli.demo import demo_settings
-from connector.cli.run import run_workers
+from connector.demo.run import demo_settings
 from connector.dlq.envelope import H_CATEGORY, H_REASON, header_map
 from connector.kafka.reader import read_all
 from connector.runtime.assemble import run_normalizer
 from connector.runtime.sink import run_sink
+from connector.runtime.workers import run_workers
 from connector.sample import SampleSpec, generate
 from connector.sample.oracle import expected_outcome, person_key
 from connector.sample.view import create_known_contacts, hubspot_view

@@ -15,13 +15,13 @@ from confluent_kafka import Producer
 
 from connector.cli import main
 from connector.cli.replay import replay_group
-from connector.cli.run import run_workers
 from connector.config import Settings
 from connector.normalize.rules import Identity, identify
 from connector.replay.cluster import Cluster, read_ranges
 from connector.replay.spec import format_ms
 from connector.runtime.assemble import run_normalizer
 from connector.runtime.sink import run_sink
+from connector.runtime.workers import run_workers
 from connector.sample import Sample, SampleSpec, generate
 from connector.sample.oracle import expected_outcome
 from connector.sample.publish import publish_sample

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from connector.cli.run import role_workers
 from connector.normalize.collector import SHARED_THRESHOLDS, THRESHOLDS, CollectorPolicy
+from connector.runtime.workers import role_workers
 from connector.telemetry import Telemetry
 
 

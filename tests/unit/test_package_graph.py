@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 #: layer may not.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # base: the package root (version, native-core check) and dependency-free helpers
-    ("connector", "errors", "clock", "native", "stopping", "redact"),
+    ("connector", "errors", "clock", "native", "stopping", "redact", "asgi_server"),
     # leaves: the Kafka clients; synthetic input and its oracle; the HubSpot fake
     ("kafka", "sample", "sandbox"),
     # Avro formats (a schema registry is reached through kafka); telemetry (lag reads Kafka);
@@ -44,7 +44,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sink",),
     # the Kafka drivers: workers assembled from their collaborators
     ("runtime",),
-    ("replay", "serve", "chaos"),
+    # replay, the HTTP side, chaos runs, the demo and its synthetic input
+    ("replay", "serve", "chaos", "demo"),
     ("cli",),
     ("__main__",),
 )

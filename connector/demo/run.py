@@ -1,0 +1,148 @@
+"""The whole pipeline on embedded defaults: a local Kafka cluster and the HubSpot sandbox, the
+contacts the platform already knows, a synthetic webinar published, normalizer and sink run
+until HubSpot shows what the input predicts (or the timeout), and what it shows read back."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from connector.config import Settings, load_settings
+from connector.demo.cluster import Say, local_kafka
+from connector.demo.publish import publish_to_platform
+from connector.dlq.envelope import H_HTTP_STATUS, H_REASON, header_map
+from connector.kafka.reader import read_all
+from connector.runtime.workers import pipeline_workers, run_workers
+from connector.sample import Sample, SampleSpec, generate
+from connector.sample.oracle import expected_outcome
+from connector.sample.view import View, create_known_contacts, hubspot_view
+from connector.sandbox import SandboxConfig, create_app
+from connector.sandbox.server import serve_in_thread
+
+#: Requests per rolling 10 s the sandbox allows (a paid portal's limit).
+WINDOW_LIMIT = 190
+KNOWN_CONTACTS = 10
+TOPIC_PARTITIONS = 3
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    """What to run: the synthetic input, how long to wait for HubSpot, which broker."""
+
+    webinars: int = 2
+    people: int = 150
+    seed: int = 7
+    timeout: float = 120.0
+    broker: str = "auto"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo found: the prediction, what HubSpot shows, the dead letters by topic."""
+
+    settings: Settings
+    sample: Sample
+    predicted: View
+    shown: View
+    #: The sandbox's state document (its marketing events among it).
+    state: dict[str, Any]
+    #: Seconds from the start to the moment HubSpot was read back.
+    elapsed: float
+    #: Each dead-letter topic with its records counted by reason (and HTTP status).
+    dead_letters: list[tuple[str, Counter[str]]]
+
+
+def demo_settings(bootstrap: str, url: str, token: str) -> Settings:
+    """The connector's settings for a local cluster and a sandbox, tuned to react quickly."""
+    return load_settings({
+        "CONNECTOR_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "CONNECTOR_HUBSPOT__BASE_URL": url,
+        "CONNECTOR_HUBSPOT__ACCESS_TOKEN": token,
+        "CONNECTOR_NORMALIZER__IDLE_PUNCTUATION_SECONDS": "2",
+        "CONNECTOR_NORMALIZER__INSTANCE_ID": "demo",
+        "CONNECTOR_SINK__LINGER_MS": "100",
+    })
+
+
+@contextlib.contextmanager
+def run_demo(spec: DemoSpec, say: Say, *, started: float | None = None,
+             on_settings: Callable[[Settings], None] | None = None) -> Iterator[DemoResult]:
+    """Run the demo; the result is yielded while the cluster and the sandbox still run.
+
+    ``say``: told what the demo does as it goes. ``started``: the monotonic start the result's
+    ``elapsed`` counts from (default: now). ``on_settings``: called with the settings before
+    anything uses them (the command registers their secrets with the log filter).
+    """
+    started = time.monotonic() if started is None else started
+    sandbox_config = SandboxConfig.default(window_limit=WINDOW_LIMIT)
+    token = sandbox_config.apps[0].token
+    with local_kafka(spec.broker, say) as bootstrap, \
+            serve_in_thread(create_app(sandbox_config)) as sandbox:
+        say(f"HubSpot sandbox at {sandbox.url} ({WINDOW_LIMIT} requests / 10 s, like a paid "
+            "portal)")
+        settings = demo_settings(bootstrap, sandbox.url, token)
+        if on_settings is not None:
+            on_settings(settings)
+        contact_ids = create_known_contacts(sandbox.url, token, KNOWN_CONTACTS)
+        sample = generate(SampleSpec(seed=spec.seed, webinars=spec.webinars,
+                                     people_per_webinar=spec.people, contact_ids=contact_ids))
+        publish_to_platform(settings, sample, partitions=TOPIC_PARTITIONS)
+        activities = [r for k, r in sample.publish_order() if k == "activity"]
+        final = {w["webinarId"]: w for w in sample.webinars if w["status"] == "ENDED"}
+        predicted = expected_outcome(activities, final)
+        say(f"published {len(activities)} activities for {spec.webinars} webinar(s); "
+            f"running normalizer and sink ...")
+        shown = _run_pipeline(settings, sandbox.url, set(contact_ids), predicted, spec.timeout)
+        _, state = hubspot_view(sandbox.url, set(contact_ids))
+        elapsed = time.monotonic() - started
+        yield DemoResult(settings, sample, predicted, shown, state, elapsed,
+                         dead_letter_reasons(settings))
+
+
+def _run_pipeline(settings: Settings, url: str, by_vid: set[int], predicted: View,
+                  timeout: float) -> View:
+    """Normalizer and sink in threads until HubSpot shows ``predicted`` (or the timeout, or a
+    worker fails); returns what it shows last."""
+    stop = threading.Event()
+    runner = threading.Thread(target=run_workers, args=(settings, pipeline_workers(), stop),
+                              daemon=True)
+    runner.start()
+    shown = wait_for_prediction(url, by_vid, predicted, timeout, runner)
+    stop.set()
+    runner.join(60)
+    return shown
+
+
+def wait_for_prediction(url: str, by_vid: set[int], predicted: View, timeout: float,
+                        runner: threading.Thread) -> View:
+    """What the sandbox shows once it matches ``predicted``, or at ``timeout`` seconds, or when
+    ``runner`` (the workers) has ended."""
+    deadline = time.monotonic() + timeout
+    shown: View = {}
+    while time.monotonic() < deadline and runner.is_alive():
+        shown, _ = hubspot_view(url, by_vid)
+        if shown == predicted:
+            break
+        time.sleep(1.0)
+    return shown
+
+
+def dead_letter_reasons(settings: Settings) -> list[tuple[str, Counter[str]]]:
+    """Each dead-letter topic (the platform topics' and the commands') with its records counted
+    by reason, ``(HTTP <status>)`` added where HubSpot answered one."""
+    topics = [settings.topics.dlq_for(settings.topics.activity),
+              settings.topics.dlq_for(settings.topics.webinars), settings.topics.commands_dlq]
+    found = []
+    for topic in topics:
+        reasons: Counter[str] = Counter()
+        for message in read_all(settings.kafka, topic, timeout=10):
+            headers = header_map(message.headers())
+            status = headers.get(H_HTTP_STATUS)
+            reasons[headers.get(H_REASON, "?") + (f" (HTTP {status})" if status else "")] += 1
+        found.append((topic, reasons))
+    return found
