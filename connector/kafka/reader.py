@@ -69,7 +69,7 @@ class ReadLimits:
 
 
 #: Half a second per poll, 30 s in all, nothing tolerated.
-DEFAULT_LIMITS = ReadLimits()
+DEFAULT_READ_LIMITS = ReadLimits()
 
 
 def is_partition_eof(error: KafkaError | None) -> bool:
@@ -96,7 +96,7 @@ def _start(offset: int) -> int:
 
 
 def read_ranges(consumer: ConsumerClient, ranges: Mapping[PartitionId, tuple[int, int]],
-                limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[ConsumedRecord]:
+                limits: ReadLimits = DEFAULT_READ_LIMITS) -> Iterator[ConsumedRecord]:
     """Every record with start <= offset < end of each (topic, partition): (start, end), each
     partition's in offset order. Assigns ``consumer`` (read_committed, with
     ``enable.partition.eof``: see `reading_consumer`); EndNotReached past ``limits.timeout``,

@@ -9,5 +9,7 @@ go through it.
 The normalizer in parts: ``normalizer`` (the loop), ``normalizer_records`` (records of the
 assigned partitions), ``normalizer_commit`` (one transaction per iteration),
 ``normalizer_rebalance`` (restore and drop on rebalance), ``normalizer_state`` (what they share)
-and ``normalizer_clients`` (its Kafka clients by role).
+and ``normalizer_clients`` (its Kafka clients by role). Beside it: ``table`` (the webinar
+table), ``changelog`` (the state's changelog topics), ``sink`` (``run_sink``: the sink worker
+built from settings) and ``workers`` (workers by role, run side by side).
 """

@@ -24,12 +24,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from connector import native
 from connector.config import NormalizerSettings, TopicSettings
-from connector.kafka.clients import Consumer, KafkaException, Producer, TopicPartition
+from connector.kafka.clients import KafkaException
 from connector.kafka.lifecycle import close_within, pause_before
+from connector.kafka.protocols import (
+    TransactionalMember,
+    TransactionalProducer,
+    TransactionWriter,
+)
 from connector.kafka.transaction import BoundedTransactions
 from connector.normalize.collector import CollectorPolicy
 from connector.normalize.normalizer import AttendanceNormalizer
@@ -39,14 +44,13 @@ from connector.runtime.normalizer_clients import (
     NormalizerClients,
     StoppedWhileWaiting,
 )
-from connector.runtime.normalizer_commit import TransactionCommitter, WrittenTransaction
+from connector.runtime.normalizer_commit import TransactionCommitter
 from connector.runtime.normalizer_rebalance import RebalanceHandler
 from connector.runtime.normalizer_records import RecordHandler
 from connector.runtime.normalizer_state import (
     Changelogs,
     PartitionStates,
     RestartNeeded,
-    TransactionWrites,
     normalizer_topics,
 )
 from connector.runtime.table import WebinarTable, WebinarTableReader, WebinarUpdates
@@ -132,7 +136,7 @@ class NormalizerWorker:
             self.parts.commits.close()
             close_within(reader.close, CLOSE_SECONDS, "webinar-table")
 
-    def _consumer(self) -> Consumer:
+    def _consumer(self) -> TransactionalMember:
         consumer = self.clients.group_member()
         rebalance = self.parts.rebalance
         consumer.subscribe([self.topics.activity, self.topics.webinars],
@@ -169,7 +173,7 @@ class NormalizerWorker:
         if self._restarts > 1:  # again at once failed: give the cluster a moment
             self.stop.wait(pause_before(self._restarts))
 
-    def _leave_group(self, consumer: Consumer) -> None:
+    def _leave_group(self, consumer: TransactionalMember) -> None:
         """Stopping: leave the group now, so the partitions move at once. A static member's
         close() does not leave (KIP-345: a restart takes its partitions back), but an
         unsubscribe does, once its revocation is served by a poll."""
@@ -182,7 +186,8 @@ class NormalizerWorker:
         except (KafkaException, RuntimeError, RestartNeeded) as exc:
             log.warning("group_leave_failed error=%s", exc)
 
-    def _loop(self, consumer: Consumer, producer: Producer, reader: WebinarUpdates) -> None:
+    def _loop(self, consumer: TransactionalMember, producer: TransactionWriter,
+              reader: WebinarUpdates) -> None:
         max_records = self.options.max_records_per_transaction
         records, commits = self.parts.records, self.parts.commits
         while not self.stop.is_set():
@@ -190,7 +195,8 @@ class NormalizerWorker:
             self._report_progress(consumer, len(messages))
             if self.metrics.enabled:
                 self._report(consumer)
-            pending = records.transaction(messages, reader.poll(0))
+            # a list (confluent-kafka's consume returns one): the record path is compiled for it
+            pending = records.transaction(cast("list[Any]", messages), reader.poll(0))
             if not pending.is_empty():
                 commits.commit_behind(consumer, producer, pending)
             elif commits.commit_done():
@@ -200,7 +206,7 @@ class NormalizerWorker:
 
     # -- reports -----------------------------------------------------------------------------
 
-    def _report_progress(self, consumer: Consumer, consumed: int) -> None:
+    def _report_progress(self, consumer: TransactionalMember, consumed: int) -> None:
         """The backlog and what the loop waits on, for the stall rule (at most once a second:
         lag comes from the consumer's cached watermarks, no broker round trip)."""
         now = time.monotonic()
@@ -211,7 +217,7 @@ class NormalizerWorker:
         self.progress.set_backlog(lag=cached_lag(consumer), in_hand=consumed + committing)
         self.progress.waiting_on("transaction-commit" if committing else "kafka-fetch")
 
-    def _report(self, consumer: Consumer) -> None:
+    def _report(self, consumer: TransactionalMember) -> None:
         """Lag, open attendances and state size, at most once per lag interval (metrics on)."""
         self.lag.maybe_refresh(consumer)
         now = time.monotonic()
@@ -245,19 +251,19 @@ class NormalizerWorker:
         self.parts.state.normalizers = normalizers
 
     @property
-    def producer(self) -> Producer | None:
+    def producer(self) -> TransactionalProducer | None:
         return self.parts.commits.producer
 
     @producer.setter
-    def producer(self, producer: Producer | None) -> None:
+    def producer(self, producer: TransactionalProducer | None) -> None:
         self.parts.commits.producer = producer
 
     @property
-    def producer_factory(self) -> Callable[[], Producer]:
+    def producer_factory(self) -> Callable[[], TransactionalProducer]:
         return self.parts.commits.producer_factory
 
     @producer_factory.setter
-    def producer_factory(self, factory: Callable[[], Producer]) -> None:
+    def producer_factory(self, factory: Callable[[], TransactionalProducer]) -> None:
         self.parts.commits.producer_factory = factory
 
     @property
@@ -267,24 +273,3 @@ class NormalizerWorker:
     @transactions.setter
     def transactions(self, transactions: BoundedTransactions) -> None:
         self.parts.commits.transactions = transactions
-
-    @property
-    def _in_flight(self) -> tuple[WrittenTransaction, Any] | None:
-        return self.parts.commits.in_flight
-
-    def _handle_batch(self, messages: list[Any], pending: TransactionWrites) -> None:
-        self.parts.records.handle_batch(messages, pending)
-
-    def _commit(self, consumer: Consumer, producer: Producer,
-                pending: TransactionWrites) -> None:
-        self.parts.commits.commit(consumer, producer, pending)
-
-    def _commit_behind(self, consumer: Consumer, producer: Producer,
-                       pending: TransactionWrites) -> None:
-        self.parts.commits.commit_behind(consumer, producer, pending)
-
-    def _await_commit(self) -> None:
-        self.parts.commits.await_commit()
-
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.parts.rebalance.on_revoke(consumer, partitions)

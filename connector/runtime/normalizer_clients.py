@@ -14,14 +14,13 @@ from typing import Any, TypeVar
 
 from connector.kafka.admin import TopicSpec, ensure_topics
 from connector.kafka.clients import (
-    Consumer,
     KafkaException,
-    Producer,
     admin,
     read_committed_consumer,
     transactional_producer,
 )
 from connector.kafka.lifecycle import is_transient, until_available
+from connector.kafka.protocols import TransactionalMember, TransactionalProducer
 from connector.kafka.settings import KafkaSettings
 from connector.kafka.transaction import ProducerUnusable
 from connector.runtime.table import WebinarTable, WebinarTableReader
@@ -54,7 +53,7 @@ class NormalizerClients:
         """A consumer's properties, for the helpers that build their own (changelog reads)."""
         return self.kafka.consumer_config()
 
-    def group_member(self) -> Consumer:
+    def group_member(self) -> TransactionalMember:
         """The input consumer: committed records only, offsets committed by transactions."""
         return read_committed_consumer(self.kafka, self.group, {
             "auto.offset.reset": "earliest",
@@ -64,7 +63,7 @@ class NormalizerClients:
             "group.instance.id": f"{self.group}-{self.instance_id}",
         })
 
-    def producer(self) -> Producer:
+    def producer(self) -> TransactionalProducer:
         """A transactional producer, not yet initialized."""
         return transactional_producer(self.kafka, f"{self.group}-{self.instance_id}", {
             "transaction.timeout.ms": self.transaction_timeout_ms,
@@ -107,7 +106,7 @@ class ClusterWait:
         return result
 
 
-def discard(producer: Producer) -> None:
+def discard(producer: TransactionalProducer) -> None:
     """Drop a producer that is no longer used: what it still holds is not wanted (it belongs
     to a transaction that is aborted, or completed by the coordinator)."""
     try:

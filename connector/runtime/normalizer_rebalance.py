@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from connector.config import TopicSettings
 from connector.errors import ConnectorError
-from connector.kafka.clients import Consumer, KafkaException, TopicPartition
+from connector.kafka.clients import KafkaException, TopicPartition
 from connector.normalize.event import EventProjector
 from connector.normalize.normalizer import AttendanceNormalizer
 from connector.normalize.rules import NormalizeRules
@@ -42,7 +42,7 @@ class RebalanceHandler:
         #: Concludes the transaction in flight (the committer's).
         self.await_commit = await_commit
 
-    def on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_assign(self, _consumer: object, partitions: list[TopicPartition]) -> None:
         self.await_commit()  # a restore reads changelogs our last transaction may write to
         started = time.monotonic()
         self.progress.waiting_on("state-restore")
@@ -63,7 +63,7 @@ class RebalanceHandler:
         log.info("partitions_assigned partitions=%s restore_seconds=%.2f", names(partitions),
                  time.monotonic() - started)
 
-    def on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_revoke(self, _consumer: object, partitions: list[TopicPartition]) -> None:
         self.await_commit()  # the next owner must find our last transaction committed
         for tp in partitions:
             if tp.topic == self.activity_topic:

@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 from tenacity import RetryCallState
@@ -36,6 +35,7 @@ from connector.errors import ConfigError
 from connector.hubspot import DEFAULT_LIMITS, HubSpotClient, HubSpotHTTPError, HubSpotTimeoutError
 from connector.kafka import TopicSpec, clients, ensure_topics
 from connector.kafka.lifecycle import until_available
+from connector.kafka.protocols import CommittingMember, DeliveryProducer
 from connector.serde.topic import TopicCodecs
 from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
@@ -153,8 +153,8 @@ def build_worker(
     *,
     transport: httpx.BaseTransport | None = None,
     clock: Clock = time.time,
-    consumer: Any = None,
-    producer: Any = None,
+    consumer: CommittingMember | None = None,
+    producer: DeliveryProducer | None = None,
     telemetry: Telemetry | None = None,
     progress: ProgressWatch | None = None,
 ) -> tuple[SinkWorker, HubSpotClient]:

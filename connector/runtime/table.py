@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from connector.kafka import clients
 from connector.kafka.clients import OFFSET_BEGINNING, TopicPartition
+from connector.kafka.protocols import ConsumerClient
 from connector.kafka.reader import is_partition_eof
 from connector.serde.record import Decoded, SourceRecord
 from connector.serde.topic import TopicDecoder
@@ -61,14 +62,16 @@ class WebinarTableReader:
         self._topic = topic
         self._decoder = decoder
         # Assigned, never committed: librdkafka requires the group id all the same.
-        self._consumer = clients.read_committed_consumer(client_config, "webinar-table-reader", {
-            "enable.auto.offset.store": False,
-            "enable.partition.eof": True,
-            # The end of a partition is known from a fetch response, which the broker holds
-            # back up to this long when there is nothing new (500 ms by default): start-up
-            # waits for it, and the table is small, so short long-polls cost nothing.
-            "fetch.wait.max.ms": 50,
-        })
+        self._consumer: ConsumerClient = clients.read_committed_consumer(
+            client_config, "webinar-table-reader", {
+                "enable.auto.offset.store": False,
+                "enable.partition.eof": True,
+                # The end of a partition is known from a fetch response, which the broker
+                # holds back up to this long when there is nothing new (500 ms by default):
+                # start-up waits for it, and the table is small, so short long-polls cost
+                # nothing.
+                "fetch.wait.max.ms": 50,
+            })
         metadata = self._consumer.list_topics(topic, timeout=30)
         partitions = metadata.topics[topic].partitions
         self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
@@ -103,7 +106,7 @@ class WebinarTableReader:
         changed: list[str] = []
         while not self.caught_up and time.monotonic() < deadline:
             # A batch consume waits its whole timeout unless the batch fills: short waits let
-            # start-up go on as soon as every partition reported its end (was 0.6 s at 0.2).
+            # start-up go on as soon as every partition reported its end.
             changed += self.poll(0.02)
         return changed
 

@@ -4,8 +4,8 @@ Start from :func:`connector.runtime.sink.run_sink` (`connector run sink`) or ass
 :class:`SinkWorker` from an :class:`Intake`. The pure parts — :mod:`~connector.sink.work`,
 :mod:`~connector.sink.batch`, :mod:`~connector.sink.lanes`, :mod:`~connector.sink.budget`,
 :mod:`~connector.sink.retry`, :mod:`~connector.sink.request`, :mod:`~connector.sink.offsets`,
-:mod:`~connector.sink.outcome`, :mod:`~connector.sink.park` — take an injected clock and never
-sleep.
+:mod:`~connector.sink.outcome`, :mod:`~connector.sink.park`, :mod:`~connector.sink.persons` —
+take an injected clock and never sleep. docs/ARCHITECTURE.md lists every module by its job.
 """
 
 from connector.sink.apply import Applier

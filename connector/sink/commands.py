@@ -12,10 +12,11 @@ import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import cast
 
 from connector.dlq import DeadLetter, Stage
 from connector.kafka.clients import KafkaError, KafkaException
+from connector.kafka.protocols import ConsumedMessage, ConsumedRecord
 from connector.normalize.command import Command
 from connector.serde.record import DecodeFailure, SourceRecord
 from connector.serde.topic import TopicDecoder
@@ -44,7 +45,7 @@ class CommandReader:
         self._metrics = metrics
         self._stats = stats
 
-    def add(self, message: Any) -> None:
+    def add(self, message: ConsumedMessage) -> None:
         """One consumed record: its command admitted, or its dead letter sent; consume errors
         and records of partitions no longer assigned are dropped."""
         error = message.error()
@@ -54,10 +55,11 @@ class CommandReader:
             if error.code() != KafkaError._PARTITION_EOF:
                 log.warning("sink.consume_error error=%s", error)
             return
-        tracker = self._offsets.trackers.get((message.topic(), message.partition()))
+        record = cast(ConsumedRecord, message)  # no error event: its coordinates are set
+        tracker = self._offsets.trackers.get((record.topic(), record.partition()))
         if tracker is None:
             return  # not ours any more
-        source = SourceRecord.from_message(message)
+        source = SourceRecord.from_message(record)
         tracker.seen(source.offset)
         self._stats["consumed"] += 1
         self._metrics.records_in(source.topic)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 from connector.clock import Clock
 from connector.dlq import DeadLetter
+from connector.kafka.protocols import DeliveryProducer
 from connector.sink.offsets import AssignedOffsets
 from connector.sink.outbox import DeadLetterOutbox
 from connector.sink.work import Partition
@@ -26,9 +26,9 @@ class DeadLetters:
     ``producer_factory`` builds a new producer after a fatal error (None: such an error ends
     the worker with :class:`~connector.sink.errors.DeadLetterDeliveryError`)."""
 
-    def __init__(self, producer: Any, *, dlq_topic: str, offsets: AssignedOffsets,
-                 clock: Clock, metrics: Metrics, progress: ProgressWatch,
-                 stats: Counter[str], producer_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(self, producer: DeliveryProducer, *, dlq_topic: str, offsets: AssignedOffsets,
+                 clock: Clock, metrics: Metrics, progress: ProgressWatch, stats: Counter[str],
+                 producer_factory: Callable[[], DeliveryProducer] | None = None) -> None:
         self._outbox = DeadLetterOutbox(producer, self._delivered,
                                         producer_factory=producer_factory)
         self._dlq_topic = dlq_topic

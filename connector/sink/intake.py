@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from connector.clock import Clock
 from connector.kafka.clients import TopicPartition
+from connector.kafka.protocols import CommittingMember, ConsumedMessage
 from connector.sink.interrupts import Interrupts
 from connector.sink.offsets import AssignedOffsets
 from connector.sink.options import SinkOptions
@@ -37,7 +37,7 @@ class Intake:
     worker, its parts and the applier's waits share this intake's ``options``, ``clock``,
     ``progress``, ``offsets`` and ``interrupts``."""
 
-    def __init__(self, consumer: Any, options: SinkOptions, *, stop: threading.Event,
+    def __init__(self, consumer: CommittingMember, options: SinkOptions, *, stop: threading.Event,
                  clock: Clock, progress: ProgressWatch | None = None,
                  offsets: AssignedOffsets | None = None) -> None:
         self.consumer = consumer
@@ -49,14 +49,14 @@ class Intake:
                                      offsets=self.offsets)
         self._max_buffered = max(options.max_buffered, 1)
         self._paused: set[Partition] = set()
-        self._stash: list[Any] = []
+        self._stash: list[ConsumedMessage] = []
 
     @property
     def stashed(self) -> int:
         """Records polled while waiting, not yet handed out."""
         return len(self._stash)
 
-    def receive(self, held: int, timeout: Callable[[], float]) -> list[Any]:
+    def receive(self, held: int, timeout: Callable[[], float]) -> list[ConsumedMessage]:
         """The stashed records and one poll's worth (for at most ``timeout()`` seconds), after
         pausing or resuming for the ``held`` commands."""
         messages, self._stash = self._stash, []

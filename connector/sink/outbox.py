@@ -15,7 +15,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from connector.kafka.clients import KafkaException
+from connector.kafka.clients import KafkaError, KafkaException
+from connector.kafka.protocols import DeliveryProducer
 from connector.sink.errors import DeadLetterDeliveryError
 from connector.sink.work import Partition
 
@@ -40,15 +41,16 @@ class DeadLetterOutbox:
     timeout (a bounded ``flush``).
     """
 
-    def __init__(self, producer: Any, delivered: Callable[[Partition, int], None], *,
-                 producer_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(self, producer: DeliveryProducer,
+                 delivered: Callable[[Partition, int], None], *,
+                 producer_factory: Callable[[], DeliveryProducer] | None = None) -> None:
         self.producer = producer
         self._delivered = delivered
         self._factory = producer_factory
         self._letters: dict[int, _Letter] = {}
         self._retry: list[int] = []  # ids to produce (again), in order
         self._next_id = 0
-        self._fatal: Any = None  # the producer's fatal error, until it is rebuilt
+        self._fatal: KafkaError | None = None  # the producer's fatal error, until rebuilt
 
     def __len__(self) -> int:
         """Letters not yet confirmed."""
@@ -110,7 +112,7 @@ class DeadLetterOutbox:
         except KafkaException as exc:
             log.warning("sink.dead_letter_poll_failed error=%s", exc)
 
-    def _on_delivery(self, letter_id: int, error: Any, _message: Any) -> None:
+    def _on_delivery(self, letter_id: int, error: KafkaError | None, _message: Any) -> None:
         letter = self._letters.get(letter_id)
         if letter is None:
             return  # its partition was revoked

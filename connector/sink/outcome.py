@@ -64,7 +64,7 @@ class CommandFailure:
     http_status: int | None = None
     category: str | None = None
     correlation_id: str | None = None
-    stage: str = Stage.SINK
+    stage: Stage = Stage.SINK
 
     @classmethod
     def from_error(cls, pending: PendingCommand, reason: Reason,

@@ -38,8 +38,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from connector.kafka.clients import KafkaException
+from connector.kafka.clients import KafkaException, TopicPartition
 from connector.kafka.lifecycle import close_within
+from connector.kafka.protocols import DeliveryProducer
 from connector.serde.topic import TopicDecoder
 from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
@@ -60,7 +61,7 @@ from connector.telemetry import Telemetry
 log = logging.getLogger("connector.sink")
 
 
-def _keys(partitions: list[Any]) -> list[Partition]:
+def _keys(partitions: list[TopicPartition]) -> list[Partition]:
     return [(tp.topic, tp.partition) for tp in partitions]
 
 
@@ -71,14 +72,14 @@ class SinkWorker:
         self,
         intake: Intake,
         *,
-        producer: Any,
+        producer: DeliveryProducer,
         applier: Applier,
         decoder: TopicDecoder,
         batcher: Batcher,
         parking: ParkingLot,
         budget: RateBudget | None = None,
         telemetry: Telemetry | None = None,
-        producer_factory: Callable[[], Any] | None = None,
+        producer_factory: Callable[[], DeliveryProducer] | None = None,
     ) -> None:
         """``intake``: the consumer side, whose options, clock, progress watch and offsets
         the worker shares. ``producer_factory`` builds a new dead-letter producer after a fatal
@@ -211,12 +212,12 @@ class SinkWorker:
 
     # ----------------------------------------------------------------- rebalance callbacks
 
-    def assign(self, consumer: Any, partitions: list[Any]) -> None:
+    def assign(self, consumer: object, partitions: list[TopicPartition]) -> None:
         """Partitions added to this worker."""
         self.intake.offsets.assign(_keys(partitions))
         log.info("sink.assigned partitions=%s", _keys(partitions))
 
-    def revoke(self, consumer: Any, partitions: list[Any]) -> None:
+    def revoke(self, consumer: object, partitions: list[TopicPartition]) -> None:
         """Partitions taken away: flush what can go now, commit (asynchronously: a callback
         cannot wait for the answer, see the module docstring), forget them."""
         keys = [key for key in _keys(partitions) if key in self.intake.offsets]
@@ -234,7 +235,7 @@ class SinkWorker:
             self._forget(keys)
         log.info("sink.revoked partitions=%s", keys)
 
-    def lost(self, consumer: Any, partitions: list[Any]) -> None:
+    def lost(self, consumer: object, partitions: list[TopicPartition]) -> None:
         """Partitions lost without a chance to commit: forget them (the new owner replays)."""
         keys = _keys(partitions)
         self._forget(keys)

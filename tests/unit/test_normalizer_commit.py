@@ -94,7 +94,7 @@ def test_transactions_are_ended_on_the_committer_thread_one_at_a_time_in_order()
     worker, producer, consumer = _worker(), _Producer(), _Consumer()
     for offset in (10, 20, 30):
         consumer.offset = offset
-        worker.parts.commits.commit_behind(consumer, producer, _pending(10))  # type: ignore[arg-type]
+        worker.parts.commits.commit_behind(consumer, producer, _pending(10))
     worker.parts.commits.await_commit()
     assert producer.calls == ["begin", "offsets 10", "commit", "begin", "offsets 20", "commit",
                               "begin", "offsets 30", "commit"]
@@ -108,10 +108,10 @@ def test_a_failed_commit_surfaces_before_the_next_transaction_and_is_aborted() -
     failure = KafkaError(KafkaError._TIMED_OUT, "commit timed out", txn_requires_abort=True)
     worker, producer, consumer = _worker(), _Producer(fail_commit=failure), _Consumer()
     consumer.offset = 10
-    worker.parts.commits.commit_behind(consumer, producer, _pending(10))  # type: ignore[arg-type]
+    worker.parts.commits.commit_behind(consumer, producer, _pending(10))
     consumer.offset = 20
     with pytest.raises(RestartNeeded):
-        worker.parts.commits.commit_behind(consumer, producer, _pending(10))  # type: ignore[arg-type]
+        worker.parts.commits.commit_behind(consumer, producer, _pending(10))
     assert producer.calls == ["begin", "offsets 10", "abort"]  # the second never began
 
 
@@ -121,7 +121,7 @@ def test_a_fatal_commit_error_replaces_the_producer_and_restarts_from_the_change
     replacement = _Producer()
     worker.producer_factory = lambda: replacement  # type: ignore[assignment,return-value]
     worker.producer = producer  # type: ignore[assignment]
-    worker.parts.commits.commit_behind(consumer, producer, _pending(1))  # type: ignore[arg-type]
+    worker.parts.commits.commit_behind(consumer, producer, _pending(1))
     with pytest.raises(RestartNeeded):
         worker.parts.commits.await_commit()
     assert producer.calls[-1] == "purge" and "abort" not in producer.calls
@@ -142,7 +142,7 @@ def test_a_commit_that_times_out_is_retried_until_it_lands() -> None:
         real_commit(timeout)
 
     producer.commit_transaction = flaky_commit  # type: ignore[method-assign]
-    worker.parts.commits.commit_behind(consumer, producer, _pending(1))  # type: ignore[arg-type]
+    worker.parts.commits.commit_behind(consumer, producer, _pending(1))
     worker.parts.commits.await_commit()
     assert producer.calls == ["begin", "offsets 0", "commit"] and outcomes == []
 
@@ -150,8 +150,8 @@ def test_a_commit_that_times_out_is_retried_until_it_lands() -> None:
 def test_a_rebalance_waits_for_the_commit_in_flight() -> None:
     worker, producer, consumer = _worker(), _Producer(), _Consumer()
     consumer.offset = 10
-    worker.parts.commits.commit_behind(consumer, producer, _pending(10))  # type: ignore[arg-type]
-    worker.parts.rebalance.on_revoke(consumer, [TopicPartition("webinar.activity", 0)])  # type: ignore[arg-type]
+    worker.parts.commits.commit_behind(consumer, producer, _pending(10))
+    worker.parts.rebalance.on_revoke(consumer, [TopicPartition("webinar.activity", 0)])
     assert producer.calls[-1] == "commit"
     assert worker.parts.commits.in_flight is None
 
@@ -166,7 +166,7 @@ def test_a_freezing_worker_collects_with_no_transaction_open_and_freezes_once_wr
         lambda: seen.append(("freeze", list(producer.calls))))
     for offset in (10, 20):
         consumer.offset = offset
-        worker.parts.commits.commit_behind(consumer, producer, _pending(10))  # type: ignore[arg-type]
+        worker.parts.commits.commit_behind(consumer, producer, _pending(10))
     worker.parts.commits.await_commit()
     # A full collection only between transactions: the previous one committed, none begun.
     assert [kind for kind, _calls in seen] == ["collect", "freeze", "collect", "freeze"]
@@ -184,7 +184,7 @@ def test_only_a_freezing_worker_leaves_its_state_frozen_after_a_transaction(
     producer, consumer = _Producer(), _Consumer()
     try:
         with worker.collector:
-            worker.parts.commits.commit_behind(consumer, producer, _pending(1))  # type: ignore[arg-type]
+            worker.parts.commits.commit_behind(consumer, producer, _pending(1))
             worker.parts.commits.await_commit()
             assert (gc.get_freeze_count() > 0) is frozen
         assert gc.get_freeze_count() == 0
@@ -230,7 +230,7 @@ def test_a_write_that_kafka_says_to_abort_is_aborted_and_the_state_rebuilt() -> 
     worker, producer = _worker(), _FailingBegin(failure)
     worker.producer = producer  # type: ignore[assignment]
     with pytest.raises(RestartNeeded):
-        worker.parts.commits.commit_behind(_Consumer(), producer, _pending(1))  # type: ignore[arg-type]
+        worker.parts.commits.commit_behind(_Consumer(), producer, _pending(1))
     assert producer.calls == ["begin", "abort"] and worker.producer is producer
 
 
@@ -240,7 +240,7 @@ def test_a_write_that_fails_for_good_replaces_the_producer() -> None:
     worker.producer = producer  # type: ignore[assignment]
     worker.producer_factory = lambda: replacement  # type: ignore[assignment,return-value]
     with pytest.raises(RestartNeeded):
-        worker.parts.commits.commit_behind(_Consumer(), producer, _pending(1))  # type: ignore[arg-type]
+        worker.parts.commits.commit_behind(_Consumer(), producer, _pending(1))
     assert producer.calls == ["begin", "purge"] and worker.producer is replacement
 
 
@@ -251,6 +251,6 @@ def test_a_committed_transaction_is_progress_for_the_stall_watch() -> None:
     watch.set_backlog(lag=5)
     now[0] = 20.0
     assert watch.check().stalled  # work, and nothing committed for 20 s
-    worker.parts.commits.commit(_Consumer(), _Producer(), _pending(1))  # type: ignore[arg-type]
+    worker.parts.commits.commit(_Consumer(), _Producer(), _pending(1))
     status = watch.check()
     assert not status.stalled and status.seconds_without_progress == 0.0
