@@ -133,8 +133,8 @@ class NormalizerSettings(Section):
     instance_id: str = Field(default_factory=socket.gethostname)
     #: Records per transaction at most (one transaction commits commands, changelog and
     #: offsets). A person changed several times in one transaction is written to the changelog
-    #: once: 20000 (about half a second of work under load) wrote 0.52 changelog records per
-    #: activity where 5000 wrote 0.72. A quiet topic commits what it has after 0.1 s anyway.
+    #: once, so larger transactions write fewer changelog records per activity
+    #: (docs/performance.md). A quiet topic commits what it has after 0.1 s anyway.
     max_records_per_transaction: Annotated[int, Field(gt=0, le=100_000)] = 20_000
     transaction_timeout_ms: Annotated[int, Field(ge=1000)] = 30_000
     #: Partitions of topics the normalizer creates (commands, changelogs, dead letters) when
@@ -149,9 +149,9 @@ class SinkSettings(Section):
     max_inputs_per_request: Annotated[int, Field(gt=0, le=1000)] = 100
     linger_ms: Annotated[int, Field(ge=0)] = 200
     #: Commands held at most while the rate budget is spent (groups keep filling until then);
-    #: at this many the sink pauses its partitions. ~1.2 KB each. A replay's commands touch
-    #: every webinar at once, so this bounds how full its requests get (bench/sink_backlog.py:
-    #: 51 inputs per request at 50k, 66 at 100k, 69 at 200k).
+    #: at this many the sink pauses its partitions. A replay's commands touch every webinar at
+    #: once, so this bounds how full its requests get, and memory grows with it
+    #: (docs/performance.md; bench/sink_backlog.py ranks bounds).
     max_buffered_commands: PositiveInt = 100_000
     #: Requests per rolling window for this app (HubSpot: 100-250 per 10 s depending on tier).
     window_limit: PositiveInt = 100

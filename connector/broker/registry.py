@@ -74,7 +74,7 @@ _KEY_LINES = 5
 _PORT_ATTEMPTS = 3
 _PORT_CLASH_MARKERS = ("Address already in use", "Port already bound")
 
-# Small and quick to start: serial GC, C1 only, no perf-data file. About 230 MB resident.
+# Small and quick to start: serial GC, C1 only, no perf-data file.
 _JVM_FLAGS = (
     "-XX:+UseSerialGC",
     "-XX:TieredStopAtLevel=1",

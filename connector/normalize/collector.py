@@ -3,27 +3,26 @@
 The state (people, their sessions and stamps: millions of tracked containers) lives long and makes
 no reference cycles; refcounting frees whatever it drops. Left to its thresholds, the collector
 still walks every new state object in a young collection and each batch's live temporaries
-several times a transaction. With Python's default thresholds, (700, 10, 10), that was a third of
-the loop's CPU; with (100_000, 50, 1000), still 1.8 s per million activities in 41 young
-collections, ~8% of the loop (in-process, no Kafka); end to end, 214 young collections took
-2.30 s of a 27.2 s run of 1M activities, 0.01 s once frozen (`bench/normalizer.py --gc-stats`).
+several times a transaction. With Python's default thresholds, (700, 10, 10), that is a large
+share of the loop's CPU, and with raised thresholds alone still a noticeable one; once frozen,
+young collections all but vanish (docs/performance.md has the measurements;
+`bench/normalizer.py --gc-stats` prints a run's collections).
 
 So after each transaction is written everything alive is frozen (`gc.freeze`: moved out of the
 collector's generations, in constant time), and the young threshold is above what one transaction
 allocates: young collections then only see what the current transaction made, and rarely run at
 all. The cycles a frozen object may become part of (an exception's traceback, a telemetry span)
-are found by a full collection every `full_every` seconds, which unfreezes first: a pause of
-~2.4 s for the state of a million activities (2.6M tracked objects), logged, taken before a
-transaction begins or while the loop is idle (none is open, no commit is in flight).
+are found by a full collection every `full_every` seconds, which unfreezes first: a pause that
+grows with the state (logged at INFO when long), taken before a transaction begins or while the
+loop is idle (none is open, no commit is in flight).
 
 Freezing suits a process that runs the normalizer alone (`connector run normalizer`): with
-telemetry off it made no cyclic garbage after start-up (1M activities). With telemetry on (1%
-traces to an unreachable OTLP endpoint, /metrics scraped every second) it made ~2,000
-unreachable objects per 5 s, busy or idle: frozen, or below the young threshold, they wait for
-the next full collection, so at most ~10 minutes' worth (~250k objects) is held. Beside a sink
-(`run all`, the demo, tests) a freeze would hold the sink's cycles (httpx, retry tracebacks:
-thousands of objects a second at full rate) the same way, so there the policy only sets
-`SHARED_THRESHOLDS` and never freezes.
+telemetry off it makes no cyclic garbage after start-up. With telemetry on (traces to an
+unreachable OTLP endpoint, /metrics scraped) it makes a slow, steady trickle of unreachable
+objects, busy or idle: frozen, or below the young threshold, they wait for the next full
+collection, so at most `full_every` seconds' worth is held. Beside a sink (`run all`, the demo,
+tests) a freeze would hold the sink's cycles (httpx, retry tracebacks: many objects a second at
+full rate) the same way, so there the policy only sets `SHARED_THRESHOLDS` and never freezes.
 """
 
 from __future__ import annotations
@@ -36,11 +35,11 @@ from types import TracebackType
 
 log = logging.getLogger(__name__)
 
-#: Young threshold above one transaction's allocations (20,000 records make ~300k containers);
-#: the older generations keep the values that made full collections rare before freezing.
+#: Young threshold above what one transaction of the default size allocates; the older
+#: generations keep values that make full collections rare.
 THRESHOLDS = (1_000_000, 50, 1000)
 #: Without freezing (a process shared with other workers): young collections often enough for
-#: their cycles, full ones rare (the defaults, (700, 10, 10), walked the state a third of the time).
+#: their cycles, full ones rare (the defaults, (700, 10, 10), walk the state far too often).
 SHARED_THRESHOLDS = (100_000, 50, 1000)
 #: Seconds between full collections (unfrozen) while the loop runs.
 FULL_EVERY_SECONDS = 600.0

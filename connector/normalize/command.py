@@ -48,7 +48,7 @@ class EventCancel:
 
 
 # Attendance and Command are made for every command the normalizer emits: plain slots classes,
-# because a frozen dataclass's __init__ costs ~3x. Values all the same: never mutate one. Each
+# because a frozen dataclass's __init__ costs more. Values all the same: never mutate one. Each
 # has its own __init__, which mypyc compiles (the one `dataclass` generates stays interpreted).
 @dataclass(slots=True, init=False)
 class Attendance:
@@ -107,7 +107,7 @@ class Command:
         """The Avro datum (union branch named) for the commands topic."""
         kind, branch, body = _fields(self.body)
         # orjson with sorted keys is a deterministic rendering of the content, and cheap (the
-        # stdlib's dataclasses.asdict + json.dumps were a third of the normalizer's time).
+        # stdlib's dataclasses.asdict + json.dumps would be a large share of the normalizer).
         content = orjson.dumps([self.externalEventId, self.externalAccountId, kind, body],
                                option=orjson.OPT_SORT_KEYS)
         command_id = hashlib.blake2b(content, digest_size=12).hexdigest()
@@ -141,8 +141,8 @@ _KINDS: dict[str, type[Any]] = {
 
 def _datum_function(kind: type[Any]) -> Callable[[Any], dict[str, Any]]:
     """``body -> {field: value}`` in declaration order, maps copied: a dict display generated
-    once per class (``dict(zip(names, attrgetter(*names)(body)))`` cost 2.5x as much, once per
-    command the normalizer emits). Field names are identifiers, so the source is safe."""
+    once per class (``dict(zip(names, attrgetter(*names)(body)))`` costs over twice as much,
+    once per command the normalizer emits). Field names are identifiers, so the source is safe."""
     items = ", ".join(f"{f.name!r}: dict(b.{f.name})" if _is_map(f.type)
                       else f"{f.name!r}: b.{f.name}" for f in fields(kind))
     namespace: dict[str, Any] = {}

@@ -38,6 +38,7 @@ from connector.normalize.rules import (
 )
 from connector.serde.record import SourceRecord
 
+#: webinarId -> the webinar's latest description (the webinar table), or None.
 WebinarLookup = Callable[[str], dict[str, Any] | None]
 
 _REGISTRATION = {"Registered": REGISTERED, "RegistrationCancelled": CANCELLED}
@@ -267,9 +268,9 @@ class AttendanceNormalizer:
         return None
 
     def _schedule(self, deadline: int, pkey: tuple[str, str]) -> None:
-        # A deadline that moves back to a value still queued is pushed again (7.6k of 47.6k
-        # pushes per 100k activities of the sample); the copy pops as stale and is skipped, so
-        # no set of queued entries is kept beside the heap.
+        # A deadline that moves back to a value still queued is pushed again (a minority of
+        # pushes); the copy pops as stale and is skipped, so no set of queued entries is kept
+        # beside the heap.
         if self._deadlines.get(pkey) != deadline:
             self._deadlines[pkey] = deadline
             heapq.heappush(self._due, (deadline, *pkey))

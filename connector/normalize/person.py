@@ -19,9 +19,9 @@ REGISTERED, CANCELLED, ATTENDED = "REGISTERED", "CANCELLED", "ATTENDED"
 Stamp = tuple[int, str]  # (occurredAt, activityId): the contract's total order of activities
 
 
-# Not frozen (a frozen dataclass's __init__ costs ~3x, and one is made per evaluation). Read-only.
-# init=False and an __init__ of its own: compiled, mypyc runs this __init__ as C, where the one
-# `dataclass` generates stays interpreted (~0.3 us a call, once per record).
+# Not frozen (a frozen dataclass's __init__ costs several times more, and one is made per
+# evaluation). Read-only. init=False and an __init__ of its own: compiled, mypyc runs this
+# __init__ as C, where the one `dataclass` generates stays interpreted (once per record).
 @dataclass(slots=True, init=False)
 class AttendanceOutcome:
     """What HubSpot should show for the person now, as the normalizer would emit it."""

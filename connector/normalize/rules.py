@@ -44,7 +44,7 @@ class Rejection:
     source: SourceRecord
 
 
-# Not frozen: one is made per record, and frozen costs 3x. Read-only. Its own __init__, which
+# Not frozen: one is made per record, and frozen costs more. Read-only. Its own __init__, which
 # mypyc compiles (the one `dataclass` generates stays interpreted).
 @dataclass(slots=True, init=False)
 class Identity:

@@ -1,8 +1,8 @@
 """Avro readers and writers compiled to Python for one schema: the fast path of every codec.
 
-fastavro interprets the schema for every value (~6 µs to read a platform activity, ~8 µs to write
-a command); a function generated once per schema, with every field unrolled, does the same work
-in well under half of that. It is a *fast path* only, never a second opinion:
+fastavro interprets the schema for every value; a function generated once per schema, with
+every field unrolled, does the same work in well under half the time (docs/performance.md). It
+is a *fast path* only, never a second opinion:
 
 - the reader accepts just the well-formed values of the schema (no resolution to another reader
   schema); on anything else (truncated, malformed, trailing bytes, an over-long varint) it gives up
@@ -89,7 +89,7 @@ def _function(compiler: Any, kind: str, precompiled: dict[str, Any],
 #
 # The same generated functions, written once into a module (connector/serde/precompiled.py) for
 # the schemas shipped in schemas/, so that mypyc can compile them to C with the rest of the
-# native core: ~3x faster than the exec'd code on a platform activity. The module is a build
+# native core, several times faster than the exec'd code. The module is a build
 # output, like the extensions: `scripts/build_native.py` writes it (`make setup`, the Dockerfile
 # and the wheel build run it), and connector.native checks it as it checks a compiled source.
 # A function is found by the digest of the code `compile_reader`/`compile_writer` generates, so

@@ -24,7 +24,7 @@ class DecodeReason(StrEnum):
 
 
 # SourceRecord and Decoded are made once per consumed record: plain slots dataclasses, because
-# a frozen dataclass's __init__ costs twice as much. Treat them as read-only all the same. Each
+# a frozen dataclass's __init__ costs more. Treat them as read-only all the same. Each
 # has its own __init__, which mypyc compiles (the one `dataclass` generates stays interpreted).
 
 

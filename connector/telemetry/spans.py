@@ -2,11 +2,12 @@
 
 A consumed record's own spans (consume, decode, normalize, send) are built whole: their ids and
 times are taken as the record is processed, and each is handed to the span processors as an SDK
-``ReadableSpan`` when it ends (:class:`FinishedSpans`). An SDK ``Span`` costs ~14 µs to start and
-end (sampler, locks, bounded attribute maps, a copy at end), three to four of them per traced
-record; a built one ~3 µs, and what reaches the exporters is the same (tests compare them with
-the SDK's). Processors see them at ``on_end`` only: ours (batch and simple) do nothing at
-``on_start``. Sink batches and HubSpot requests, a few per second, use the SDK tracer.
+``ReadableSpan`` when it ends (:class:`FinishedSpans`). Starting and ending an SDK ``Span``
+(sampler, locks, bounded attribute maps, a copy at end) costs several times a built one, and a
+traced record has three to four of them; what reaches the exporters is the same (tests compare
+them with the SDK's). The measured cost is in docs/performance.md. Processors see them at
+``on_end`` only: ours (batch and simple) do nothing at ``on_start``. Sink batches and HubSpot
+requests, a few per second, use the SDK tracer.
 """
 
 from __future__ import annotations
