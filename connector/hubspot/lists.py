@@ -5,28 +5,14 @@ A mixin like :mod:`connector.hubspot.participation`; it relies only on the clien
 
 from __future__ import annotations
 
-from typing import Any
-
 from connector.hubspot.models import Page, PublicList
-from connector.hubspot.wire import Params, Response, no_body
+from connector.hubspot.wire import Operations, Response, no_body
 from connector.hubspot.wire import quote_segment as _seg
 
 
-class ListOperations:
+class ListOperations(Operations):
     """List association endpoints, by objectId and by external IDs; mixed into
     ``HubSpotClient``."""
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        parse: Any,
-        *,
-        params: Params | None = None,
-        json_body: Any = None,
-        body_optional: bool = False,
-    ) -> Response[Any]:
-        raise NotImplementedError  # provided by HubSpotClient
 
     def get_associated_lists(self, marketing_event_id: str) -> Response[Page[PublicList]]:
         """#29 ``GET /associations/{marketingEventId}/lists``."""

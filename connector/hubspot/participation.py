@@ -24,7 +24,7 @@ from connector.hubspot.models import (
     SubscriberState,
     to_wire,
 )
-from connector.hubspot.wire import Params, Response
+from connector.hubspot.wire import Operations, Params, Response
 from connector.hubspot.wire import quote_segment as _seg
 
 
@@ -45,20 +45,8 @@ def _inputs(subscribers: Sequence[MarketingEventSubscriber | MarketingEventEmail
     return {"inputs": [to_wire(s) for s in subscribers]}
 
 
-class ParticipationOperations:
+class ParticipationOperations(Operations):
     """Attendance and participation endpoints; mixed into ``HubSpotClient``."""
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        parse: Any,
-        *,
-        params: Params | None = None,
-        json_body: Any = None,
-        body_optional: bool = False,
-    ) -> Response[Any]:
-        raise NotImplementedError  # provided by HubSpotClient
 
     # ----------------------------------------------------------------- attendance
 

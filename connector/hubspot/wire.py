@@ -214,3 +214,20 @@ class Wire:
                 path=target,
                 body=content,
             ) from exc
+
+
+class Operations:
+    """Base of the endpoint groups mixed into ``HubSpotClient``: each sends through ``_call``,
+    which the client provides (over its :class:`Wire`)."""
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        parse: Any,
+        *,
+        params: Params | None = None,
+        json_body: Any = None,
+        body_optional: bool = False,
+    ) -> Response[Any]:
+        raise NotImplementedError  # provided by HubSpotClient
