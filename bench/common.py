@@ -8,18 +8,20 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
 
 
 @contextlib.contextmanager
-def sandbox_process(window_limit: int | None) -> Iterator[tuple[str, str]]:
-    """`connector sandbox` on a free port; yields (url, token). None/0 = no rate limit."""
+def sandbox_process(window_limit: int | None,
+                    options: Sequence[str] = ()) -> Iterator[tuple[str, str]]:
+    """`connector sandbox` on a free port; yields (url, token). None/0 = no rate limit;
+    `options`: more of its flags (e.g. its latency model's)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "connector", "--log-level", "WARNING", "sandbox", "--port", "0",
-         "--window-limit", str(window_limit or 0), "--daily-limit", "0"],
+         "--window-limit", str(window_limit or 0), "--daily-limit", "0", *options],
         stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -48,6 +50,7 @@ def _wait_until_serving(url: str, attempts: int = 100) -> None:
 
 
 def sandbox_counters(url: str) -> dict[str, Any]:
-    """The sandbox's request counters (requests, rateLimited, interactions, ...)."""
+    """The sandbox's request counters (requests, rateLimited, interactions, ...), and
+    `monotonic`: its `time.monotonic()` when it counted, comparable with this process's."""
     counters: dict[str, Any] = httpx.get(f"{url}/_sandbox/counters", timeout=30).json()
     return counters

@@ -98,7 +98,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
     bars(axes[0][1], "normalizer end to end (real broker)", ["records/s"],
          [normalizer.get("records_per_s", 0)], "records/s", 50_000)
     sink = figures.get("sink") or []
-    labels = [f"{r['client'].split()[0]} {r.get('limit_per_10s', '')}/10s" for r in sink]
+    labels = [f"{r['client'].split()[0]} {r.get('limit_per_10s', '')}/10s "
+              f"{r.get('latency', {}).get('base_s', 0):g}s" for r in sink]
     values = [r["efficiency"] for r in sink]
     bars(axes[0][2], "sink efficiency (of limit x 100 inputs)", labels, values, "ratio", 0.9)
     latency = figures.get("latency", {})

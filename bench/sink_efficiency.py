@@ -1,6 +1,8 @@
-"""Sink efficiency against the sandbox's rate limit, and a naive one-record-per-request baseline.
+"""Sink efficiency against the sandbox's rate limit and latency, and a naive
+one-record-per-request baseline.
 
     .venv/bin/python -m bench.sink_efficiency [--windows 3 | --seconds 30] [--high 1000]
+                                              [--latency 0 0.05 0.15 0.25 0.5]
                                               [--no-baseline] [--json out.json]
 
 efficiency = achieved attendance records/s
@@ -11,10 +13,27 @@ plainly: the first rate window after the sink applied its first record is exclud
 is free for any client, and start-up — group join, first fetch — is not the sink's rate), then
 the applied count is read over ``--windows`` whole windows (a rolling window admits at most the
 limit in *any* 10 s, so whole windows can never read above 1.0; a part window could, by
-catching a burst of freed slots). The commands topic holds more than the run can apply, so the
-sink is never starved. The baseline reads the same topic and sends each record alone with
-HubSpot's official client (hubspot-api-client) with the retry it documents (urllib3 Retry on
-429/5xx).
+catching a burst of freed slots). Whole windows exactly: each count is stamped with the
+sandbox's own monotonic clock at the instant it counted (counting runs without yielding), and
+the last read is aimed so the sandbox counts at the whole-window mark. On loopback the sink
+spends each window's budget in a burst, so a count a few hundredths of a second off the mark
+takes in or leaves out part of a burst; the former end — the read nearest the mark (up to half
+a second short when reads are slow), stamped with the midpoint of the read — let the figure
+read above 1.0 (1.07 and 203.7 requests per window of 190 were seen). The
+commands topic holds more than the run can apply, so the sink is never starved. The baseline
+reads the same topic and sends each record alone with HubSpot's official client
+(hubspot-api-client) with the retry it documents (urllib3 Retry on 429/5xx).
+
+Latency: every run's sandbox answers with its latency model (`connector sandbox
+--latency-base B --latency-per-input 0.001 --latency-jitter 0.2`): HubSpot is across the
+internet, and a sink figure taken on loopback (~1 ms a request) says nothing about the rate a
+deployment gets. ``--latency`` lists the bases to sweep at the realistic limit (one line each);
+0 turns the model off (the loopback figure). The headline default is 0.25 s + 1 ms per batch
+input (a full batch of 100: 0.35 s), +/- 20 %: a client a continent away from HubSpot's data
+centre waits ~100-150 ms of round trip on a kept-alive TLS connection, and a write takes
+HubSpot some 100 ms more to apply, growing with the batch. These are assumptions, not
+measurements of live HubSpot (none is reachable here); the sweep shows how the figure moves
+with them. The high-limit run and the baseline use ``--high-latency`` (default: the headline).
 
 Needs a broker: $KAFKA_BOOTSTRAP_SERVERS, else the embedded one (java). The sandbox runs in
 its own process (`connector sandbox`, with TCP_NODELAY: see bench/common.py), so it never
@@ -32,6 +51,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
@@ -52,6 +72,31 @@ MAX_INPUTS = 100
 SAMPLE_SECONDS = 0.2
 STARTUP_SECONDS = 120.0
 T0 = 1_767_261_600_000
+HEADLINE_LATENCY = 0.25
+PER_INPUT_LATENCY = 0.001
+LATENCY_JITTER = 0.2
+
+
+@dataclass(frozen=True)
+class Latency:
+    """The sandbox's latency model for one run: a base, a cost per batch input, a jitter."""
+
+    base: float
+    per_input: float = PER_INPUT_LATENCY
+    jitter: float = LATENCY_JITTER
+
+    def sandbox_options(self) -> list[str]:
+        """`connector sandbox` flags; a zero base turns the whole model off (loopback)."""
+        if self.base == 0:
+            return []
+        return ["--latency-base", str(self.base), "--latency-per-input", str(self.per_input),
+                "--latency-jitter", str(self.jitter)]
+
+    def as_dict(self) -> dict[str, float]:
+        """For the JSON results (all zero when the model is off)."""
+        if self.base == 0:
+            return {"base_s": 0.0, "per_input_s": 0.0, "jitter": 0.0}
+        return {"base_s": self.base, "per_input_s": self.per_input, "jitter": self.jitter}
 
 
 @contextlib.contextmanager
@@ -95,10 +140,11 @@ def produce(bootstrap: str, commands: list[Command], partitions: int = 4) -> str
     return topic
 
 
-def applied(url: str) -> tuple[int, int]:
-    """Attendance interactions HubSpot holds (one per applied record), and requests served."""
+def applied(url: str) -> tuple[float, int, int]:
+    """When the sandbox counted (its monotonic clock), the attendance interactions it holds
+    (one per applied record), and the requests it served."""
     counters = sandbox_counters(url)
-    return int(counters["interactions"]), int(counters["requests"])
+    return float(counters["monotonic"]), int(counters["interactions"]), int(counters["requests"])
 
 
 def measure(url: str, total: int, windows: int, limit: int,
@@ -108,49 +154,62 @@ def measure(url: str, total: int, windows: int, limit: int,
 
     The sandbox's counters cost it time in proportion to what it holds (and it serves one
     request at a time), so they are read often only until the first record is applied, then
-    once a second."""
+    once a second. Every time here is the sandbox's stamp of its count, and the last read is
+    aimed (sent that much early) so the sandbox counts at the whole-window mark."""
     first: float | None = None
     while first is None:
         if stop.is_set() or time.monotonic() > start + STARTUP_SECONDS:
             raise RuntimeError(f"nothing applied within {STARTUP_SECONDS:.0f}s")
-        if applied(url)[0] > 0:
-            first = time.monotonic()
+        counted_at, count, _ = applied(url)
+        if count > 0:
+            first = counted_at
         else:
             time.sleep(SAMPLE_SECONDS)
-    t1 = first + WINDOW
-    samples = [_sample(url, t1)]
-    while samples[-1][0] < t1 + WINDOW * windows and not stop.is_set():
-        samples.append(_sample(url, min(samples[-1][0] + 1.0, t1 + WINDOW * windows)))
+    samples = [_sample(url, first + WINDOW)]
+    end = samples[0][0] + WINDOW * windows
+    while samples[-1][0] < end and not stop.is_set():
+        lead = samples[-1][3]  # how late the sandbox counts after a read is sent
+        samples.append(_sample(url, min(samples[-1][0] + 1.0, end - lead)))
         if samples[-1][1] >= 0.95 * total:
             break  # the backlog ran out (not expected): whole windows until then
-    (ta, na, ra), (tb, nb, rb) = samples[0], samples[-1]
-    whole = max(1, int((tb - ta) // WINDOW + 0.01))
-    (tb, nb, rb) = min(samples, key=lambda sample: abs(sample[0] - ta - WINDOW * whole))
+    (ta, na, ra, _), (tb, nb, rb, _) = samples[0], _whole_windows_end(samples)
     stats = sandbox_counters(url)
     ceiling = limit / WINDOW * MAX_INPUTS
     rate = (nb - na) / (tb - ta)
     return {"limit_per_10s": limit, "records_per_s": round(rate, 1),
             "ceiling_records_per_s": ceiling, "efficiency": round(rate / ceiling, 3),
             "requests": stats["requests"], "http_429": stats["rateLimited"],
-            "measured_seconds": round(tb - ta, 2),
+            "measured_seconds": round(tb - ta, 3),
             "requests_per_window": round((rb - ra) / (tb - ta) * WINDOW, 1),
             "inputs_per_request": round(stats["interactions"] / max(stats["requests"], 1), 1)}
 
 
-def _sample(url: str, at: float) -> tuple[float, int, int]:
-    """(when, records applied, requests served), read at ``at`` (monotonic)."""
+Sample = tuple[float, int, int, float]
+
+
+def _whole_windows_end(samples: list[Sample]) -> Sample:
+    """The sample counted nearest a whole number of windows after the first (the last one,
+    aimed there, unless the backlog ran out)."""
+    start = samples[0][0]
+    whole = max(1, int((samples[-1][0] - start) / WINDOW + 0.01))
+    return min(samples, key=lambda sample: abs(sample[0] - start - WINDOW * whole))
+
+
+def _sample(url: str, at: float) -> Sample:
+    """(when counted, records applied, requests served, how late after the read was sent it
+    counted), read at ``at`` (monotonic)."""
     time.sleep(max(0.0, at - time.monotonic()))
-    before = time.monotonic()
-    count, sent = applied(url)
-    return ((before + time.monotonic()) / 2, count, sent)
+    sent = time.monotonic()
+    counted_at, count, served = applied(url)
+    return counted_at, count, served, max(0.0, counted_at - sent)
 
 
-def run_sink_bench(bootstrap: str, limit: int, windows: int) -> dict[str, Any]:
+def run_sink_bench(bootstrap: str, limit: int, windows: int, latency: Latency) -> dict[str, Any]:
     per_second = limit / WINDOW * MAX_INPUTS
     records = int(per_second * WINDOW * (windows + 2) * 1.2)  # never starved while measured
     commands = workload(records)
     topic = produce(bootstrap, commands)
-    with sandbox_process(limit) as (url, token):
+    with sandbox_process(limit, latency.sandbox_options()) as (url, token):
         settings = Settings(
             kafka=KafkaSettings(bootstrap_servers=bootstrap),
             topics=TopicSettings(commands=topic, commands_dlq=f"{topic}.dlq"),
@@ -176,10 +235,11 @@ def run_sink_bench(bootstrap: str, limit: int, windows: int) -> dict[str, Any]:
         thread.join(60)
         if errors:
             raise errors[0]
-    return {"client": "sink", **result}
+    return {"client": "sink", "latency": latency.as_dict(), **result}
 
 
-def run_naive_bench(bootstrap: str, limit: int, windows: int) -> dict[str, Any]:
+def run_naive_bench(bootstrap: str, limit: int, windows: int,
+                    latency: Latency) -> dict[str, Any]:
     from hubspot import HubSpot
     from hubspot.marketing.events import (
         BatchInputMarketingEventEmailSubscriber,
@@ -192,7 +252,7 @@ def run_naive_bench(bootstrap: str, limit: int, windows: int) -> dict[str, Any]:
     topic = produce(bootstrap, commands)
     codec = build_codec(TopicFormat(Framing.SINGLE_OBJECT, COMMAND_SCHEMA), topic,
                         SchemaCatalog.from_directory())
-    with sandbox_process(limit) as (url, token):
+    with sandbox_process(limit, latency.sandbox_options()) as (url, token):
         retry = Retry(total=8, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
                       allowed_methods=None, respect_retry_after_header=True)
         hs = HubSpot(access_token=token, host=url, retry=retry)
@@ -232,31 +292,48 @@ def run_naive_bench(bootstrap: str, limit: int, windows: int) -> dict[str, Any]:
                             email=body.email, interaction_date_time=body.interactionDateTime,
                             contact_properties=body.contactProperties, properties=properties)]))
         consumer.close()
-    return {"client": "naive (hubspot-api-client, 1 record/request)", **sampler}
+    return {"client": "naive (hubspot-api-client, 1 record/request)",
+            "latency": latency.as_dict(), **sampler}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--windows", type=int, default=3,
                         help="whole rate windows (10 s) measured per run, after the first")
     parser.add_argument("--seconds", type=float,
                         help="instead of --windows: seconds measured, in whole windows (>= 1)")
     parser.add_argument("--realistic", type=int, default=190, help="requests per 10 s")
-    parser.add_argument("--high", type=int, default=1000, help="a high limit, requests per 10 s")
+    parser.add_argument("--latency", type=float, nargs="+", default=[HEADLINE_LATENCY],
+                        metavar="SECONDS",
+                        help="sandbox latency bases to run the sink at, at the realistic limit "
+                             f"(each + {PER_INPUT_LATENCY * 1000:g} ms per input, "
+                             f"+/- {LATENCY_JITTER:.0%}; 0 = no latency model)")
+    parser.add_argument("--high", type=int, default=1000,
+                        help="a high limit, requests per 10 s (0 = skip that run)")
+    parser.add_argument("--high-latency", type=float, default=HEADLINE_LATENCY,
+                        metavar="SECONDS", help="latency base of the high-limit and baseline runs")
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     if args.seconds is not None:
         args.windows = max(1, int(args.seconds // WINDOW))
-    runs = [(run_sink_bench, args.realistic), (run_sink_bench, args.high)]
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    headline = Latency(args.high_latency)
+    runs = [(run_sink_bench, args.realistic, Latency(base)) for base in args.latency]
+    if args.high:
+        runs.append((run_sink_bench, args.high, headline))
     if not args.no_baseline:
-        runs.append((run_naive_bench, args.realistic))
+        runs.append((run_naive_bench, args.realistic, headline))
     results = []
     with broker() as bootstrap:
-        for run, limit in runs:
-            result = run(bootstrap, limit, args.windows)
+        for run, limit, latency in runs:
+            result = run(bootstrap, limit, args.windows, latency)
             results.append(result)
-            print(f"{result['client']:<48} limit={limit:>5}/10s "
+            print(f"{result['client']:<48} limit={limit:>5}/10s latency={latency.base:.3f}s "
                   f"records/s={result['records_per_s']:>8} "
                   f"efficiency={result['efficiency']:.3f} 429s={result['http_429']} "
                   f"requests={result['requests']} "

@@ -59,7 +59,16 @@ def _limit(value: int) -> int | None:
 @click.option("--fault-seed", default=0, type=int, help="Seed of the fault RNG.")
 @click.option("--error-rate", default=0.0, type=float, help="Share of requests answered 5xx.")
 @click.option("--error-status", default=500, type=int, help="Status of injected errors.")
-@click.option("--latency", default=0.0, type=float, help="Seconds added to every request.")
+@click.option("--latency-base", "--latency", "latency_base", default=0.0, type=float,
+              help="Seconds every HubSpot request takes (the latency model's base).")
+@click.option("--latency-per-input", default=0.0, type=float,
+              help="Seconds more per item of a batch body's `inputs`.")
+@click.option("--latency-jitter", default=0.0, type=float,
+              help="Uniform spread of each delay, as a fraction of it (0-1; seeded by "
+                   "--fault-seed).")
+@click.option("--latency-operation", "latency_operations", multiple=True,
+              metavar="OP=BASE[:PER_INPUT]",
+              help="One operation's own cost (names as in the sandbox README); repeatable.")
 @click.option("--drop-rate", default=0.0, type=float, help="Share of connections dropped.")
 @click.option(
     "--batch-failure-rate",
@@ -91,7 +100,7 @@ def _fault_data(options: Mapping[str, Any]) -> dict[str, object]:
         "seed": options["fault_seed"],
         "error_rate": options["error_rate"],
         "error_status": options["error_status"],
-        "latency_seconds": options["latency"],
+        "latency_model": _latency_data(options),
         "drop_rate": options["drop_rate"],
         "batch_input_failure_rate": options["batch_failure_rate"],
     }
@@ -108,6 +117,33 @@ def _fault_data(options: Mapping[str, Any]) -> dict[str, object]:
     if options["faults_json"]:
         data.update(json.loads(options["faults_json"]))
     return data
+
+
+def _latency_data(options: Mapping[str, Any]) -> dict[str, object]:
+    """The latency model of the options, as LatencyModel.from_dict takes it."""
+    return {
+        "base_seconds": options["latency_base"],
+        "per_input_seconds": options["latency_per_input"],
+        "jitter": options["latency_jitter"],
+        "operations": dict(_operation_cost(spec) for spec in options["latency_operations"]),
+    }
+
+
+def _operation_cost(spec: str) -> tuple[str, dict[str, float]]:
+    """`OP=BASE[:PER_INPUT]` -> (OP, its cost); an unset per-input cost keeps the global one."""
+    name, _, costs = spec.partition("=")
+    base, _, per_input = costs.partition(":")
+    try:
+        if not name.strip():
+            raise ValueError("no operation name")
+        cost = {"base_seconds": float(base)}
+        if per_input:
+            cost["per_input_seconds"] = float(per_input)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"expected OP=BASE[:PER_INPUT], got {spec!r}", param_hint="--latency-operation"
+        ) from exc
+    return name.strip(), cost
 
 
 def _config(options: Mapping[str, Any], fault_data: dict[str, object]) -> SandboxConfig:

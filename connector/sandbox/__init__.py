@@ -9,11 +9,14 @@ See connector/sandbox/README.md for the fault table, admin endpoints and deviati
 from connector.sandbox.app import ConnectionDropped, SandboxApp, create_app
 from connector.sandbox.config import AppConfig, SandboxConfig
 from connector.sandbox.faults import FaultConfig, Window
+from connector.sandbox.latency import LatencyModel, LatencyOverride
 
 __all__ = [
     "AppConfig",
     "ConnectionDropped",
     "FaultConfig",
+    "LatencyModel",
+    "LatencyOverride",
     "SandboxApp",
     "SandboxConfig",
     "Window",

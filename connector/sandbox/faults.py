@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector.sandbox.latency import LatencyModel, delay_for
+
 
 @dataclass(frozen=True)
 class Window:
@@ -53,7 +55,10 @@ class FaultConfig:
 
     error_rate / error_rates: answer `error_status` instead of serving; error_rates overrides the
       global rate per operation name (see README's operation table).
-    latency_seconds / latencies: added before serving (global / per operation).
+    latency_model: how long each request takes (base + per batch input, jittered, per
+      operation overrides; see latency.py), held before serving.
+    latency_seconds / latencies: a fixed delay (global / per operation) added to the model's:
+      the older knob, a plain base without jitter.
     outage: answer `outage_status` to every HubSpot request inside the window.
     storm: answer 429 TEN_SECONDLY_ROLLING to every HubSpot request inside the window.
       (A window with after_first_request starts counting at the first HubSpot request.)
@@ -74,6 +79,7 @@ class FaultConfig:
     drop_rate: float = 0.0
     drop_rates: Mapping[str, float] = field(default_factory=dict)
     batch_input_failure_rate: float = 0.0
+    latency_model: LatencyModel = field(default_factory=LatencyModel)
 
     def __post_init__(self) -> None:
         _rate(self.error_rate, "error_rate")
@@ -85,6 +91,8 @@ class FaultConfig:
             raise ValueError("FaultConfig: error_status must be 4xx/5xx, outage_status 5xx")
         if self.latency_seconds < 0 or any(v < 0 for v in self.latencies.values()):
             raise ValueError("FaultConfig: latencies must be >= 0")
+        if not isinstance(self.latency_model, LatencyModel):
+            raise ValueError("FaultConfig.latency_model must be a LatencyModel (JSON: an object)")
         object.__setattr__(self, "error_rates", dict(self.error_rates))
         object.__setattr__(self, "latencies", dict(self.latencies))
         object.__setattr__(self, "drop_rates", dict(self.drop_rates))
@@ -99,6 +107,8 @@ class FaultConfig:
         if unknown:
             raise ValueError(f"unknown fault settings: {sorted(unknown)}")
         values = dict(data)
+        if isinstance(values.get("latency_model"), Mapping):
+            values["latency_model"] = LatencyModel.from_dict(values["latency_model"])
         for key in ("outage", "storm"):
             raw = values.get(key)
             if raw is None:
@@ -129,6 +139,8 @@ class FaultConfig:
                          "after_first_request": True}
             elif isinstance(value, Window):
                 value = {"start": value.start, "duration": value.duration}
+            elif isinstance(value, LatencyModel):
+                value = value.to_dict()
             elif isinstance(value, Mapping):
                 value = dict(value)
             out[name] = value
@@ -160,17 +172,21 @@ class FaultInjector:
     def __init__(self, config: FaultConfig) -> None:
         self.config = config
         self._rng = random.Random(config.seed)
+        # jitter draws its own stream, so turning it on leaves the fault decisions unchanged
+        self._latency_rng = random.Random(f"latency-{config.seed}")
         self.injected: dict[str, int] = {}
         # outage and storm on the absolute clock, fixed at the first request decided on
         self._windows: tuple[Window | None, Window | None] | None = None
 
-    def decide(self, operation: str, now: float) -> FaultDecision:
-        """Fault for one HubSpot request, checked in the README's order."""
+    def decide(self, operation: str, now: float, inputs: int = 0) -> FaultDecision:
+        """Fault for one HubSpot request (carrying `inputs` batch items), checked in the
+        README's order."""
         cfg = self.config
         if self._windows is None:
             self._windows = (_anchored(cfg.outage, now), _anchored(cfg.storm, now))
         outage, storm = self._windows
-        latency = cfg.latencies.get(operation, cfg.latency_seconds)
+        latency = cfg.latencies.get(operation, cfg.latency_seconds) + delay_for(
+            cfg.latency_model, operation, inputs, self._latency_rng)
         if outage is not None and outage.contains(now):
             return self._count(FaultDecision(FaultKind.OUTAGE, cfg.outage_status, latency))
         if storm is not None and storm.contains(now):

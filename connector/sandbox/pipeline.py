@@ -26,6 +26,7 @@ from connector.sandbox.errors import (
     validation,
 )
 from connector.sandbox.faults import FaultKind
+from connector.sandbox.latency import batch_inputs
 from connector.sandbox.ratelimit import TEN_SECONDLY
 from connector.sandbox.runtime import Sandbox
 
@@ -169,7 +170,7 @@ async def _serve(
     """Injected faults, authentication, rate limits and scopes, in this order, then the
     handler."""
     base = {"X-HubSpot-Correlation-Id": cid}
-    faulted = await _injected_fault(name, sandbox, app, cid, entry, base)
+    faulted = await _injected_fault(request, name, sandbox, app, cid, entry, base)
     if faulted is not None:
         return faulted
     if app is None:
@@ -195,6 +196,7 @@ async def _serve(
 
 
 async def _injected_fault(
+    request: Request,
     name: str,
     sandbox: Sandbox,
     app: AppConfig | None,
@@ -203,8 +205,9 @@ async def _injected_fault(
     base: dict[str, str],
 ) -> Response | None:
     """The answer of the fault the sandbox's knobs inject now (after its latency), or None."""
-    decision = sandbox.faults.decide(name, sandbox.now())
+    decision = sandbox.faults.decide(name, sandbox.now(), await _inputs(request, sandbox, name))
     if decision.latency:
+        # config.sleep is asyncio.sleep: the held request leaves the event loop to the others
         await sandbox.config.sleep(decision.latency)
     if decision.kind is not FaultKind.NONE:
         entry["fault"] = decision.kind.value
@@ -220,6 +223,14 @@ async def _injected_fault(
         body = rate_limit_body(cid, TEN_SECONDLY, app_id, sandbox.config.portal_id)
         return _json(429, body, headers)
     return None
+
+
+async def _inputs(request: Request, sandbox: Sandbox, name: str) -> int:
+    """The request's batch inputs, read only when its latency depends on them (the body is
+    cached by Starlette, so the handler reads it again for free)."""
+    if not sandbox.faults.config.latency_model.counts_inputs(name):
+        return 0
+    return batch_inputs(await request.body())
 
 
 def ok(body: Any, status: int = 200) -> JSONResponse:

@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 
@@ -35,5 +36,29 @@ def test_the_printed_url_and_token_work_and_sigterm_stops_it() -> None:
         process.terminate()
         # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells why.
         assert process.wait(15) in (0, -signal.SIGTERM)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_the_latency_flags_hold_every_request_at_least_the_base() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "connector", "sandbox", "--port", "0", "--latency-base", "0.05",
+         "--latency-per-input", "0.001", "--latency-jitter", "0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+        url = re.search(r"http://127\.0\.0\.1:\d+", lines[0])
+        assert url, lines
+        model = httpx.get(f"{url.group(0)}/_sandbox/faults", timeout=10).json()["latency_model"]
+        assert model == {"base_seconds": 0.05, "per_input_seconds": 0.001, "jitter": 0.2,
+                         "operations": {}}
+        started = time.monotonic()
+        answer = httpx.get(f"{url.group(0)}/marketing/v3/marketing-events/", timeout=10,
+                           headers={"Authorization": "Bearer wrong"})
+        assert answer.status_code == 401 and time.monotonic() - started >= 0.05 * (1 - 0.2)
+    finally:
+        process.terminate()
+        process.wait(15)
         if process.stdout is not None:
             process.stdout.close()

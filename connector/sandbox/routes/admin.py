@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -131,8 +132,12 @@ async def requests_log(request: Request) -> Response:
 
 
 async def counters(request: Request) -> Response:
-    """Request counters (total, per status, per operation, 429s, faults)."""
-    return JSONResponse(_sandbox(request).stats())
+    """Request counters (total, per status, per operation, 429s, faults), with `monotonic`:
+    the sandbox's `time.monotonic()` when it counted. Counting runs without yielding, so that
+    instant is exact however late the answer arrives; CLOCK_MONOTONIC is system-wide on Linux,
+    so a benchmark in another process can set it against its own clock."""
+    counted_at = time.monotonic()
+    return JSONResponse({**_sandbox(request).stats(), "monotonic": counted_at})
 
 
 async def callbacks(request: Request) -> Response:
