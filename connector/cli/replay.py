@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from connector.cli.common import reports_errors, settings_from
-from connector.replay.backfill import BackfillPlan, BackfillReport, plan_backfill
+from connector.replay.backfill_plan import BackfillPlan, BackfillReport, plan_backfill
 from connector.replay.plan import Kind, Strategy, format_table
 from connector.replay.reset import ResetOutcome, ResetRequest, reset
 from connector.replay.run import open_cluster, run_backfill

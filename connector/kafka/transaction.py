@@ -40,7 +40,6 @@ __all__ = [
     "ProducerUnusable",
     "TransactionAborted",
     "TransactionBounds",
-    "TransactionalClient",
     "describe",
 ]
 

@@ -15,7 +15,8 @@ The CLI is connector.cli.replay (`replay_group`): it parses options and prints; 
 modules above do the work.
 """
 
-from connector.replay.backfill import Backfill, BackfillPlan, plan_backfill
+from connector.replay.backfill import Backfill
+from connector.replay.backfill_plan import BackfillPlan, plan_backfill
 from connector.replay.errors import (
     GroupActiveError,
     OffsetCommitError,

@@ -47,15 +47,14 @@ from connector.kafka import TopicSpec, clients, ensure_topics
 from connector.kafka.clients import KafkaException
 from connector.kafka.protocols import ProducerClient
 from connector.replay import state as normalizer_state
-from connector.replay.backfill_plan import BackfillPlan, BackfillReport, Names, plan_backfill
+from connector.replay.backfill_plan import BackfillPlan, BackfillReport
 from connector.replay.cluster import TP, Cluster, read_ranges
 from connector.replay.errors import ReplayError
 from connector.replay.progress import Progress
 from connector.runtime.table import WebinarTable
 from connector.runtime.workers import Worker, pipeline_workers
 
-__all__ = ["Backfill", "BackfillInterrupted", "BackfillPlan", "BackfillReport", "Names",
-           "plan_backfill"]
+__all__ = ["Backfill", "BackfillInterrupted"]
 
 log = logging.getLogger(__name__)
 

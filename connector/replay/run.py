@@ -15,7 +15,8 @@ from types import FrameType
 from typing import TextIO
 
 from connector.config import Settings
-from connector.replay.backfill import Backfill, BackfillPlan, BackfillReport
+from connector.replay.backfill import Backfill
+from connector.replay.backfill_plan import BackfillPlan, BackfillReport
 from connector.replay.cluster import Cluster
 from connector.replay.progress import Progress
 
