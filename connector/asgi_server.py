@@ -18,7 +18,7 @@ import uvicorn
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    """A bound, inheritable socket; port 0 picks a free one."""
+    """A bound, listening, inheritable socket; port 0 picks a free one."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -28,6 +28,9 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
         # client's delayed ACK of the head, capping every client far below the server.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
+        # Listen now, not when uvicorn starts: a caller announces the URL as soon as this
+        # returns, and a client that connects first is queued instead of refused.
+        sock.listen(socket.SOMAXCONN)
     except OSError:
         sock.close()
         raise
