@@ -307,7 +307,7 @@ def parse_args() -> argparse.Namespace:
                         metavar="SECONDS",
                         help="sandbox latency bases to run the sink at, at the realistic limit "
                              f"(each + {PER_INPUT_LATENCY * 1000:g} ms per input, "
-                             f"+/- {LATENCY_JITTER:.0%}; 0 = no latency model)")
+                             f"+/- {LATENCY_JITTER * 100:g}%%; 0 = no latency model)")
     parser.add_argument("--high", type=int, default=1000,
                         help="a high limit, requests per 10 s (0 = skip that run)")
     parser.add_argument("--high-latency", type=float, default=HEADLINE_LATENCY,

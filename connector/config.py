@@ -158,6 +158,9 @@ class SinkSettings(Section):
     window_seconds: PositiveInt = 10
     daily_limit: PositiveInt = 250_000
     retry_budget_seconds: PositiveFloat = 900.0
+    #: Requests in flight together at most (one thread each; the sink keeps about rate x
+    #: HubSpot's latency in flight, up to this). 1: one at a time, on the consumer's thread.
+    max_in_flight: Annotated[int, Field(ge=1, le=256)] = 32
 
 
 class TelemetrySettings(Section):

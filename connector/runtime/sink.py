@@ -24,10 +24,10 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import httpx
-from tenacity import RetryCallState
 
 from connector.clock import Clock
 from connector.config import Settings
@@ -40,6 +40,7 @@ from connector.serde.topic import TopicCodecs
 from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
 from connector.sink.budget import RateBudget
+from connector.sink.flight import Concurrency
 from connector.sink.intake import Intake
 from connector.sink.offsets import AssignedOffsets
 from connector.sink.options import SinkOptions
@@ -59,28 +60,14 @@ _ATTEMPT_TIMEOUT_S = 10.0  # one metadata / create-topics attempt
 
 @dataclass
 class ObservedRetryPolicy(RetryPolicy):
-    """A :class:`RetryPolicy` that counts each retry in ``metrics.hubspot_retry``.
-
-    tenacity asks :meth:`wait_for` (seeing the failure) and then calls :meth:`wait_before_retry`
-    only when it will try again, so the failure noted by the one is what the other counts.
-    """
+    """A :class:`RetryPolicy` that counts each retry in ``metrics.hubspot_retry`` (tenacity
+    calls :meth:`before_retry` only when it will try again)."""
 
     metrics: Metrics | None = None
-    _failure: BaseException | None = field(default=None, init=False, repr=False)
 
-    def wait_for(self, state: RetryCallState) -> float:
-        self._failure = state.outcome.exception() if state.outcome is not None else None
-        return super().wait_for(state)
-
-    def wait_before_retry(self, seconds: float) -> None:
-        self.retried()
-        super().wait_before_retry(seconds)
-
-    def retried(self) -> None:
-        """Count the failure noted by :meth:`wait_for` (once), right before a retry waits."""
-        failure, self._failure = self._failure, None
-        if self.metrics is not None and failure is not None:
-            operation, reason = retry_labels(failure)
+    def before_retry(self, error: BaseException | None) -> None:
+        if self.metrics is not None and error is not None:
+            operation, reason = retry_labels(error)
             self.metrics.hubspot_retry(operation, reason)
 
 
@@ -101,7 +88,8 @@ def sink_options(settings: Settings) -> SinkOptions:
     """The worker's topics and bounds, from the settings."""
     return SinkOptions(topic=settings.topics.commands, dlq_topic=settings.topics.commands_dlq,
                        group=settings.sink.group_id,
-                       max_buffered=settings.sink.max_buffered_commands)
+                       max_buffered=settings.sink.max_buffered_commands,
+                       landing_seconds=settings.hubspot.request_timeout_seconds + 5.0)
 
 
 def sink_consumer(settings: Settings, offsets: AssignedOffsets) -> clients.Consumer:
@@ -130,21 +118,44 @@ def hubspot_client(settings: Settings, transport: httpx.BaseTransport | None,
                           "to run the sink")
     timeout = httpx.Timeout(settings.hubspot.request_timeout_seconds, connect=5.0)
     return HubSpotClient(token.get_secret_value(), base_url=settings.hubspot.base_url,
-                         transport=telemetry.http_transport(transport, limits=DEFAULT_LIMITS),
+                         transport=telemetry.http_transport(
+                             transport, limits=connection_limits(settings.sink.max_in_flight)),
                          timeout=timeout)
 
 
+def connection_limits(max_in_flight: int) -> httpx.Limits:
+    """One kept-alive connection per request in flight (a few more for lookups), so no
+    request queues for a connection."""
+    if max_in_flight <= 1:
+        return DEFAULT_LIMITS
+    return httpx.Limits(max_connections=max_in_flight + 2,
+                        max_keepalive_connections=max_in_flight + 2, keepalive_expiry=30.0)
+
+
+def sink_executor(max_in_flight: int) -> Executor | None:
+    """The pool requests fly on (None: one at a time, inline)."""
+    if max_in_flight <= 1:
+        return None
+    return ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="sink-hubspot")
+
+
 def build_applier(settings: Settings, client: HubSpotClient, intake: Intake,
-                  budget: RateBudget, metrics: Metrics) -> Applier:
-    """The applier: waits for the rate budget and between retries through ``intake.idle``
-    (which keeps polling)."""
+                  budget: RateBudget, metrics: Metrics,
+                  concurrency: Concurrency | None = None) -> Applier:
+    """The applier: inline, waits for the rate budget and between retries through
+    ``intake.idle`` (which keeps polling); its latencies feed ``concurrency``."""
     policy = ObservedRetryPolicy(
         budget_seconds=settings.sink.retry_budget_seconds, clock=intake.clock,
         sleep=functools.partial(intake.idle, waiting_on="hubspot-retry-backoff"),
         rng=random.Random(), metrics=metrics if metrics.enabled else None)
     return Applier(client, budget=budget, policy=policy, clock=intake.clock,
                    sleep=functools.partial(intake.idle, waiting_on="hubspot-rate-budget"),
-                   lists=ListTargets.from_settings(settings.hubspot.list_associations))
+                   lists=ListTargets.from_settings(settings.hubspot.list_associations),
+                   on_latency=concurrency.observe if concurrency is not None else _ignore)
+
+
+def _ignore(_seconds: float) -> None:
+    return None
 
 
 def build_worker(
@@ -175,12 +186,13 @@ def build_worker(
                     offsets=offsets)
     budget = RateBudget(window_limit=sink.window_limit, window_seconds=sink.window_seconds,
                         daily_limit=sink.daily_limit, clock=clock)
+    concurrency = Concurrency(sink.max_in_flight)
     worker = SinkWorker(
         intake,
         producer=producer if producer is not None else dead_letter_producer(settings),
         producer_factory=functools.partial(dead_letter_producer, settings)
         if producer is None else None,
-        applier=build_applier(settings, client, intake, budget, telemetry.metrics),
+        applier=build_applier(settings, client, intake, budget, telemetry.metrics, concurrency),
         decoder=TopicCodecs.from_settings(settings).decoder(settings.topics.commands),
         # A small group waiting a whole rate window outranks a full one that just formed.
         batcher=Batcher(max_inputs=sink.max_inputs_per_request,
@@ -189,6 +201,8 @@ def build_worker(
         parking=ParkingLot(budget_seconds=sink.retry_budget_seconds, clock=clock),
         budget=budget,
         telemetry=telemetry,
+        executor=sink_executor(sink.max_in_flight),
+        concurrency=concurrency,
     )
     return worker, client
 

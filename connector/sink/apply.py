@@ -35,6 +35,7 @@ from connector.hubspot import (
 )
 from connector.normalize.command import EventCancel, EventComplete, EventUpsert
 from connector.sink.budget import RateBudget
+from connector.sink.flight import Flight
 from connector.sink.lists import ListAssociator
 from connector.sink.outcome import (
     ApplyOutcome,
@@ -62,7 +63,11 @@ log = logging.getLogger("connector.sink")
 class Applier:
     """Sends work items to HubSpot through one client, one rate budget and one retry policy.
 
-    ``sleep`` waits for the rate budget (the worker's, which keeps polling Kafka)."""
+    ``sleep`` waits for the rate budget (the worker's, which keeps polling Kafka) when a work
+    item runs on the consumer's thread; a work item in flight on a pool thread waits its
+    :class:`~connector.sink.flight.Flight`'s way. Work items may run on several threads at
+    once: the objectId cache is a dict (its reads and writes are atomic), the rest is per call.
+    ``on_latency`` receives each answer's round trip."""
 
     def __init__(
         self,
@@ -73,9 +78,11 @@ class Applier:
         clock: Clock,
         sleep: Callable[[float], None],
         lists: ListTargets | None = None,
+        on_latency: Callable[[float], None] = lambda _seconds: None,
     ) -> None:
         self._client = client
-        self._sender = RequestSender(budget=budget, policy=policy, clock=clock, sleep=sleep)
+        self._sender = RequestSender(budget=budget, policy=policy, clock=clock, sleep=sleep,
+                                     on_latency=on_latency)
         self._lists = ListAssociator(client, self._sender, lists or ListTargets())
         self._object_ids: dict[EventKey, str] = {}
         self.last_lookup_error: HubSpotError | None = None
@@ -106,11 +113,13 @@ class Applier:
 
     # ----------------------------------------------------------------- work items
 
-    def execute(self, work: Work) -> ApplyOutcome:
-        """Apply one work item; every command ends applied, failed or missing."""
-        if isinstance(work, EventWork):
-            return self._event(work.pending)
-        return self._attendance(work)
+    def execute(self, work: Work, flight: Flight | None = None) -> ApplyOutcome:
+        """Apply one work item; every command ends applied, failed or missing. ``flight``:
+        its prepaid slot and waits when it is one of several in flight (any thread)."""
+        with self._sender.carrying(flight):
+            if isinstance(work, EventWork):
+                return self._event(work.pending)
+            return self._attendance(work)
 
     def lookup(self, event: EventKey, items: Sequence[PendingCommand] = ()) -> str | None:
         """The event's objectId: cached, or one GET by external IDs (None when not found or

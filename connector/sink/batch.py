@@ -16,6 +16,9 @@ work item that may go now:
 * Event commands (upsert, complete, cancel) first seal every open group of their event and
   place its deferred commands (sealing eagerly until none is left), then enter the lane's FIFO
   themselves: earlier attendance goes first, later attendance after.
+* Work taken is in flight until :meth:`~Batcher.landed`; meanwhile its lane hands out only
+  work that cannot change order (no shared person, no event command; see
+  :mod:`~connector.sink.lanes`), so requests go out together and order stays exact.
 * Which work goes next (:meth:`~Batcher.take`) is :meth:`Lanes.best
   <connector.sink.lanes.Lanes.best>`: lanes holding an event command first, then the fullest and
   oldest work; an open group only once it lingered (budget to spare) or ranks like a full batch.
@@ -191,8 +194,14 @@ class Batcher:
         self._held -= len(work.items)
         return work
 
+    def landed(self, work: Work) -> None:
+        """A taken work item's outcome was settled: its lane may hand out what it held back
+        (see :mod:`~connector.sink.lanes`)."""
+        self._lanes.land(work)
+
     def push_front(self, work: Work) -> None:
-        """Put a taken work item back at the head of its lane (it is retried first)."""
+        """Put a taken (and landed) work item back at the head of its lane (it is retried
+        first)."""
         since = work.opened_at if isinstance(work, AttendanceBatch) else self._clock()
         self._lanes.lane(work.event).push_front(since, work)
         self._held += len(work.items)

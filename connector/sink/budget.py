@@ -3,9 +3,22 @@
 Before each request the sink asks :meth:`RateBudget.reserve`; 0.0 means "send now" (the request
 is counted), a positive number is how long to wait first; :meth:`RateBudget.delay` answers the
 same without counting (the worker takes work only while a slot is free). After the answer,
-:meth:`settle` moves the request's timestamp to when the answer arrived (HubSpot admitted it
-somewhere in between, so our copy never expires before HubSpot's does) and corrects the budget
-from the ``X-HubSpot-RateLimit-*`` headers:
+:meth:`settle` counts the request from when the answer arrived (HubSpot admitted it somewhere
+in between, so our copy never expires before HubSpot's does) and corrects the budget from the
+``X-HubSpot-RateLimit-*`` headers.
+
+Requests are in flight together, from several threads: every call takes one lock, and each
+reservation is a :class:`Ticket`. A request in flight counts in the window until it is answered
+(it never expires early); :meth:`settle` settles the calling thread's oldest unsettled
+reservation, or the ticket it is given (:meth:`acquire` reserves on one thread for a request
+sent on another).
+
+A request cannot reach HubSpot sooner than about half the quickest round trip seen lately
+(:meth:`round_trip`), so one of ours that HubSpot will forget before a request sent now can
+arrive is not counted against it: with a quarter of a second of latency, the window would
+otherwise hold a request for ``window + latency`` and lose a few per cent of the budget.
+
+The headers:
 
 * ``Max`` / ``Interval-Milliseconds`` replace the configured window (the server knows the tier);
 * ``Remaining``: HubSpot counted ``Max - Remaining`` requests in its window. What we did not
@@ -29,11 +42,25 @@ before one probe request re-reads the daily headers. The clock (epoch seconds) i
 
 from __future__ import annotations
 
+import bisect
 import math
+import threading
 from collections import deque
+from dataclasses import dataclass
 
 from connector.clock import Clock
 from connector.hubspot import RateLimitStatus
+
+
+@dataclass(eq=False, slots=True)
+class Ticket:
+    """One reserved request: counted in the window from ``sent_at`` until it is answered."""
+
+    sent_at: float
+
+
+#: Round trips the quickest one is taken from.
+ROUND_TRIPS_KEPT = 64
 
 
 class RateBudget:
@@ -57,9 +84,13 @@ class RateBudget:
         self._clock = clock
         self._offset = daily_reset_utc_offset_hours * 3600.0
         self._probe = daily_probe_seconds
-        self._sent: deque[float] = deque()
-        self._sent_at: float | None = None
+        self._answered: deque[float] = deque()  # when our admitted requests were answered
+        self._flying: set[Ticket] = set()  # reserved, not yet answered
+        self._local = threading.local()  # each thread's unsettled reservations, oldest first
+        self._lock = threading.RLock()
         self._measured: deque[tuple[float, int]] = deque()  # (when, their share)
+        self._round_trips: deque[float] = deque(maxlen=ROUND_TRIPS_KEPT)
+        self._credit = 0.0  # seconds a request sent now takes at least to reach HubSpot
         self._daily_remaining: int | None = daily_limit
         self._day = self._day_of(clock())
         self._daily_blocked_until: float | None = None
@@ -69,64 +100,95 @@ class RateBudget:
     @property
     def theirs(self) -> int:
         """Requests others sharing the app use per window, as last measured (0 when stale)."""
-        return self._theirs_at(self._clock())
+        with self._lock:
+            return self._theirs_at(self._clock())
 
     @property
     def used(self) -> int:
         """Requests (ours and theirs) in the current window."""
-        now = self._clock()
-        self._prune(now)
-        return len(self._sent) + self._theirs_at(now)
+        with self._lock:
+            now = self._clock()
+            return self._ours(now) + self._theirs_at(now)
+
+    @property
+    def in_flight(self) -> int:
+        """Our requests reserved and not yet answered."""
+        return len(self._flying)
 
     @property
     def daily_remaining(self) -> int | None:
         """Our estimate of today's remaining calls (None when unknown/unlimited)."""
-        self._roll_day(self._clock())
-        return self._daily_remaining
+        with self._lock:
+            self._roll_day(self._clock())
+            return self._daily_remaining
 
-    # ----------------------------------------------------------------- the two calls
+    # ----------------------------------------------------------------- the calls
 
     def delay(self) -> float:
         """Seconds until :meth:`reserve` would say "send now" (0.0: a slot is free); counts
         nothing."""
-        return self._wait(self._clock(), probe=False)
+        with self._lock:
+            return self._wait(self._clock(), probe=False)
 
     def free(self) -> int:
         """How many requests may be sent now, one after the other (0 while waiting)."""
-        now = self._clock()
-        if self._wait(now, probe=False) > 0:
-            return 0
-        theirs = self._theirs_at(now)
-        slots = self.window_limit - len(self._sent) - (theirs + 1 if theirs else 0)
-        if self._daily_remaining is not None:
-            slots = min(slots, self._daily_remaining)
-        return max(slots, 1)
+        with self._lock:
+            now = self._clock()
+            if self._wait(now, probe=False) > 0:
+                return 0
+            theirs = self._theirs_at(now)
+            slots = self.window_limit - self._ours(now) - (theirs + 1 if theirs else 0)
+            if self._daily_remaining is not None:
+                slots = min(slots, self._daily_remaining)
+            return max(slots, 1)
 
     def reserve(self) -> float:
-        """0.0 and count one request when one may be sent now; else seconds to wait first."""
-        now = self._clock()
-        wait = self._wait(now, probe=True)
-        if wait > 0:
-            return wait
-        self._sent.append(now)
-        self._sent_at = now
-        if self._daily_remaining is not None:
-            self._daily_remaining -= 1
-        return 0.0
+        """0.0 and count one request when one may be sent now (it becomes this thread's
+        reservation, which :meth:`settle` settles); else seconds to wait first."""
+        with self._lock:
+            wait = self._wait(self._clock(), probe=True)
+            if wait > 0:
+                return wait
+            self._mine().append(self._take(self._clock()))
+            return 0.0
 
-    def settle(self, status: RateLimitStatus | None, *, admitted: bool = True) -> None:
-        """The reserved request was answered now; correct from its rate-limit headers.
+    def acquire(self) -> Ticket | None:
+        """Reserve one request now, to be sent by any thread (settle it with its ticket);
+        None when none may be sent now (see :meth:`delay`)."""
+        with self._lock:
+            now = self._clock()
+            return None if self._wait(now, probe=True) > 0 else self._take(now)
+
+    def adopt(self, ticket: Ticket) -> None:
+        """The calling thread sends the request reserved as ``ticket`` (:meth:`settle`
+        without a ticket settles it)."""
+        self._mine().append(ticket)
+
+    def settle(self, status: RateLimitStatus | None, *, admitted: bool = True,
+               ticket: Ticket | None = None) -> None:
+        """The reserved request (``ticket``, else this thread's oldest unsettled one) was answered
+        now; correct from its rate-limit headers.
 
         ``admitted=False`` for a 429: HubSpot did not count it, neither do we."""
-        now = self._clock()
-        if self._sent and self._sent_at is not None:
-            if admitted:
-                self._sent[-1] = max(self._sent[-1], now)
-            else:
-                self._sent.pop()
-        if status is not None:
-            self.observe(status, sent_at=self._sent_at)
-        self._sent_at = None
+        if ticket is None:
+            mine = self._mine()
+            ticket = mine.popleft() if mine else None
+        with self._lock:
+            now = self._clock()
+            if ticket is not None and ticket in self._flying:
+                self._flying.discard(ticket)
+                if admitted:
+                    self._answered.append(max(now, self._answered[-1]) if self._answered
+                                          else now)
+            if status is not None:
+                self._observe(status, sent_at=ticket.sent_at if ticket else None)
+
+    def round_trip(self, seconds: float) -> None:
+        """One request's round trip (from any thread): half the quickest of the last
+        :data:`ROUND_TRIPS_KEPT` is how long a request takes at least to reach HubSpot."""
+        with self._lock:
+            self._round_trips.append(seconds)
+            self._credit = max(0.0, min(self._round_trips) / 2)
 
     def observe(self, status: RateLimitStatus, *, sent_at: float | None = None) -> None:
         """Correct the budget from what HubSpot said (any response, success or error).
@@ -134,6 +196,41 @@ class RateBudget:
         ``sent_at``: when the answered request left; HubSpot counted its window somewhere
         between then and now, so ours are counted over the wider span (never over-blaming
         others for our own requests that expired while it was in flight)."""
+        with self._lock:
+            self._observe(status, sent_at=sent_at)
+
+    def daily_exhausted(self) -> None:
+        """HubSpot answered 429 DAILY: nothing more until the allowance resets."""
+        with self._lock:
+            now = self._clock()
+            self._daily_remaining = 0
+            self._daily_blocked_until = min(self._next_midnight(now), now + self._probe)
+
+    # ----------------------------------------------------------------- internals
+
+    def _mine(self) -> deque[Ticket]:
+        """The calling thread's unsettled reservations."""
+        mine: deque[Ticket] | None = getattr(self._local, "tickets", None)
+        if mine is None:
+            mine = self._local.tickets = deque()
+        return mine
+
+    def _take(self, now: float) -> Ticket:
+        ticket = Ticket(now)
+        self._flying.add(ticket)
+        if self._daily_remaining is not None:
+            self._daily_remaining -= 1
+        return ticket
+
+    def _ours(self, now: float) -> int:
+        """Our requests in the window as a request sent now finds it: answered within it,
+        and every one in flight."""
+        self._prune(now)
+        # HubSpot forgets these before a request sent now can reach it (see round_trip).
+        forgotten = bisect.bisect_right(self._answered, now + self._credit - self.window_seconds)
+        return len(self._answered) - forgotten + len(self._flying)
+
+    def _observe(self, status: RateLimitStatus, *, sent_at: float | None) -> None:
         now = self._clock()
         if status.interval_ms:
             self.window_seconds = status.interval_ms / 1000.0
@@ -141,10 +238,13 @@ class RateBudget:
             self.window_limit = status.max
         if status.remaining is not None and status.max:
             server_used = max(0, status.max - status.remaining)
-            horizon = (sent_at if sent_at is not None else now) - self.window_seconds
+            left = sent_at if sent_at is not None else now
+            horizon = left - self.window_seconds
             # Counted before pruning to now: one of ours that left HubSpot's window only while
-            # this request was in flight was still in the window HubSpot counted.
-            ours = sum(1 for t in self._sent if t > horizon)
+            # this request was in flight was still in the window HubSpot counted. Of those
+            # still in flight, the ones sent before this one reached HubSpot before it did.
+            ours = (sum(1 for t in self._answered if t > horizon)
+                    + sum(1 for t in self._flying if t.sent_at <= left))
             while self._measured and self._measured[-1][1] <= server_used - ours:
                 self._measured.pop()  # a larger, newer measure supersedes these
             self._measured.append((now, max(0, server_used - ours)))
@@ -152,17 +252,9 @@ class RateBudget:
         if status.daily:
             self.daily_limit = status.daily
         if status.daily_remaining is not None:
-            self._daily_remaining = status.daily_remaining
+            self._daily_remaining = status.daily_remaining - len(self._flying)
             if status.daily_remaining > 0:
                 self._daily_blocked_until = None
-
-    def daily_exhausted(self) -> None:
-        """HubSpot answered 429 DAILY: nothing more until the allowance resets."""
-        now = self._clock()
-        self._daily_remaining = 0
-        self._daily_blocked_until = min(self._next_midnight(now), now + self._probe)
-
-    # ----------------------------------------------------------------- internals
 
     def _wait(self, now: float, *, probe: bool) -> float:
         """How long before one more request may go (``probe``: a due daily probe is taken)."""
@@ -170,21 +262,29 @@ class RateBudget:
         daily_wait = self._daily_wait(now, probe=probe)
         if daily_wait > 0:
             return daily_wait
-        self._prune(now)
         theirs = self._theirs_at(now)
         if theirs:
             theirs += 1  # headroom: one of theirs may have just expired, about to be re-sent
-        if len(self._sent) + theirs >= self.window_limit:
+        if self._ours(now) + theirs >= self.window_limit:
+            counted = self._first_counted(now)
             frees = [t + self.window_seconds for t in (
-                self._sent[0] if self._sent else None,
+                counted - self._credit if counted is not None else None,
+                min((t.sent_at for t in self._flying), default=None),
                 self._measured[0][0] if theirs else None) if t is not None]
             return max(min(frees) - now, 0.001)
         return 0.0
 
+    def _first_counted(self, now: float) -> float | None:
+        """When the oldest of ours still counted by :meth:`_ours` was answered."""
+        index = bisect.bisect_right(self._answered, now + self._credit - self.window_seconds)
+        return self._answered[index] if index < len(self._answered) else None
+
     def _prune(self, now: float) -> None:
-        horizon = now - self.window_seconds
-        while self._sent and self._sent[0] <= horizon:
-            self._sent.popleft()
+        """Forget ours answered more than two windows ago (one window is counted; answers
+        older than that are still needed to measure theirs from an answer that took long)."""
+        horizon = now - 2 * self.window_seconds
+        while self._answered and self._answered[0] <= horizon:
+            self._answered.popleft()
 
     def _theirs_at(self, now: float) -> int:
         """The largest share measured within the last window (0 when none)."""

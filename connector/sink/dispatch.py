@@ -2,21 +2,31 @@
 
 Requests are the scarce resource: work is taken (:meth:`Batcher.take`) only while the rate
 budget has a free slot, and while it has none the worker keeps consuming, so groups fill up
-and the next request carries a full batch. After a work item, applied commands are finished,
-failures dead-lettered, missing events parked and found ones released. Each work item runs in
-a ``sink batch`` span continuing the trace of its first sampled command; the batch fill ratio
-and the rate budget left are measured.
+and the next request carries a full batch. Work is *launched* as a
+:class:`~connector.sink.flight.Flight` with that slot reserved, on the executor: a thread pool
+keeps up to :meth:`Concurrency.target <connector.sink.flight.Concurrency.target>` in flight
+together (the batcher hands out only work that cannot change order while others fly), an
+inline executor runs one at a time. Flights *land* on the consumer's thread
+(:meth:`Dispatcher.collect`): applied commands are finished, failures dead-lettered, missing
+events parked and found ones released, and the batcher may hand out what the flight held back.
+Each work item runs in a ``sink batch`` span continuing the trace of its first sampled command;
+the batch fill ratio and the rate budget left are measured.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections import Counter
+from collections.abc import Callable, Collection
+from concurrent.futures import Executor, Future
+from contextlib import nullcontext, suppress
 
 from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
 from connector.sink.budget import RateBudget
 from connector.sink.dead_letters import DeadLetters
-from connector.sink.errors import SinkInterrupted
+from connector.sink.errors import HubSpotAccessError, SinkInterrupted
+from connector.sink.flight import Concurrency, Flight, InlineExecutor, sliced_sleep
 from connector.sink.interrupts import Interrupts
 from connector.sink.missing import MissingEvents
 from connector.sink.offsets import AssignedOffsets
@@ -26,14 +36,19 @@ from connector.sink.work import AttendanceBatch, Partition, Work, operation_of, 
 from connector.telemetry import Metrics, Tracing
 from connector.telemetry.progress import ProgressWatch
 
+#: How often the drain looks for landed work.
+LANDING_SLICE_SECONDS = 0.01
+
 
 class Dispatcher:
-    """Takes work from the batcher while the budget allows, applies it, settles the outcome."""
+    """Takes work from the batcher while the budget allows, launches it, settles the outcome."""
 
     def __init__(self, batcher: Batcher, *, applier: Applier, missing: MissingEvents,
                  budget: RateBudget | None, offsets: AssignedOffsets, interrupts: Interrupts,
                  dead_letters: DeadLetters, gauge: BudgetGauge, tracing: Tracing,
-                 metrics: Metrics, progress: ProgressWatch, stats: Counter[str]) -> None:
+                 metrics: Metrics, progress: ProgressWatch, stats: Counter[str],
+                 executor: Executor | None = None,
+                 concurrency: Concurrency | None = None) -> None:
         self._batcher = batcher
         self._applier = applier
         self._missing = missing
@@ -46,34 +61,76 @@ class Dispatcher:
         self._metrics = metrics
         self._progress = progress
         self._stats = stats
+        self._executor = executor if executor is not None else InlineExecutor()
+        self.concurrency = concurrency if concurrency is not None else Concurrency(1)
+        self.pooled = not isinstance(self._executor, InlineExecutor)
+        self._flying: dict[Future[ApplyOutcome], Flight] = {}
+
+    @property
+    def in_flight(self) -> int:
+        """Work items in flight."""
+        return len(self._flying)
+
+    @property
+    def flying_commands(self) -> int:
+        """Commands in flight."""
+        return sum(len(flight.work.items) for flight in self._flying.values())
 
     def flush(self, *, everything: bool = False) -> None:
-        """Apply work while the rate budget has a slot (everything, waiting for the budget,
-        when asked); probe parked events."""
-        while True:
+        """Settle landed work; launch work while the rate budget has a slot and the
+        concurrency target has room (everything, waiting for the budget, when asked); probe
+        parked events."""
+        self.collect()
+        while len(self._flying) < self._room():
             slots = self._slots()
             if not (everything or slots):
                 break
             work = self._batcher.take(spare=self._is_spare(slots), everything=everything)
             if work is None:
                 break
-            self._execute(work)
+            self._launch(work, prepaid=slots > 0)
+            if not self.pooled:
+                self.collect()
         self._missing.probe_due()
 
+    def drain(self, wait: Callable[[float], None]) -> None:
+        """Send everything held, waiting for the budget and for flights to land; ``wait``
+        (which keeps polling) raises SinkInterrupted once the drain time is over."""
+        self.flush(everything=True)
+        while self._flying:
+            wait(LANDING_SLICE_SECONDS)
+            self.flush(everything=True)
+
+    def land(self, keys: Collection[Partition] | None, timeout: float) -> int:
+        """Wait at most ``timeout`` for the flights (of ``keys``) to land, and settle them;
+        how many still fly. Raises only HubSpotAccessError."""
+        futures = [future for future, flight in self._flying.items()
+                   if keys is None or partition_of(flight.work) in keys]
+        if futures:
+            concurrent.futures.wait(futures, timeout)
+        with suppress(SinkInterrupted):
+            self.collect(keys)
+        return sum(1 for flight in self._flying.values()
+                   if keys is None or partition_of(flight.work) in keys)
+
     def flush_without_waiting(self, key: Partition) -> None:
-        """Apply a partition's held work that can go without waiting (it is being revoked);
-        what cannot go now is replayed by the partition's next owner."""
+        """Apply a partition's held work that can go without waiting (it is being revoked),
+        one at a time; what cannot go now is replayed by the partition's next owner."""
         with self._interrupts.without_waiting():
             try:
                 self._batcher.seal_all(key)
                 while (work := self._batcher.pop_ready(key)) is not None:
-                    self._execute(work)
+                    self._launch(work, prepaid=False)
+                    self.collect()
             except SinkInterrupted:
                 pass
 
     def poll_timeout(self, poll_seconds: float, now: float) -> float:
-        """Until work may go (it is due and the budget has a slot) or a parked event is due."""
+        """Until work may go (it is due and the budget has a slot) or a parked event is due,
+        or, while work is in flight, until the next look at what landed."""
         timeout = poll_seconds
+        if self._flying:
+            timeout = LANDING_SLICE_SECONDS
         slots = self._slots()
         due = self._batcher.next_due(spare=self._is_spare(max(slots, 1)))
         if due is not None:
@@ -86,6 +143,17 @@ class Dispatcher:
             timeout = min(timeout, max(0.0, probe - now))
         return timeout
 
+    def close(self) -> None:
+        """Stop the executor (flights still in the air are abandoned: their work is not
+        committed)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _room(self) -> int:
+        """Work items the concurrency target allows in flight now."""
+        budget = self._budget
+        rate = budget.window_limit / budget.window_seconds if budget is not None else None
+        return self.concurrency.target(rate)
+
     def _slots(self) -> int:
         """Requests the rate budget allows now."""
         return self._budget.free() if self._budget is not None else self._batcher.max_inputs
@@ -94,23 +162,63 @@ class Dispatcher:
         """The free slots could carry every held command at full batches."""
         return slots * self._batcher.max_inputs >= len(self._batcher)
 
-    def _execute(self, work: Work) -> None:
-        key = partition_of(work)
-        operation = operation_of(work)
+    # ----------------------------------------------------------------- launching, landing
+
+    def _launch(self, work: Work, *, prepaid: bool) -> None:
+        """Send ``work`` on the executor, with a slot reserved now when one is free."""
+        budget = self._budget
+        ticket = budget.acquire() if prepaid and budget is not None else None
+        sleep = sliced_sleep(lambda: self._interrupts.check(work)) if self.pooled else None
+        flight = Flight(work, ticket, sleep)
         self._progress.waiting_on("hubspot")
+        self._flying[self._executor.submit(self._fly, flight)] = flight
+
+    def _fly(self, flight: Flight) -> ApplyOutcome:
+        """Apply one work item (on a pool thread, or inline)."""
+        work = flight.work
+        applying = nullcontext() if self.pooled else self._interrupts.applying(work)
+        with applying, self._tracing.sink_batch([p.source for p in work.items],
+                                                operation=operation_of(work)):
+            return self._applier.execute(work, flight)
+
+    def collect(self, keys: Collection[Partition] | None = None) -> None:
+        """Settle every landed flight (of ``keys``). Raises HubSpotAccessError when one met
+        it, else SinkInterrupted when one was interrupted (after settling the rest)."""
+        interrupted: SinkInterrupted | None = None
+        fatal: HubSpotAccessError | None = None
+        for future, flight in list(self._flying.items()):
+            if not future.done() or (keys is not None and partition_of(flight.work) not in keys):
+                continue
+            del self._flying[future]
+            try:
+                self._land(flight, future)
+            except SinkInterrupted as exc:
+                interrupted = exc
+            except HubSpotAccessError as exc:
+                fatal = fatal or exc
+        if fatal is not None:
+            raise fatal
+        if interrupted is not None:
+            raise interrupted
+
+    def _land(self, flight: Flight, future: Future[ApplyOutcome]) -> None:
+        work = flight.work
+        key = partition_of(work)
+        self._batcher.landed(work)
+        unused = flight.take_ticket()
+        if unused is not None and self._budget is not None:
+            self._budget.settle(None, admitted=False, ticket=unused)
+        self._gauge.report()
         try:
-            with self._interrupts.applying(work), \
-                    self._tracing.sink_batch([p.source for p in work.items], operation=operation):
-                outcome = self._applier.execute(work)
+            outcome = future.result()
         except SinkInterrupted:
-            if key in self._offsets:
+            if key in self._offsets and not self._interrupts.is_revoking(key):
                 self._batcher.push_front(work)
             raise
-        finally:
-            self._gauge.report()
         self._progress.progressed()
         if isinstance(work, AttendanceBatch):
-            self._metrics.batch_sent(operation, len(work.items), self._batcher.max_inputs)
+            self._metrics.batch_sent(operation_of(work), len(work.items),
+                                     self._batcher.max_inputs)
         if key in self._offsets:  # else revoked while in flight: the new owner replays it
             self._settle(key, outcome)
 

@@ -5,6 +5,10 @@ A wait inside a work item (rate budget, retry backoff) ends with
 is over, or when the partition of the work in hand was revoked; a fatal error caught in a
 rebalance callback (401/403) is raised from the loop once the callback returned; and inside a
 rebalance callback nothing may wait at all (a callback cannot poll).
+
+Work in flight on a pool thread asks :meth:`Interrupts.check` about its own work item: it ends
+at its next wait when the worker stops past its drain time, when a fatal error was seen, or when
+its partition is being revoked (:meth:`Interrupts.revoking`: the revoke waits for it to land).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from contextlib import contextmanager
 from connector.clock import Clock
 from connector.sink.errors import HubSpotAccessError, SinkInterrupted
 from connector.sink.offsets import AssignedOffsets
-from connector.sink.work import Work, partition_of
+from connector.sink.work import Partition, Work, partition_of
 
 
 class Interrupts:
@@ -32,6 +36,7 @@ class Interrupts:
         self._drain_deadline: float | None = None
         self._in_flight: Work | None = None
         self._no_wait = False
+        self._revoking: frozenset[Partition] = frozenset()
 
     @property
     def busy(self) -> bool:
@@ -48,8 +53,9 @@ class Interrupts:
         if self.fatal is not None:
             raise self.fatal
 
-    def check(self) -> None:
-        """Raise when the wait in hand must end now."""
+    def check(self, work: Work | None = None) -> None:
+        """Raise when the wait in hand (of ``work``, else of the work applied inline) must end
+        now. Safe from any thread."""
         self.raise_fatal()
         if self.stop.is_set():
             now = self._clock()
@@ -57,8 +63,24 @@ class Interrupts:
                 self._drain_deadline = now + self._drain_seconds
             if now >= self._drain_deadline:
                 raise SinkInterrupted("shutting down: the drain time is over")
-        if self._in_flight is not None and partition_of(self._in_flight) not in self._offsets:
-            raise SinkInterrupted("the partition of the work in hand was revoked")
+        work = work if work is not None else self._in_flight
+        if work is not None:
+            key = partition_of(work)
+            if key not in self._offsets or key in self._revoking:
+                raise SinkInterrupted("the partition of the work in hand was revoked")
+
+    @contextmanager
+    def revoking(self, keys: list[Partition]) -> Iterator[None]:
+        """Work of these partitions ends at its next wait, for the duration."""
+        self._revoking = self._revoking | frozenset(keys)
+        try:
+            yield
+        finally:
+            self._revoking = self._revoking - frozenset(keys)
+
+    def is_revoking(self, key: Partition) -> bool:
+        """``key`` is being revoked: its work is not put back."""
+        return key in self._revoking
 
     def check_may_wait(self) -> None:
         """Raise inside a rebalance callback: no waiting there."""

@@ -4,6 +4,13 @@ Order only matters within an event, so the :class:`~connector.sink.batch.Batcher
 :class:`Lane` per event: a FIFO of sealed work, applied strictly in sealing order, and its open
 groups, which may go only once the FIFO is empty. Lanes of different events are independent.
 
+Requests of one lane may be in flight together, as long as order cannot change: a work item is
+*lifted* when it is handed out and *landed* when its outcome was settled, and while it is in
+flight its lane gives out nothing that shares a person with it; an event command waits until
+nothing of its lane is in flight, and nothing of the lane goes while it is in flight. Only a
+lane's head (or, with an empty FIFO, an open group) is ever a candidate, so sealing order is
+handing-out order, and a person's later command never starts before their earlier one landed.
+
 Which work goes next (:meth:`Lanes.best`): lanes holding an event command first (their partial
 batches must go anyway, and the event unblocks its attendance); otherwise the highest
 ``fill + age / max_wait``, where fill is the share of ``max_inputs`` a batch carries and age how
@@ -52,9 +59,46 @@ class Lane:
     sealed: deque[Sealed] = field(default_factory=deque)
     open: dict[GroupKey, AttendanceBatch] = field(default_factory=dict)
     barriers: int = 0  # event commands among ``sealed``
+    flying: int = 0  # work items handed out, not yet landed
+    flying_event: bool = False  # one of them is an event command
+    flying_persons: dict[str, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.sealed or self.open)
+        return bool(self.sealed or self.open or self.flying)
+
+    def may_go(self, work: Work) -> bool:
+        """``work`` may be handed out while the lane's flying work is in the air: an event
+        command only alone, attendance only beside attendance of other persons."""
+        if isinstance(work, EventWork):
+            return self.flying == 0
+        if self.flying_event:
+            return False
+        flying = self.flying_persons
+        return not flying or all(person not in flying for person in work.persons)
+
+    def lift(self, work: Work) -> None:
+        """``work`` was handed out."""
+        self.flying += 1
+        if isinstance(work, EventWork):
+            self.flying_event = True
+            return
+        flying = self.flying_persons
+        for person in work.persons:
+            flying[person] = flying.get(person, 0) + 1
+
+    def land(self, work: Work) -> None:
+        """``work``'s outcome was settled (or it was put back)."""
+        self.flying -= 1
+        if isinstance(work, EventWork):
+            self.flying_event = False
+            return
+        flying = self.flying_persons
+        for person in work.persons:
+            left = flying.get(person, 0) - 1
+            if left > 0:
+                flying[person] = left
+            else:
+                flying.pop(person, None)
 
     def push(self, seq: int, since: float, work: Work) -> None:
         """Seal a work item at the end of the FIFO."""
@@ -119,18 +163,28 @@ class Lanes:
         self.lane(work.event).push(self._seq, since, work)
 
     def pop(self, lane: Lane) -> Work:
-        """The head of a lane (removed; an emptied lane goes)."""
+        """The head of a lane (removed and lifted)."""
         work = lane.pop()
-        if not lane:
-            del self.by_event[work.event]
+        lane.lift(work)
         return work
 
+    def land(self, work: Work) -> None:
+        """A lifted work item landed (an emptied lane goes)."""
+        lane = self.by_event.get(work.event)
+        if lane is None:
+            return
+        lane.land(work)
+        if not lane:
+            del self.by_event[work.event]
+
     def pop_oldest(self, partition: Partition | None = None) -> Work | None:
-        """The oldest sealed work item (of one partition, when given), removed, or None."""
+        """The oldest sealed work item that may go (of one partition, when given), removed and
+        lifted, or None."""
         head: tuple[int, Lane] | None = None
         for lane in self.by_event.values():
             if lane.sealed and (partition is None
-                                or partition_of(lane.sealed[0].work) == partition):
+                                or partition_of(lane.sealed[0].work) == partition) \
+                    and lane.may_go(lane.sealed[0].work):
                 seq = lane.sealed[0].seq
                 if head is None or seq < head[0]:
                     head = (seq, lane)
@@ -152,13 +206,18 @@ class Lanes:
         return max(lingered, group.opened_at + self.max_wait_seconds * (1.0 - fill))
 
     def next_due(self, now: float, spare: bool) -> float | None:
-        """``now`` when something is sealed, else when the first open group becomes a
-        candidate (None when nothing is held)."""
+        """``now`` when a sealed head may go, else when the first open group that may go
+        becomes a candidate (None when nothing may go: nothing is held, or what is held waits
+        for flying work to land)."""
         due: float | None = None
         for lane in self.by_event.values():
             if lane.sealed:
-                return now
+                if not lane.flying or lane.may_go(lane.sealed[0].work):
+                    return now
+                continue  # it goes once the flying work landed
             for group in lane.open.values():
+                if lane.flying and not lane.may_go(group):
+                    continue
                 at = self.eligible_at(group, spare)
                 if due is None or at < due:
                     due = at
@@ -171,12 +230,16 @@ class Lanes:
         chosen: Lane | AttendanceBatch | None = None
         for lane in self.by_event.values():
             if lane.sealed:
+                if lane.flying and not lane.may_go(lane.sealed[0].work):
+                    continue
                 rank = self._head_rank(lane, now)
                 if best is None or rank > best:
                     best, chosen = rank, lane
                 continue
             for group in lane.open.values():
                 if not everything and now < self.eligible_at(group, spare):
+                    continue
+                if lane.flying and not lane.may_go(group):
                     continue
                 rank = self._group_rank(group, now)
                 if best is None or rank > best:

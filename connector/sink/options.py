@@ -30,3 +30,6 @@ class SinkOptions:
     commit_wait_seconds: float = 10.0
     #: How long ``stop`` waits for the consumer to close.
     close_timeout_seconds: float = 10.0
+    #: How long a revoke or ``stop`` waits for work in flight to land (past a request's
+    #: timeout: a flight stops at its next wait).
+    landing_seconds: float = 30.0

@@ -13,8 +13,9 @@ Backoff: exponential with "equal jitter" (half fixed, half random) from ``base_s
 capped at ``cap_seconds``, but never less than ``Retry-After`` when HubSpot sends one, nor less
 than 2 s after a 423 (HubSpot's locks last 2 s). The total budget counts time spent failing:
 time queued behind the rate budget or waiting out a daily limit is not charged (see
-:class:`RetryPolicy`). ``sleep`` is injected: the worker's sleep pauses the consumer's
-partitions and keeps polling, so it stays in its group while it waits.
+:class:`RetryPolicy`). ``sleep`` is injected, per policy or per call: requests in flight
+together wait on their own threads, each with a sleep that ends early when its work must stop.
+One policy serves every thread: a run keeps its state in its own tenacity ``Retrying``.
 """
 
 from __future__ import annotations
@@ -125,20 +126,24 @@ class RetryPolicy:
             rng=self.rng,
         )
 
-    def wait_before_retry(self, seconds: float) -> None:
-        """Wait before the next attempt (tenacity's ``sleep``): the injected ``sleep``."""
-        self.sleep(seconds)
+    def before_retry(self, error: BaseException | None) -> None:
+        """Called right before waiting for a retry of ``error`` (a hook: counts nothing)."""
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self.before_retry(state.outcome.exception() if state.outcome is not None else None)
 
     def run(
         self,
         call: Callable[[], T],
         *,
+        sleep: Sleep | None = None,
         origin: float | None = None,
         excluded: Callable[[], float] = lambda: 0.0,
         on_failure: Callable[[HubSpotError], None] = lambda _e: None,
     ) -> T:
         """``call()`` until it succeeds, fails for good, or the budget is spent (then the last
-        error is raised). ``origin``: when these commands first failed (epoch s; default: at
+        error is raised). ``sleep``: how this call waits (default: the policy's).
+        ``origin``: when these commands first failed (epoch s; default: at
         the first failure now); ``excluded()``: seconds not to charge (rate-budget waits)."""
         first: list[float] = [origin] if origin is not None else []
 
@@ -156,7 +161,8 @@ class RetryPolicy:
             return start + self.budget_seconds + excluded()
 
         retrying = Retrying(
-            sleep=self.wait_before_retry,
+            sleep=sleep if sleep is not None else self.sleep,
+            before_sleep=self._before_sleep,
             stop=_Budget(self.clock, deadline),
             wait=self.wait_for,
             retry=retry_if_exception(lambda e: classify(e) is Disposition.RETRY),

@@ -6,18 +6,26 @@ answer's rate-limit headers. A daily 429 waits for the reset, uncharged; a 401/4
 :class:`~connector.sink.errors.HubSpotAccessError`. :meth:`RequestSender.call` runs that under
 the :class:`~connector.sink.retry.RetryPolicy`; time queued behind the budget is not charged to
 the retry budget. Every failed attempt counts on the commands it was for.
+
+Requests of several work items go out together from a pool's threads (:mod:`~connector.sink.
+flight`): :meth:`RequestSender.carrying` makes a :class:`~connector.sink.flight.Flight` the
+calling thread's for the duration, so its first request uses the slot reserved for it and its
+waits sleep its way. Each answer's round trip is reported to ``on_latency``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
 from connector.clock import Clock
 from connector.hubspot import HubSpotError, HubSpotHTTPError, RateLimitedError, Response
 from connector.sink.budget import RateBudget
 from connector.sink.errors import HubSpotAccessError
+from connector.sink.flight import Flight
 from connector.sink.retry import Disposition, RetryPolicy, classify
 from connector.sink.work import PendingCommand
 
@@ -29,12 +37,47 @@ class RequestSender:
     """Sends requests through one rate budget and one retry policy."""
 
     def __init__(self, *, budget: RateBudget, policy: RetryPolicy, clock: Clock,
-                 sleep: Callable[[float], None]) -> None:
+                 sleep: Callable[[float], None],
+                 on_latency: Callable[[float], None] = lambda _seconds: None) -> None:
         self._budget = budget
         self._policy = policy
         self._clock = clock
         self._sleep = sleep
+        self._on_latency = on_latency
+        self._local = threading.local()
+        self._count = threading.Lock()
         self.requests = 0
+
+    @contextmanager
+    def carrying(self, flight: Flight | None) -> Iterator[None]:
+        """The calling thread sends ``flight``'s requests for the duration."""
+        self._local.flight = flight
+        try:
+            yield
+        finally:
+            self._local.flight = None
+
+    def _flight(self) -> Flight | None:
+        flight: Flight | None = getattr(self._local, "flight", None)
+        return flight
+
+    def _wait(self, seconds: float) -> None:
+        flight = self._flight()
+        sleep = flight.sleep if flight is not None and flight.sleep is not None else self._sleep
+        sleep(seconds)
+
+    def _round_trip(self, seconds: float) -> None:
+        self._budget.round_trip(seconds)
+        self._on_latency(seconds)
+
+    def _reserve(self) -> float:
+        """0.0 when this thread may send now (a prepaid slot or a new one); else the wait."""
+        flight = self._flight()
+        ticket = flight.take_ticket() if flight is not None else None
+        if ticket is not None:
+            self._budget.adopt(ticket)
+            return 0.0
+        return self._budget.reserve()
 
     def now_ms(self) -> int:
         """The clock in epoch milliseconds (failure times of commands)."""
@@ -46,17 +89,20 @@ class RequestSender:
         ``waited[0]`` accumulates the seconds spent waiting for the budget."""
         waited = waited if waited is not None else [0.0]
         while True:
-            delay = self._budget.reserve()
+            delay = self._reserve()
             if delay > 0:
                 started = self._clock()
                 log.debug("sink.rate_wait seconds=%.3f", delay)
-                self._sleep(delay)
+                self._wait(delay)
                 waited[0] += self._clock() - started
                 continue
-            self.requests += 1
+            with self._count:
+                self.requests += 1
+            sent = self._clock()
             try:
                 response = fn()
             except HubSpotHTTPError as exc:
+                self._round_trip(self._clock() - sent)
                 self._settle_error(exc)
                 if isinstance(exc, RateLimitedError) and exc.is_daily:
                     self._daily_exhausted(exc, items)
@@ -65,6 +111,10 @@ class RequestSender:
             except HubSpotError:
                 self._budget.settle(None)
                 raise
+            except BaseException:
+                self._budget.settle(None)  # a bug: the slot is settled all the same
+                raise
+            self._round_trip(self._clock() - sent)
             self._budget.settle(response.rate_limit)
             return response
 
@@ -88,8 +138,10 @@ class RequestSender:
         """One request with retries for what can succeed later (the last error is raised)."""
         waited = [0.0]
         failures = [p.first_failure_ms for p in items if p.first_failure_ms is not None]
+        flight = self._flight()
         return self._policy.run(
             lambda: self.send(fn, items, waited),
+            sleep=flight.sleep if flight is not None else None,  # None: the policy's
             origin=min(failures) / 1000 if failures else None,
             excluded=lambda: waited[0],
             on_failure=lambda _error: self._failed(items),

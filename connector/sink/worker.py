@@ -4,11 +4,16 @@ Lifecycle::
 
     start   subscribe (cooperative-sticky); rebalance callbacks are assign / revoke / lost
     step    receive records (pausing at ``max_buffered``), read each into a command (batcher,
-            parking or dead letter), flush while the rate budget has a slot, probe parked
-            events, and every ``commit_interval_seconds`` commit and report progress
-    revoke  flush what can go without waiting, commit (asynchronously), forget the partitions
-    stop    drain (bounded by ``drain_seconds``), deliver dead letters (bounded), commit and
-            wait for the broker's answer (bounded), close (bounded)
+            parking or dead letter), settle the work that landed, launch work while the rate
+            budget has a slot (several in flight together, see :mod:`~connector.sink.flight`),
+            probe parked events, and every ``commit_interval_seconds`` commit and report
+            progress
+    revoke  let the partitions' flights land (bounded by ``landing_seconds``; they stop at
+            their next wait) or, one at a time, flush what can go without waiting; commit
+            (asynchronously), forget the partitions
+    stop    drain (bounded by ``drain_seconds``), let flights land (bounded), deliver dead
+            letters (bounded), commit and wait for the broker's answer (bounded), close
+            (bounded)
 
 The parts, each with one job: :class:`~connector.sink.intake.Intake` (polling, backpressure,
 waiting while polling), :class:`~connector.sink.commands.CommandReader` (records into commands),
@@ -36,6 +41,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any
 
 from connector.kafka.clients import KafkaException, TopicPartition
@@ -50,6 +56,7 @@ from connector.sink.commits import Committer
 from connector.sink.dead_letters import DeadLetters
 from connector.sink.dispatch import Dispatcher
 from connector.sink.errors import DeadLetterDeliveryError, HubSpotAccessError, SinkInterrupted
+from connector.sink.flight import Concurrency
 from connector.sink.intake import Intake
 from connector.sink.missing import MissingEvents
 from connector.sink.offsets import AssignedOffsets
@@ -80,10 +87,14 @@ class SinkWorker:
         budget: RateBudget | None = None,
         telemetry: Telemetry | None = None,
         producer_factory: Callable[[], DeliveryProducer] | None = None,
+        executor: Executor | None = None,
+        concurrency: Concurrency | None = None,
     ) -> None:
         """``intake``: the consumer side, whose options, clock, progress watch and offsets
         the worker shares. ``producer_factory`` builds a new dead-letter producer after a fatal
-        error (None: such an error ends the worker)."""
+        error (None: such an error ends the worker). ``executor``: where work is applied (a
+        thread pool: several in flight, up to ``concurrency``; None: inline, one at a time);
+        the worker shuts it down when it stops."""
         telemetry = telemetry if telemetry is not None else Telemetry.disabled()
         metrics, progress = telemetry.metrics, intake.progress
         self.intake = intake
@@ -105,7 +116,8 @@ class SinkWorker:
             batcher, applier=applier, missing=self._missing, budget=budget,
             offsets=intake.offsets, interrupts=self._interrupts,
             dead_letters=self._dead_letters, gauge=gauge, tracing=telemetry.tracing,
-            metrics=metrics, progress=progress, stats=self.stats)
+            metrics=metrics, progress=progress, stats=self.stats, executor=executor,
+            concurrency=concurrency)
         self._reader = CommandReader(
             decoder, self._missing.admit, offsets=intake.offsets,
             dead_letters=self._dead_letters, tracing=telemetry.tracing, metrics=metrics,
@@ -156,7 +168,8 @@ class SinkWorker:
 
     def step(self) -> None:
         """One turn of the loop."""
-        messages = self.intake.receive(len(self.batcher), self._poll_timeout)
+        held = len(self.batcher) + self._dispatcher.flying_commands
+        messages = self.intake.receive(held, self._poll_timeout)
         self._interrupts.raise_fatal()
         self._lag.maybe_refresh(self.intake.consumer)
         for message in messages:
@@ -184,6 +197,7 @@ class SinkWorker:
         try:
             if self._interrupts.fatal is None:
                 self._drain()
+            self._land_flights()
             self._dead_letters.pump(self._options.dlq_timeout_seconds)
             if self._dead_letters:
                 log.warning("sink.dead_letters_undelivered count=%s (not committed: the next "
@@ -191,6 +205,7 @@ class SinkWorker:
             self._committer.commit_and_wait()
         finally:
             self._closing = True
+            self._dispatcher.close()
             self._close_consumer()
             log.info("sink.stopped %s", " ".join(f"{k}={v}" for k, v in sorted(self.stats.items())))
 
@@ -198,9 +213,19 @@ class SinkWorker:
         self.intake.progress.waiting_on("shutdown-drain")
         self._interrupts.start_drain()
         try:
-            self._dispatcher.flush(everything=True)
+            self._dispatcher.drain(lambda seconds: self.intake.idle(seconds, "shutdown-drain"))
         except SinkInterrupted as exc:
             log.info("sink.drain_interrupted reason=%s", exc)
+
+    def _land_flights(self) -> None:
+        """Wait (bounded) for flights still in the air: what they applied is committed."""
+        try:
+            left = self._dispatcher.land(None, self._options.landing_seconds)
+        except HubSpotAccessError:
+            left = self._dispatcher.land(None, 0.0)
+        if left:
+            log.warning("sink.flights_abandoned count=%s (not committed: the next owner "
+                        "replays them)", left)
 
     def _close_consumer(self) -> None:
         """``close()``, waited for at most ``close_timeout_seconds``."""
@@ -223,9 +248,8 @@ class SinkWorker:
         keys = [key for key in _keys(partitions) if key in self.intake.offsets]
         interrupts = self._interrupts
         try:
-            if not self._closing and not interrupts.busy and interrupts.fatal is None:
-                for key in keys:
-                    self._dispatcher.flush_without_waiting(key)
+            with interrupts.revoking(keys):
+                self._land_revoked(keys)
             self._committer.commit(keys, force=True)
         except HubSpotAccessError as exc:
             interrupts.fatal = exc  # raised from the loop once the callback returns
@@ -234,6 +258,19 @@ class SinkWorker:
         finally:
             self._forget(keys)
         log.info("sink.revoked partitions=%s", keys)
+
+    def _land_revoked(self, keys: list[Partition]) -> None:
+        """Before a revoked partition's commit: its flights land (they stop at their next
+        wait; a request in the air ends within the HTTP timeout), so no request of it is in
+        the air when the next owner starts; inline, what can go without waiting goes."""
+        interrupts = self._interrupts
+        if self._dispatcher.pooled:
+            left = self._dispatcher.land(keys, self._options.landing_seconds)
+            if left:
+                log.warning("sink.revoke_flights_abandoned count=%s", left)
+        elif not self._closing and not interrupts.busy and interrupts.fatal is None:
+            for key in keys:
+                self._dispatcher.flush_without_waiting(key)
 
     def lost(self, consumer: object, partitions: list[TopicPartition]) -> None:
         """Partitions lost without a chance to commit: forget them (the new owner replays)."""

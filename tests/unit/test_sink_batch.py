@@ -38,9 +38,18 @@ def att(state: str, who: str | int, t: int = 1) -> Attendance:
     return Attendance(state, None, who, t)
 
 
+def take(batcher: Batcher, **kwargs: Any) -> Work | None:
+    """Take a work item and land it at once (applied one at a time)."""
+    work = batcher.take(**kwargs)
+    if work is not None:
+        batcher.landed(work)
+    return work
+
+
 def drain(batcher: Batcher) -> list[Work]:
     out = []
     while (work := batcher.pop_ready()) is not None:
+        batcher.landed(work)
         out.append(work)
     return out
 
@@ -77,9 +86,9 @@ def test_an_open_group_is_taken_once_it_has_lingered() -> None:
     b.add(pending(att("REGISTERED", "a@x.io")))
     assert b.next_due() == pytest.approx(1000.2)
     clock.now += 0.1
-    assert b.take() is None  # idle traffic waits its linger, not longer
+    assert take(b) is None  # idle traffic waits its linger, not longer
     clock.now += 0.1
-    work = b.take()
+    work = take(b)
     assert work is not None and len(work.items) == 1
     assert b.next_due() is None and len(b) == 0
 
@@ -140,10 +149,10 @@ def test_every_ready_item_respects_per_person_order_under_random_traffic() -> No
             sent.setdefault((event, who), []).append(n)
         clock.now += rng.random() * 0.3
         if rng.random() < 0.3:  # the budget frees a slot now and then
-            work = b.take()
+            work = take(b)
             if work is not None:
                 taken.append(work)
-    while (work := b.take(everything=True)) is not None:
+    while (work := take(b, everything=True)) is not None:
         taken.append(work)
     assert len(b) == 0
     applied: dict[tuple[str, str], list[int]] = {}
@@ -185,7 +194,7 @@ def test_interleaved_webinars_under_a_tight_budget_send_full_batches() -> None:
         b.add(p)
         clock.now += 1 / 20_000  # records arrive at 20k/s ...
         if n % 1000 == 999:  # ... and the budget frees one slot every 50 ms (20 requests/s)
-            work = b.take(spare=False)
+            work = take(b, spare=False)
             if work is not None:
                 sizes.append(len(work.items))
     # 200 groups fill at 5 records per slot; the linger (0.2 s) passed long before, yet none
@@ -201,9 +210,9 @@ def test_without_slots_to_spare_a_partial_group_waits_until_it_ranks_like_a_full
     assert b.next_due(spare=True) == pytest.approx(1000.2)
     assert b.next_due(spare=False) == pytest.approx(1006.0)  # 0.4 full + 6 s / 10 s = 1
     clock.now += 5.9
-    assert b.take(spare=False) is None
+    assert take(b, spare=False) is None
     clock.now += 0.1
-    work = b.take(spare=False)
+    work = take(b, spare=False)
     assert work is not None and len(work.items) == 40
 
 
@@ -213,7 +222,7 @@ def test_budget_to_spare_sends_lingered_groups_fullest_first() -> None:
     for n in range(30):
         b.add(pending(att("REGISTERED", f"p{n}@x.io"), event="busy"))
     b.add(pending(att("REGISTERED", "q@x.io"), event="quiet"))
-    assert b.take() is None  # nothing full, nothing lingered
+    assert take(b) is None  # nothing full, nothing lingered
     clock.now += 0.2
     sizes = [len(w.items) for w in iter(b.take, None)]
     assert sizes == [30, 1]
@@ -228,7 +237,7 @@ def test_a_small_group_is_not_starved_by_busy_ones() -> None:
         b.add(pending(att("REGISTERED", f"p{n}@x.io"), event="busy"))
         clock.now += 0.01
         if n % 10 == 9:  # a full busy batch is ready every time a slot frees
-            work = b.take(spare=False)
+            work = take(b, spare=False)
             assert work is not None
             if work.event.event == "quiet":
                 waited = clock.now - 1000.0
@@ -245,7 +254,7 @@ def test_an_event_command_and_what_it_sealed_go_before_fuller_batches() -> None:
     b.add(pending(EventComplete(1, 2), event="w1"))
     b.add(pending(att("ATTENDED", "a@x.io"), event="w1"))
     order = [(w.event.event, type(w).__name__, len(w.items))
-             for w in iter(lambda: b.take(everything=True), None)]
+             for w in iter(lambda: take(b, everything=True), None)]
     assert order == [("w1", "AttendanceBatch", 1), ("w1", "EventWork", 1),
                      ("busy", "AttendanceBatch", 100), ("w1", "AttendanceBatch", 1)]
 
@@ -256,13 +265,13 @@ def test_work_put_back_goes_first_in_its_lane() -> None:
     b.add(pending(att("REGISTERED", "a@x.io", 1)))
     b.add(pending(att("REGISTERED", "b@x.io", 1)))  # sealed: full
     b.add(pending(att("ATTENDED", "a@x.io", 2)))
-    first = b.take()
+    first = take(b)
     assert first is not None and len(b) == 1
     b.push_front(first)  # interrupted: it is retried before a's newer command
     assert len(b) == 3
     clock.now += 1
-    assert b.take() is first
-    rest = b.take()
+    assert take(b) is first
+    rest = take(b)
     assert rest is not None and _order_of([rest]) == [("a@x.io", "ATTENDED")]
 
 

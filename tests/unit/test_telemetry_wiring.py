@@ -178,10 +178,8 @@ def test_normalizer_reports_open_attendances_and_state_size() -> None:
 def test_retries_are_counted_by_operation_and_reason() -> None:
     with Telemetry.for_tests() as telemetry:
         now = [0.0]
-        policy: ObservedRetryPolicy
 
         def sleep(seconds: float) -> None:
-            policy.retried()
             now[0] += seconds
 
         policy = ObservedRetryPolicy(budget_seconds=60, clock=lambda: now[0], sleep=sleep,
@@ -209,10 +207,8 @@ def test_retries_are_counted_by_operation_and_reason() -> None:
 def test_a_failure_that_is_not_retried_is_not_counted() -> None:
     with Telemetry.for_tests() as telemetry:
         now = [0.0]
-        policy: ObservedRetryPolicy
 
         def sleep(seconds: float) -> None:
-            policy.retried()
             now[0] += seconds
 
         policy = ObservedRetryPolicy(budget_seconds=0.1, clock=lambda: now[0], sleep=sleep,
