@@ -215,3 +215,69 @@ def test_two_instances_sharing_one_app_converge_on_the_shared_limit() -> None:
     assert server.rejected <= 20  # at most the first window's overlap
     # Together they use most of the shared limit (20 per 10 s over 120 s = 240).
     assert server.served >= 0.75 * 240
+
+
+def test_a_request_in_flight_counts_until_it_is_answered() -> None:
+    clock = Clock(1000.0)
+    budget = RateBudget(window_limit=2, window_seconds=10, daily_limit=None, clock=clock)
+    first, second = budget.acquire(), budget.acquire()
+    assert first is not None and second is not None
+    assert budget.acquire() is None and budget.in_flight == 2
+    clock.now += 30  # never answered yet: still counted, whatever the time
+    assert budget.free() == 0 and budget.delay() > 0
+    budget.settle(None, ticket=second)
+    budget.settle(None, admitted=False, ticket=first)  # a 429: HubSpot did not count it
+    assert budget.in_flight == 0 and budget.used == 1
+
+
+def test_tickets_settle_on_any_thread_and_each_thread_settles_its_own() -> None:
+    import threading
+
+    clock = Clock(1000.0)
+    budget = RateBudget(window_limit=100, window_seconds=10, daily_limit=None, clock=clock)
+
+    def send(n: int) -> None:
+        for _ in range(n):
+            assert budget.reserve() == 0.0
+            budget.settle(None)
+
+    threads = [threading.Thread(target=send, args=(10,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert budget.in_flight == 0 and budget.used == 80
+    ticket = budget.acquire()  # reserved here, sent by another thread
+    assert ticket is not None
+    other = threading.Thread(target=lambda: (budget.adopt(ticket), budget.settle(None)))
+    other.start()
+    other.join()
+    assert budget.in_flight == 0 and budget.used == 81
+
+
+def test_ours_forgotten_before_a_new_request_can_arrive_do_not_count() -> None:
+    clock = Clock(1000.0)
+    budget = RateBudget(window_limit=2, window_seconds=10, daily_limit=None, clock=clock)
+    budget.round_trip(0.4)  # a request takes at least 0.2 s to reach HubSpot
+    for _ in range(2):
+        assert budget.reserve() == 0.0
+        budget.settle(None)
+    clock.now += 9.7  # HubSpot forgets them at 1010.0; one sent now arrives at >= 1009.9
+    assert budget.free() == 0 and budget.delay() == pytest.approx(0.1)
+    clock.now += 0.1
+    assert budget.free() == 2 and budget.reserve() == 0.0
+
+
+def test_a_slow_answer_does_not_read_our_own_older_requests_as_theirs() -> None:
+    clock = Clock(1000.0)
+    budget = RateBudget(window_limit=10, window_seconds=10, daily_limit=None, clock=clock)
+    for _ in range(4):  # answered at 1000.0
+        assert budget.reserve() == 0.0
+        budget.settle(None)
+    clock.now = 1009.8
+    slow = budget.acquire()
+    clock.now = 1010.5  # meanwhile the four left our window (asked about in between)
+    assert budget.free() == 9
+    # HubSpot counted the slow one at ~1009.9, with the four still in its window: 5 used
+    budget.settle(RateLimitStatus(interval_ms=10_000, max=10, remaining=5), ticket=slow)
+    assert budget.theirs == 0
