@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import sys
 import tempfile
 import threading
 import time
@@ -40,6 +41,7 @@ from connector.sample.oracle import Expected, expected_outcome, person_key
 from connector.sample.view import create_known_contacts, hubspot_view
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.faults import FaultConfig, Window
+from connector.sandbox.latency import LatencyModel
 from connector.sandbox.server import serve_in_thread
 from connector.serde.catalog import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, SchemaCatalog
 from connector.serde.codec import Framing
@@ -202,9 +204,18 @@ def run_chaos(plan: ChaosPlan, workdir: Path | None = None) -> ChaosResult:
         final = {w["webinarId"]: w for w in sample.webinars if w["status"] == "ENDED"}
         predicted = expected_outcome(activities, final)
         result.activities, result.people = len(activities), len(predicted)
+        if plan.hubspot_latency:
+            sandbox.app.sandbox.set_faults(_replace(
+                sandbox.app.sandbox.faults.config,
+                latency_model=LatencyModel(plan.hubspot_latency, 0.001, 0.2)))
         workers = {role: Supervisor(role, env, logs, log_level=plan.worker_log_level,
                                     stop_timeout=plan.stop_timeout)
                    for role in ("normalizer", "sink")}
+        for n in range(2, plan.sinks + 1):  # more members of the sink group, never killed
+            workers[f"sink-{n}"] = Supervisor(
+                f"sink-{n}", env, logs, stop_timeout=plan.stop_timeout,
+                command=[sys.executable, "-m", "connector", "--log-level",
+                         plan.worker_log_level, "run", "sink"])
         try:
             _drive(plan, rng, result, workers, kafka, sandbox.app.sandbox, publisher,
                    lambda: hubspot_view(sandbox.url, set(contact_ids))[0] == predicted)

@@ -38,6 +38,12 @@ class ChaosPlan:
     #: over this many seconds after they start (faults and broker restarts hit a live stream).
     publish_seconds: float = 0.0
     window_limit: int = 190
+    #: HubSpot's latency in the sandbox: seconds per request (+ 1 ms per batch input, +/- 20%);
+    #: 0: loopback. With latency, the sink has many requests in flight when faults hit.
+    hubspot_latency: float = 0.0
+    #: Sink instances in one group; the kills hit the first, so the others see rebalances
+    #: (revokes with their requests in flight).
+    sinks: int = 1
     #: The workers' --log-level; their logs are in the run's directory (<role>.log).
     worker_log_level: str = "INFO"
     #: How long a worker may take to exit after SIGTERM at the end before it is SIGKILLed
