@@ -1,15 +1,17 @@
 """End-to-end latency at a steady input rate: platform record produced -> visible in HubSpot.
 
-    .venv/bin/python bench/latency.py [--rate 50] [--seconds 30] [--json out.json]
+    .venv/bin/python bench/latency.py [--rate 50] [--seconds 30] [--latency 0.25] [--json out.json]
 
-A real broker, the sandbox at 190 requests / 10 s, normalizer and sink in this process. Each
-Registered activity is a new person; latency is the sandbox's record time of their REGISTERED
-minus the time the activity was handed to the producer. Prints p50/p90/p99.
+A real broker, the sandbox at 190 requests / 10 s answering in ``--latency`` seconds + 1 ms per
+batch input (+/- 20%, HubSpot over a real network; 0: loopback), normalizer and sink in this
+process. Each Registered activity is a new person; latency is the sandbox's record time of their
+REGISTERED minus the time the activity was handed to the producer. Prints p50/p90/p99.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import threading
 import time
@@ -27,12 +29,15 @@ from connector.runtime.assemble import run_normalizer
 from connector.runtime.sink import run_sink
 from connector.runtime.workers import run_workers
 from connector.sandbox import SandboxConfig, create_app
+from connector.sandbox.latency import LatencyModel
 from connector.sandbox.server import serve_in_thread
 from connector.serde.catalog import ACTIVITY_SCHEMA, WEBINAR_SCHEMA, SchemaCatalog
 from connector.serde.codec import Framing
 from connector.serde.topic import TopicFormat, build_codec
 
 NS = "webinar.platform.v1"
+PER_INPUT_SECONDS = 0.001
+JITTER = 0.2
 
 
 def _webinar(now_ms: int) -> dict[str, Any]:
@@ -51,12 +56,16 @@ def _registration(n: int, now_ms: int) -> dict[str, Any]:
             "action": (f"{NS}.Registered", {"source": "bench"})}
 
 
-def measure(rate: float, seconds: float) -> dict[str, float]:
+def measure(rate: float, seconds: float, hubspot_latency: float) -> dict[str, float]:
     catalog = SchemaCatalog.from_directory()
     activity = build_codec(TopicFormat(Framing.RAW, ACTIVITY_SCHEMA), "a", catalog)
     webinar = build_codec(TopicFormat(Framing.RAW, WEBINAR_SCHEMA), "w", catalog)
     config = SandboxConfig.default(window_limit=190)
     with EmbeddedKafka() as kafka, serve_in_thread(create_app(config)) as sandbox:
+        if hubspot_latency:
+            hubspot = sandbox.app.sandbox
+            hubspot.set_faults(dataclasses.replace(hubspot.faults.config, latency_model=(
+                LatencyModel(hubspot_latency, PER_INPUT_SECONDS, JITTER))))
         settings = demo_settings(kafka.bootstrap_servers, sandbox.url, config.apps[0].token)
         ensure_topics(settings.kafka.client_config(), [
             TopicSpec("webinar.activity", 3), TopicSpec("webinar.webinars", 3, config={
@@ -96,18 +105,22 @@ def measure(rate: float, seconds: float) -> dict[str, float]:
         stop.set()
         workers.join(60)
     cuts = quantiles(latencies, n=100)
-    return {"rate": rate, "records": len(latencies), "p50_ms": cuts[49], "p90_ms": cuts[89],
-            "p99_ms": cuts[98]}
+    return {"rate": rate, "hubspot_latency_s": hubspot_latency, "records": len(latencies),
+            "p50_ms": cuts[49], "p90_ms": cuts[89], "p99_ms": cuts[98]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=50.0, help="activities per second")
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--latency", type=float, default=0.25,
+                        help="HubSpot's latency in the sandbox, seconds per request (+ 1 ms per "
+                             "batch input, +/- 20%%); 0 = loopback")
     parser.add_argument("--json")
     args = parser.parse_args()
-    result = measure(args.rate, args.seconds)
-    print(f"latency at {args.rate:.0f} activities/s ({result['records']} records): "
+    result = measure(args.rate, args.seconds, args.latency)
+    print(f"latency at {args.rate:.0f} activities/s, HubSpot answering in {args.latency:g} s "
+          f"({result['records']} records): "
           f"p50 {result['p50_ms']:.0f} ms, p90 {result['p90_ms']:.0f} ms, "
           f"p99 {result['p99_ms']:.0f} ms")
     if args.json:
