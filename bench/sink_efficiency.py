@@ -50,7 +50,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,6 +166,7 @@ def measure(url: str, total: int, windows: int, limit: int,
         else:
             time.sleep(SAMPLE_SECONDS)
     samples = [_sample(url, first + WINDOW)]
+    limited_before = int(sandbox_counters(url)["rateLimited"])
     end = samples[0][0] + WINDOW * windows
     while samples[-1][0] < end and not stop.is_set():
         lead = samples[-1][3]  # how late the sandbox counts after a read is sent
@@ -179,6 +180,7 @@ def measure(url: str, total: int, windows: int, limit: int,
     return {"limit_per_10s": limit, "records_per_s": round(rate, 1),
             "ceiling_records_per_s": ceiling, "efficiency": round(rate / ceiling, 3),
             "requests": stats["requests"], "http_429": stats["rateLimited"],
+            "http_429_measured": int(stats["rateLimited"]) - limited_before,
             "measured_seconds": round(tb - ta, 3),
             "requests_per_window": round((rb - ra) / (tb - ta) * WINDOW, 1),
             "inputs_per_request": round(stats["interactions"] / max(stats["requests"], 1), 1)}
@@ -204,7 +206,10 @@ def _sample(url: str, at: float) -> Sample:
     return counted_at, count, served, max(0.0, counted_at - sent)
 
 
-def run_sink_bench(bootstrap: str, limit: int, windows: int, latency: Latency) -> dict[str, Any]:
+def run_sink_bench(bootstrap: str, limit: int, windows: int, latency: Latency,
+                   instances: int = 1) -> dict[str, Any]:
+    """The sink (``instances`` of it in one consumer group, sharing the app's limit, each with
+    its own rate budget) against the sandbox, its efficiency measured over whole windows."""
     per_second = limit / WINDOW * MAX_INPUTS
     records = int(per_second * WINDOW * (windows + 2) * 1.2)  # never starved while measured
     commands = workload(records)
@@ -227,15 +232,18 @@ def run_sink_bench(bootstrap: str, limit: int, windows: int, latency: Latency) -
             except BaseException as exc:
                 errors.append(exc)
 
-        thread = threading.Thread(target=target, daemon=True)
+        threads = [threading.Thread(target=target, daemon=True) for _ in range(instances)]
         start = time.monotonic()
-        thread.start()
+        for thread in threads:
+            thread.start()
         result = measure(url, records, windows, limit, stop, start)
         stop.set()
-        thread.join(60)
+        for thread in threads:
+            thread.join(60)
         if errors:
             raise errors[0]
-    return {"client": "sink", "latency": latency.as_dict(), **result}
+    client = "sink" if instances == 1 else f"sink x{instances} (one group, one app)"
+    return {"client": client, "instances": instances, "latency": latency.as_dict(), **result}
 
 
 def run_naive_bench(bootstrap: str, limit: int, windows: int,
@@ -313,6 +321,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--high-latency", type=float, default=HEADLINE_LATENCY,
                         metavar="SECONDS", help="latency base of the high-limit and baseline runs")
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
+    parser.add_argument("--instances", type=int, default=0, metavar="N",
+                        help="also run N sink instances in one group sharing the app, at the "
+                             "realistic limit and the headline latency (0 = skip)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     if args.seconds is not None:
@@ -323,19 +334,24 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     headline = Latency(args.high_latency)
-    runs = [(run_sink_bench, args.realistic, Latency(base)) for base in args.latency]
+    runs: list[tuple[Callable[..., dict[str, Any]], int, Latency, int]] = [
+        (run_sink_bench, args.realistic, Latency(base), 1) for base in args.latency]
     if args.high:
-        runs.append((run_sink_bench, args.high, headline))
+        runs.append((run_sink_bench, args.high, headline, 1))
+    if args.instances:
+        runs.append((run_sink_bench, args.realistic, headline, args.instances))
     if not args.no_baseline:
-        runs.append((run_naive_bench, args.realistic, headline))
+        runs.append((run_naive_bench, args.realistic, headline, 1))
     results = []
     with broker() as bootstrap:
-        for run, limit, latency in runs:
-            result = run(bootstrap, limit, args.windows, latency)
+        for run, limit, latency, instances in runs:
+            result = (run(bootstrap, limit, args.windows, latency, instances) if instances > 1
+                      else run(bootstrap, limit, args.windows, latency))
             results.append(result)
             print(f"{result['client']:<48} limit={limit:>5}/10s latency={latency.base:.3f}s "
                   f"records/s={result['records_per_s']:>8} "
                   f"efficiency={result['efficiency']:.3f} 429s={result['http_429']} "
+                  f"(measured {result.get('http_429_measured', '-')}) "
                   f"requests={result['requests']} "
                   f"requests/window={result['requests_per_window']} "
                   f"inputs/request={result['inputs_per_request']}", flush=True)

@@ -185,7 +185,7 @@ def build_worker(
                     sink_options(settings), stop=stop, clock=clock, progress=progress,
                     offsets=offsets)
     budget = RateBudget(window_limit=sink.window_limit, window_seconds=sink.window_seconds,
-                        daily_limit=sink.daily_limit, clock=clock)
+                        daily_limit=sink.daily_limit, clock=clock, paced=True)
     concurrency = Concurrency(sink.max_in_flight)
     worker = SinkWorker(
         intake,

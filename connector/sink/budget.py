@@ -13,6 +13,12 @@ reservation is a :class:`Ticket`. A request in flight counts in the window until
 reservation, or the ticket it is given (:meth:`acquire` reserves on one thread for a request
 sent on another).
 
+*Paced* (the sink's), while others share the app, requests go evenly, at most one per
+``window / limit`` seconds: a burst
+would expire as a burst a window later, and another instance sharing the app that measured
+its share just then would read it low. Over a window this costs nothing; it only spreads the
+first window's requests over it instead of sending them at once.
+
 A request cannot reach HubSpot sooner than about half the quickest round trip seen lately
 (:meth:`round_trip`), so one of ours that HubSpot will forget before a request sent now can
 arrive is not counted against it: with a quarter of a second of latency, the window would
@@ -25,12 +31,19 @@ The headers:
   send ourselves was sent by someone else sharing the app (another sink instance): that count
   is *their share*, and we assume they keep using it — as each instance only replaces its own
   expired requests, shares are stable. A measure taken while one of theirs had just expired
-  reads low, so we keep the largest share measured within the last window (a monotonic deque)
-  and, while anyone else shares the app, leave one request of headroom: we send only while
-  ``ours + theirs + 1 < Max`` (``ours < Max`` alone). Several instances
-  that all do this converge on the shared limit without talking to each other. A share not
-  re-measured for a whole window is forgotten, so an instance that stopped sending (or a
-  spent window) never blocks us for good: at worst one probe request per window.
+  reads low, so we keep the largest share measured within the last second
+  (:data:`SHARE_MEMORY_SECONDS`, a monotonic deque), or the newest one when none is that
+  recent, and, while anyone else shares the app, leave headroom: one request (one of theirs
+  may have just expired, about to be re-sent) plus what they send in a round trip (on its way,
+  not yet counted when HubSpot answered us): we send only while ``ours + theirs + headroom <
+  Max`` (``ours < Max`` alone). Several instances that all do this
+  converge on the shared limit without talking to each other. With requests in flight every
+  answer measures again, so a share that shrinks (an instance ran out of work) is given back
+  within about a second. Each 429 leaves two more requests of headroom, halved per window
+  without a 429: the estimate converges on what HubSpot accepts. A share not re-measured for
+  a whole window is forgotten, so an
+  instance that stopped sending (or a spent window) never blocks us for good: at worst one
+  probe request per window.
 * ``Daily`` / ``Daily-Remaining`` set the daily allowance; when the server says fewer remain
   than we think, we believe the server.
 
@@ -59,6 +72,12 @@ class Ticket:
     sent_at: float
 
 
+#: How long a measure of others' share is kept. A measure reads low only while one of theirs
+#: just expired and is not yet replaced (milliseconds when they keep requests in flight), so a
+#: short memory is safe, and it lets us take over a share within a second once they stop.
+SHARE_MEMORY_SECONDS = 1.0
+#: Requests of headroom one 429 adds (halved per window without a 429).
+HEADROOM_PER_429 = 2
 #: Round trips the quickest one is taken from.
 ROUND_TRIPS_KEPT = 64
 
@@ -75,7 +94,10 @@ class RateBudget:
         clock: Clock,
         daily_reset_utc_offset_hours: float = 0.0,
         daily_probe_seconds: float = 3600.0,
+        paced: bool = False,
     ) -> None:
+        """``paced``: requests go evenly, at most one per ``window / limit`` seconds (the
+        sink's; off, a whole window may go at once)."""
         if window_limit < 1 or window_seconds <= 0:
             raise ValueError("window_limit must be >= 1 and window_seconds > 0")
         self.window_limit = window_limit
@@ -91,6 +113,11 @@ class RateBudget:
         self._measured: deque[tuple[float, int]] = deque()  # (when, their share)
         self._round_trips: deque[float] = deque(maxlen=ROUND_TRIPS_KEPT)
         self._credit = 0.0  # seconds a request sent now takes at least to reach HubSpot
+        self._rtt = 0.0  # a moving average of round trips
+        self._paced = paced
+        self._headroom_learned = 0.0
+        self._last_rejected = 0.0
+        self._paced_until = 0.0  # no reservation before this (requests go evenly)
         self._daily_remaining: int | None = daily_limit
         self._day = self._day_of(clock())
         self._daily_blocked_until: float | None = None
@@ -136,8 +163,11 @@ class RateBudget:
             now = self._clock()
             if self._wait(now, probe=False) > 0:
                 return 0
-            theirs = self._theirs_at(now)
-            slots = self.window_limit - self._ours(now) - (theirs + 1 if theirs else 0)
+            share = self._share(now)
+            slots = self.window_limit - self._ours(now) - self._headroom(share, now)
+            if self._paced and share:
+                slots = min(slots, 1 + int((now - self._paced_until) * self.window_limit
+                                           / self.window_seconds))
             if self._daily_remaining is not None:
                 slots = min(slots, self._daily_remaining)
             return max(slots, 1)
@@ -175,6 +205,8 @@ class RateBudget:
             ticket = mine.popleft() if mine else None
         with self._lock:
             now = self._clock()
+            if not admitted:
+                self._learned(now)
             if ticket is not None and ticket in self._flying:
                 self._flying.discard(ticket)
                 if admitted:
@@ -189,6 +221,7 @@ class RateBudget:
         with self._lock:
             self._round_trips.append(seconds)
             self._credit = max(0.0, min(self._round_trips) / 2)
+            self._rtt += (seconds - self._rtt) * (0.2 if len(self._round_trips) > 1 else 1.0)
 
     def observe(self, status: RateLimitStatus, *, sent_at: float | None = None) -> None:
         """Correct the budget from what HubSpot said (any response, success or error).
@@ -208,6 +241,12 @@ class RateBudget:
 
     # ----------------------------------------------------------------- internals
 
+    def _learned(self, now: float) -> None:
+        """A 429: leave more headroom (see :meth:`_learned_headroom`)."""
+        current = self._learned_headroom(now)
+        self._headroom_learned = min(current + HEADROOM_PER_429, self.window_limit / 4)
+        self._last_rejected = now
+
     def _mine(self) -> deque[Ticket]:
         """The calling thread's unsettled reservations."""
         mine: deque[Ticket] | None = getattr(self._local, "tickets", None)
@@ -217,6 +256,9 @@ class RateBudget:
 
     def _take(self, now: float) -> Ticket:
         ticket = Ticket(now)
+        if self._paced:
+            self._paced_until = (max(self._paced_until, now)
+                                 + self.window_seconds / self.window_limit)
         self._flying.add(ticket)
         if self._daily_remaining is not None:
             self._daily_remaining -= 1
@@ -262,15 +304,17 @@ class RateBudget:
         daily_wait = self._daily_wait(now, probe=probe)
         if daily_wait > 0:
             return daily_wait
-        theirs = self._theirs_at(now)
-        if theirs:
-            theirs += 1  # headroom: one of theirs may have just expired, about to be re-sent
+        share = self._share(now)
+        if share and now < self._paced_until:
+            return self._paced_until - now
+        theirs = self._headroom(share, now)
         if self._ours(now) + theirs >= self.window_limit:
             counted = self._first_counted(now)
             frees = [t + self.window_seconds for t in (
                 counted - self._credit if counted is not None else None,
-                min((t.sent_at for t in self._flying), default=None),
-                self._measured[0][0] if theirs else None) if t is not None]
+                min((t.sent_at for t in self._flying), default=None)) if t is not None]
+            if theirs:
+                frees.append(self._share_drops_at(now))
             return max(min(frees) - now, 0.001)
         return 0.0
 
@@ -287,10 +331,58 @@ class RateBudget:
             self._answered.popleft()
 
     def _theirs_at(self, now: float) -> int:
-        """The largest share measured within the last window (0 when none)."""
+        """Their share as last measured (0 when no measure is left within a window)."""
+        return self._share(now)
+
+    def _headroom(self, theirs: int, now: float) -> int:
+        """Their share with headroom: one of theirs may have just expired, about to be
+        re-sent, and those they sent within the last round trip may not have reached HubSpot
+        when it was measured (their rate x a round trip); plus what recent 429s taught."""
+        learned = self._learned_headroom(now)
+        if not theirs:
+            return learned
+        return theirs + 1 + math.ceil(theirs * self._rtt / self.window_seconds) + learned
+
+    def _learned_headroom(self, now: float) -> int:
+        """Requests left unused after 429s: :data:`HEADROOM_PER_429` more per 429, halved per
+        window without one (estimates of shares are estimates; HubSpot has the last word, and
+        this converges on the smallest headroom it accepts, and forgets a storm in a few
+        windows)."""
+        if not self._headroom_learned:
+            return 0
+        windows = (now - self._last_rejected) / self.window_seconds
+        return int(self._headroom_learned * 0.5 ** windows)
+
+    def _share(self, now: float) -> int:
+        """Their share: the largest measured within the last :data:`SHARE_MEMORY_SECONDS`,
+        else the newest measured within a window (0 when none is left: one probe re-measures
+        it)."""
         while self._measured and self._measured[0][0] <= now - self.window_seconds:
             self._measured.popleft()
-        return self._measured[0][1] if self._measured else 0
+        return self._share_at(now)
+
+    def _share_at(self, at: float) -> int:
+        fresh_since = at - min(SHARE_MEMORY_SECONDS, self.window_seconds)
+        newest = 0
+        for when, share in self._measured:  # decreasing shares, increasing times
+            if when > at:
+                break
+            if when > fresh_since:
+                return share
+            if when > at - self.window_seconds:
+                newest = share
+        return newest
+
+    def _share_drops_at(self, now: float) -> float:
+        """When the share in use next goes down (a measure leaves the memory or the window)."""
+        current = self._share_at(now)
+        memory = min(SHARE_MEMORY_SECONDS, self.window_seconds)
+        moments = sorted(t + span for t, _share in self._measured
+                         for span in (memory, self.window_seconds) if t + span > now)
+        for moment in moments:
+            if self._share_at(moment + 1e-6) < current:
+                return moment
+        return now + self.window_seconds
 
     def _day_of(self, now: float) -> int:
         return math.floor((now + self._offset) / 86400.0)

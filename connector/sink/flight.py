@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
@@ -90,28 +91,43 @@ class Concurrency:
     observed latency of HubSpot's answers), never more than ``ceiling``.
 
     More than the rate needs would only hand out work earlier, in smaller batches; fewer would
-    leave the rate budget unused while answers are on their way."""
+    leave the rate budget unused while answers are on their way. The latency used is the
+    moving average, but at most twice the quickest recent round trip: answers that slow down
+    because the server is overloaded must not call for more requests in flight (which would
+    overload it further), only a longer path does."""
 
     #: The share of latency samples the moving average gives the newest.
     SMOOTHING = 0.2
+    #: Round trips the quickest one is taken from.
+    KEPT = 256
 
     def __init__(self, ceiling: int, *, initial: int = 4) -> None:
         if ceiling < 1:
             raise ValueError("max_in_flight must be >= 1")
         self.ceiling = ceiling
         self._initial = min(initial, ceiling)
-        self.latency: float | None = None
+        self._average: float | None = None
+        self._recent: deque[float] = deque(maxlen=self.KEPT)
+
+    @property
+    def latency(self) -> float | None:
+        """The latency the target is computed from (None until an answer arrived)."""
+        if self._average is None or not self._recent:
+            return None
+        return min(self._average, 2 * min(self._recent))
 
     def observe(self, seconds: float) -> None:
-        """One request's round trip."""
-        self.latency = seconds if self.latency is None else (
-            self.latency + self.SMOOTHING * (seconds - self.latency))
+        """One request's round trip (from any thread; a lost update is harmless)."""
+        self._recent.append(seconds)
+        self._average = seconds if self._average is None else (
+            self._average + self.SMOOTHING * (seconds - self._average))
 
     def target(self, requests_per_second: float | None) -> int:
         """Work items to keep in flight at this rate (None: no rate limit known)."""
         if self.ceiling == 1:
             return 1
-        if self.latency is None or requests_per_second is None:
+        latency = self.latency
+        if latency is None or requests_per_second is None:
             return self._initial if requests_per_second is not None else self.ceiling
-        wanted = math.ceil(requests_per_second * self.latency * 1.25) + 1
+        wanted = math.ceil(requests_per_second * latency * 1.25) + 1
         return max(2, min(self.ceiling, wanted))
