@@ -256,7 +256,7 @@ class RateBudget:
 
     def _take(self, now: float) -> Ticket:
         ticket = Ticket(now)
-        if self._paced:
+        if self._paced and self._share(now):
             self._paced_until = (max(self._paced_until, now)
                                  + self.window_seconds / self.window_limit)
         self._flying.add(ticket)

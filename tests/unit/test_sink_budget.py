@@ -282,3 +282,34 @@ def test_a_slow_answer_does_not_read_our_own_older_requests_as_theirs() -> None:
     # HubSpot counted the slow one at ~1009.9, with the four still in its window: 5 used
     budget.settle(RateLimitStatus(interval_ms=10_000, max=10, remaining=5), ticket=slow)
     assert budget.theirs == 0
+
+
+def test_while_others_share_the_app_a_paced_budget_sends_evenly() -> None:
+    clock = Clock(1000.0)
+    budget = RateBudget(window_limit=10, window_seconds=10, daily_limit=None, clock=clock,
+                        paced=True)
+    for _ in range(3):  # alone: a burst is fine
+        assert budget.reserve() == 0.0
+        budget.settle(None)
+    assert budget.reserve() == 0.0
+    budget.settle(RateLimitStatus(max=10, remaining=4))  # 6 used, 4 ours: theirs 2
+    assert budget.theirs == 2
+    assert budget.reserve() == 0.0
+    budget.settle(None)
+    assert budget.delay() == pytest.approx(1.0) and budget.free() == 0  # one per 10/10 s
+    clock.now += 1.0
+    assert budget.free() == 1 and budget.reserve() == 0.0
+
+
+def test_each_429_leaves_more_headroom_which_fades_without_429s() -> None:
+    clock = Clock(1000.0)
+    budget = RateBudget(window_limit=100, window_seconds=10, daily_limit=None, clock=clock)
+    assert budget.free() == 100
+    for _ in range(3):
+        assert budget.reserve() == 0.0
+        budget.settle(None, admitted=False)  # 429s: not counted, but learned from
+    assert budget.free() == 94  # 3 x 2 requests of headroom
+    clock.now += 10
+    assert budget.free() == 97  # halved after a window without a 429
+    clock.now += 40
+    assert budget.free() == 100
