@@ -148,6 +148,10 @@ class Dispatcher:
         committed)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
 
+    def _report_in_flight(self) -> None:
+        if self._metrics.enabled:
+            self._metrics.set_in_flight(len(self._flying), self._room())
+
     def _room(self) -> int:
         """Work items the concurrency target allows in flight now."""
         budget = self._budget
@@ -172,6 +176,7 @@ class Dispatcher:
         flight = Flight(work, ticket, sleep)
         self._progress.waiting_on("hubspot")
         self._flying[self._executor.submit(self._fly, flight)] = flight
+        self._report_in_flight()
 
     def _fly(self, flight: Flight) -> ApplyOutcome:
         """Apply one work item (on a pool thread, or inline)."""
@@ -190,6 +195,7 @@ class Dispatcher:
             if not future.done() or (keys is not None and partition_of(flight.work) not in keys):
                 continue
             del self._flying[future]
+            self._report_in_flight()
             try:
                 self._land(flight, future)
             except SinkInterrupted as exc:

@@ -45,6 +45,7 @@ HUBSPOT_RETRIES = "connector.hubspot.retries"
 RATE_BUDGET = "connector.hubspot.rate_budget.remaining"
 CONSUMER_LAG = "connector.consumer.lag"
 BATCH_FILL = "connector.sink.batch.fill_ratio"
+IN_FLIGHT = "connector.sink.requests.in_flight"
 OPEN_ATTENDANCES = "connector.normalizer.attendances.open"
 STATE_SIZE = "connector.normalizer.state.size"
 WORKER_STALLED = "connector.worker.stalled"
@@ -81,6 +82,10 @@ class Metrics:
 
     def set_rate_budget(self, *, window: int | None = None, daily: int | None = None) -> None:
         """Requests left in the rolling 10-second window and in the day (None: unchanged)."""
+
+    def set_in_flight(self, count: int, target: int) -> None:
+        """Work items (HubSpot requests) in flight now, and how many the sink aims for
+        (about rate x latency)."""
 
     def set_open_attendances(self, count: int) -> None:
         """People currently in a session (joined and not left) across the worker's partitions."""
@@ -147,6 +152,7 @@ class ConnectorMetrics(Metrics):
         self._state: dict[str, int] = {}
         self._lag: dict[str, dict[tuple[str, int], int]] = {}
         self._progress: dict[str, tuple[int, float]] = {}
+        self._in_flight: dict[str, int] = {}
 
         meter.create_observable_counter(
             RECORDS_IN, [self._observe(self._in, ("topic",))], unit="{record}",
@@ -172,6 +178,9 @@ class ConnectorMetrics(Metrics):
         meter.create_observable_gauge(
             RATE_BUDGET, [self._observe_rate_budget], unit="{request}",
             description="HubSpot requests left, by window (10s rolling, daily)")
+        meter.create_observable_gauge(
+            IN_FLIGHT, [self._observe_in_flight], unit="{request}",
+            description="Sink work items in flight (kind=now) and the target (kind=target)")
         meter.create_observable_gauge(
             OPEN_ATTENDANCES, [self._observe_state("open_attendances")], unit="{attendance}",
             description="People currently in a session")
@@ -236,6 +245,10 @@ class ConnectorMetrics(Metrics):
         if daily is not None:
             self._rate_budget["daily"] = daily
 
+    def set_in_flight(self, count: int, target: int) -> None:
+        self._in_flight["now"] = count
+        self._in_flight["target"] = target
+
     def set_open_attendances(self, count: int) -> None:
         self._state["open_attendances"] = count
 
@@ -260,6 +273,9 @@ class ConnectorMetrics(Metrics):
 
     def _observe_rate_budget(self, _options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(v, {"window": w}) for w, v in list(self._rate_budget.items())]
+
+    def _observe_in_flight(self, _options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(v, {"kind": k}) for k, v in list(self._in_flight.items())]
 
     def _observe_state(self, name: str) -> Any:
         def callback(_options: CallbackOptions) -> Iterable[Observation]:

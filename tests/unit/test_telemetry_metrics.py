@@ -107,6 +107,7 @@ def test_hubspot_batch_and_gauge_metrics() -> None:
         m.set_rate_budget(window=87, daily=249_000)
         m.set_rate_budget(window=86)
         m.set_open_attendances(12)
+        m.set_in_flight(7, 10)
         m.set_state_size(340)
         m.set_consumer_lag("g", {("t", 0): 5, ("t", 1): 0})
         m.set_consumer_lag("g", {("t", 1): 2})  # partition 0 revoked
@@ -122,6 +123,8 @@ def test_hubspot_batch_and_gauge_metrics() -> None:
         assert v("connector.hubspot.rate_budget.remaining", window="10s") == 86
         assert v("connector.hubspot.rate_budget.remaining", window="daily") == 249_000
         assert v("connector.normalizer.attendances.open") == 12
+        assert v("connector.sink.requests.in_flight", kind="now") == 7
+        assert v("connector.sink.requests.in_flight", kind="target") == 10
         assert v("connector.normalizer.state.size") == 340
         lag = telemetry.metric_points("connector.consumer.lag")
         assert {dict(k)["partition"]: value for k, value in lag.items()} == {"1": 2}
