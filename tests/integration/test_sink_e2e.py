@@ -525,11 +525,13 @@ def test_bad_token_stops_the_sink_without_dead_letters(topics: Any,
     assert not committed_all(t)
 
 
-def _kill_and_restart(t: Topics, running: RunningSandbox, work: Workload, tmp: Any) -> None:
-    config = tmp / "sink.toml"  # a short session: the killed member leaves the group sooner
+def _sink_env(t: Topics, running: RunningSandbox, tmp: Any) -> dict[str, str]:
+    """A sink subprocess's environment: a short session, so a killed member leaves the group
+    sooner; small batches, so there are many requests."""
+    config = tmp / "sink.toml"
     config.write_text('[kafka]\nextra = { "session.timeout.ms" = "6000", '
                       '"heartbeat.interval.ms" = "1000" }\n')
-    env = {
+    return {
         **os.environ,
         "CONNECTOR_CONFIG_FILE": str(config),
         "CONNECTOR_KAFKA__BOOTSTRAP_SERVERS": t.bootstrap,
@@ -541,8 +543,25 @@ def _kill_and_restart(t: Topics, running: RunningSandbox, work: Workload, tmp: A
         "CONNECTOR_SINK__MAX_INPUTS_PER_REQUEST": "10",
         "CONNECTOR_SINK__LINGER_MS": "20",
     }
-    cmd = [sys.executable, "-m", "connector", "--log-level", "WARNING", "run", "sink"]
-    first = subprocess.Popen(cmd, env=env)
+
+
+SINK_COMMAND = [sys.executable, "-m", "connector", "--log-level", "WARNING", "run", "sink"]
+
+
+def _sigkill(process: subprocess.Popen[bytes]) -> None:
+    assert process.poll() is None, "the sink exited on its own"
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+
+
+def _kill_and_restart(t: Topics, running: RunningSandbox, work: Workload, tmp: Any) -> None:
+    env = _sink_env(t, running, tmp)
+    first = subprocess.Popen(SINK_COMMAND, env=env)
     try:
         total = len(expected_state(work.commands))
         def first_alive() -> None:
@@ -550,18 +569,15 @@ def _kill_and_restart(t: Topics, running: RunningSandbox, work: Workload, tmp: A
 
         wait_until(lambda: len(admin(running, "participations")) > total // 4, 60,
                    "the first sink to be mid-way", first_alive)
-        assert first.poll() is None
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
+        _sigkill(first)
     finally:
         if first.poll() is None:
             first.kill()
     assert not committed_all(t)
-    second = subprocess.Popen(cmd, env=env)
+    second = subprocess.Popen(SINK_COMMAND, env=env)
     try:
         wait_until(lambda: committed_all(t), 120, "the restarted sink to finish")
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(30) == 0
+        _stop(second)
     finally:
         if second.poll() is None:
             second.kill()
@@ -593,4 +609,90 @@ def test_sixty_second_outage_loses_nothing(topics: Any, producer_factory: Any) -
         run_until_done(t, settings(t, running.url, max_inputs_per_request=20), timeout=180)
         assert hubspot_state(running) == expected_state(work.commands)
         assert admin(running, "counters")["faults"]["outage"] > 0
+    assert read_dlq(t, 0, timeout=3) == []
+
+
+def flipping_workload(events: int, people: int, seed: int) -> Workload:
+    """Every person registers, cancels, registers again and attends (in that order), people and
+    webinars interleaved: any two of a person's commands applied out of order show."""
+    rng = random.Random(seed)
+    work = Workload()
+    for e in range(events):
+        webinar = f"flip-{e}"
+        cmds = [Command(webinar, ACCOUNT, EventUpsert(
+            eventName=f"Webinar {e}", eventOrganizer="Org", eventType="WEBINAR",
+            startDateTime=T0))]
+        for p in range(people):
+            email = f"f{p}.w{e}@example.com"
+            t = T0 - 86_400_000 + p * 1000
+            for n, state in enumerate(["REGISTERED", "CANCELLED", "REGISTERED"]):
+                cmds.append(Command(webinar, ACCOUNT, Attendance(
+                    state, None, email, t + n * 10, {"firstname": f"F{p}"})))
+            joined = T0 + p * 100
+            cmds.append(Command(webinar, ACCOUNT, Attendance(
+                "ATTENDED", None, email, joined, {"firstname": f"F{p}"}, joinedAt=joined,
+                leftAt=joined + 600_000)))
+        body = cmds[1:]
+        rng.shuffle(body)
+        cmds[1:] = _keep_person_order(body)
+        work.commands.extend(cmds)
+    return work
+
+
+def recorded_order(running: RunningSandbox) -> dict[tuple[str, str], list[int]]:
+    """(webinar, person) -> interactionDateTimes in the order HubSpot recorded them, each
+    command once (its first recording: a replay after a crash records it again later)."""
+    state = admin(running, "state")
+    events = {e["object_id"]: e["external_event_id"] for e in state["events"]}
+    contacts = {c["vid"]: c["email"] for c in state["contacts"]}
+    out: dict[tuple[str, str], list[int]] = {}
+    for row in state["participations"]:
+        seen: list[int] = []
+        for i in sorted(row["interactions"], key=lambda i: i["recorded_at"]):
+            if i["occurred_at"] not in seen:
+                seen.append(i["occurred_at"])
+        out[(events[row["object_id"]], f"email:{contacts[row['vid']]}")] = seen
+    return out
+
+
+def test_requests_in_flight_keep_each_persons_order_through_storm_rebalance_and_sigkill(
+        topics: Any, producer_factory: Any, tmp_path: Any) -> None:
+    """HubSpot answers in 0.1 s + 1 ms per input, so each sink has many requests in flight;
+    a second sink joins mid-way (a revoke with requests in the air), the first is SIGKILLed
+    mid-flight, and a 429 storm hits. Every person's commands reach HubSpot in their order,
+    and the final state is the fold of the commands."""
+    t = topics(4)
+    work = flipping_workload(events=6, people=60, seed=21)
+    faults = {"latency_model": {"base_seconds": 0.1, "per_input_seconds": 0.001, "jitter": 0.2},
+              "storm": {"start_in": 0.5, "duration": 3, "after_first_request": True}}
+    with sandbox(window_limit=190) as running:
+        admin(running, "faults", "PUT", json=faults)
+        produce(producer_factory(), t.commands, work.commands)
+        total = len(work.attendance)
+        env = _sink_env(t, running, tmp_path)
+        first = subprocess.Popen(SINK_COMMAND, env=env)
+        second: subprocess.Popen[bytes] | None = None
+        try:
+            wait_until(lambda: len(interactions(running)) > total // 5, 60,
+                       "the first sink a fifth of the way")
+            second = subprocess.Popen(SINK_COMMAND, env=env)
+            wait_until(lambda: len(interactions(running)) > total // 2, 60,
+                       "both sinks half-way")
+            _sigkill(first)
+            wait_until(lambda: committed_all(t), 120, "the second sink to finish")
+            _stop(second)
+        finally:
+            for process in (first, second):
+                if process is not None and process.poll() is None:
+                    process.kill()
+        assert hubspot_state(running) == expected_state(work.commands)
+        order = recorded_order(running)
+        counters = admin(running, "counters")
+    wanted: dict[tuple[str, str], list[int]] = {}
+    for c in work.attendance:
+        assert isinstance(c.body, Attendance)
+        wanted.setdefault((c.externalEventId, person_key(c.body)), []).append(
+            c.body.interactionDateTime)
+    assert order == wanted
+    assert counters["faults"].get("storm", 0) > 0, counters
     assert read_dlq(t, 0, timeout=3) == []
