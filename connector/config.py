@@ -160,7 +160,7 @@ class SinkSettings(Section):
     retry_budget_seconds: PositiveFloat = 900.0
     #: Requests in flight together at most (one thread each; the sink keeps about rate x
     #: HubSpot's latency in flight, up to this). 1: one at a time, on the consumer's thread.
-    max_in_flight: Annotated[int, Field(ge=1, le=256)] = 32
+    max_in_flight: Annotated[int, Field(ge=1, le=256)] = 64
 
 
 class TelemetrySettings(Section):
