@@ -12,7 +12,13 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from connector.hubspot.models import HubSpotDateTime, RequestModel, ResponseModel, epoch_ms
+from connector.hubspot.models import (
+    HubSpotDateTime,
+    RequestModel,
+    ResponseModel,
+    epoch_ms,
+    format_instant,
+)
 from connector.redact import mask_email
 
 
@@ -58,6 +64,63 @@ class MarketingEventEmailSubscriber(_Subscriber):
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
             yield name, (mask_email(value) if name == "email" else value)
+
+
+Subscriber = MarketingEventSubscriber | MarketingEventEmailSubscriber
+
+
+def plain_subscriber_wire(subscriber: Subscriber) -> dict[str, Any] | None:
+    """``to_wire(subscriber)`` (the same keys, in the same order, with the same values) built by
+    hand, or None unless the input is exactly one of the two classes holding values of exactly
+    the declared types (what validation gives): ``to_wire`` is for those.
+
+    An attendance batch serialises up to 100 inputs: pydantic's ``model_dump`` (and its call
+    back into Python for every datetime) was most of the cost of building one; this reads the
+    fields directly, in declaration order, leaving out None as ``to_wire`` does. Every leaf of
+    what it returns is a str, an int or a dict of str (no float), so it is safe for
+    :func:`~connector.hubspot.wire.plain_json`."""
+    when = subscriber.interaction_date_time
+    if type(when) is not int:
+        return None
+    wire: dict[str, Any] = {"interactionDateTime": when}
+    if subscriber.properties is not None:
+        properties = _properties_wire(subscriber.properties)
+        if properties is None:
+            return None
+        wire["properties"] = properties
+    if type(subscriber) is MarketingEventSubscriber:
+        if type(subscriber.vid) is not int:
+            return None
+        wire["vid"] = subscriber.vid
+        return wire
+    if type(subscriber) is MarketingEventEmailSubscriber and type(subscriber.email) is str:
+        wire["email"] = subscriber.email
+        contact = subscriber.contact_properties
+        if contact is not None:
+            if not _str_map(contact):
+                return None
+            wire["contactProperties"] = contact
+        return wire
+    return None
+
+
+def _properties_wire(properties: AttendanceProperties) -> dict[str, str] | None:
+    """``properties`` of an input on the wire (None unless exactly AttendanceProperties)."""
+    if type(properties) is not AttendanceProperties:
+        return None
+    wire: dict[str, str] = {}
+    for key, value in (("joinedAt", properties.joined_at), ("leftAt", properties.left_at)):
+        if value is not None:
+            if not isinstance(value, datetime):
+                return None
+            wire[key] = format_instant(value)
+    return wire
+
+
+def _str_map(value: object) -> bool:
+    """A dict of str to str, exactly (``contactProperties`` as validation leaves it)."""
+    return type(value) is dict and all(
+        type(k) is str and type(v) is str for k, v in value.items())
 
 
 class SubscriberVidResponse(ResponseModel):

@@ -28,11 +28,20 @@ from pydantic.alias_generators import to_camel
 T = TypeVar("T")
 
 
-def _iso_ms(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def format_instant(value: datetime) -> str:
+    """``value`` as HubSpot writes instants: UTC, milliseconds (truncated), ``Z``.
+
+    Formatted from the fields: the same text as ``isoformat(timespec="milliseconds")`` with
+    ``+00:00`` as ``Z``, at half the cost (two per attended input of every attendance batch).
+    A datetime subclass, which may format itself differently, takes the ``isoformat`` path."""
+    utc = value.astimezone(UTC)
+    if type(utc) is not datetime:
+        return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031 - f-strings are slower here
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond // 1000)
 
 
-HubSpotDateTime = Annotated[AwareDatetime, PlainSerializer(_iso_ms, return_type=str)]
+HubSpotDateTime = Annotated[AwareDatetime, PlainSerializer(format_instant, return_type=str)]
 """A timezone-aware instant, sent the way HubSpot writes them: UTC, milliseconds, ``Z``."""
 
 

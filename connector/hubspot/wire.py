@@ -22,6 +22,8 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
+import orjson
+from pydantic import BaseModel
 from pydantic import ValidationError as _PydanticValidationError
 
 from connector.hubspot.errors import (
@@ -36,6 +38,7 @@ from connector.hubspot.ratelimit import RateLimitStatus
 from connector.redact import mask_emails, mask_token
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("connector.hubspot")
 
 Params = Mapping[str, str | int | None]
@@ -82,6 +85,53 @@ class BearerAuth(httpx.Auth):
         return f"BearerAuth(token={self.fingerprint!r})"
 
 
+@dataclass(frozen=True, slots=True)
+class JsonContent:
+    """A request body already encoded, byte for byte as httpx's ``json=`` encodes it (compact
+    separators, UTF-8, nothing escaped beyond what JSON requires): see :func:`plain_json`."""
+
+    content: bytes
+
+
+#: orjson's natively written types that the stdlib writes otherwise or refuses (subclasses of
+#: str/int/dict/list, datetimes, dataclasses) go to its ``default``; none is given, so it raises.
+_PLAIN = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME | \
+    orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def plain_json(body: Any) -> Any:
+    """``body`` encoded by orjson (a tenth of the stdlib's cost on a 100-input batch), or
+    ``body`` itself when orjson will not write it exactly as httpx would (a key that is not a
+    str, an int beyond 64 bits, a lone surrogate, a subclass...): httpx encodes it then.
+
+    Only for bodies whose leaves the caller knows are str, int, bool or None: orjson also
+    writes floats (differently from the stdlib), enums and UUIDs, which are not checked here.
+    """
+    try:
+        return JsonContent(orjson.dumps(body, option=_PLAIN))
+    except orjson.JSONEncodeError:
+        return body
+
+
+class FromJson(Generic[M]):
+    """The parser of a body that is one pydantic model, which reads the bytes straight into the
+    model (``model_validate_json``: half the cost of ``json.loads`` then ``model_validate`` on a
+    100-result batch). A body it refuses is read the ``json.loads`` way (:meth:`__call__`),
+    whose verdict stands: the same value or the same error as a plain ``model_validate``."""
+
+    __slots__ = ("model",)
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+
+    def __call__(self, data: Any) -> M:
+        return self.model.model_validate(data)
+
+    def from_json(self, content: bytes) -> M:
+        """The model read from the body's bytes (pydantic's ValidationError if it cannot)."""
+        return self.model.model_validate_json(content)
+
+
 def no_body(_: Any) -> None:
     """The parser of answers without a value (204, or a body nobody reads)."""
     return None
@@ -117,10 +167,11 @@ class Wire:
     ) -> Response[T]:
         """Send one request; return ``parse(json)`` (``parse(None)`` for an empty body).
 
+        ``json_body``: a JSON value (httpx encodes it) or a :class:`JsonContent`, sent as it is.
         ``body_optional``: the reference documents no body, so a non-JSON body parses as None.
         """
         clean = {k: v for k, v in (params or {}).items() if v is not None}
-        request = self._http.build_request(method, path, params=clean, json=json_body)
+        request = self._request(method, path, clean, json_body)
         target = _masked_target(request)
         response = self._send(request, method, target)
         rate_limit = RateLimitStatus.from_headers(response.headers)
@@ -157,6 +208,19 @@ class Wire:
         )
         value = self._parse(response, parse, method, target, body_optional)
         return Response(value, response.status_code, rate_limit, correlation_id)
+
+    def _request(self, method: str, path: str, params: Params,
+                 json_body: Any) -> httpx.Request:
+        """The request; a :class:`JsonContent` body is sent as it is, with the headers (and
+        their order) that ``json=`` would give. No parameters are passed as None: httpx then
+        skips merging an empty query into the URL (parsing it once more, for the same URL)."""
+        query = params or None
+        if not isinstance(json_body, JsonContent):
+            return self._http.build_request(method, path, params=query, json=json_body)
+        request = self._http.build_request(method, path, params=query,
+                                           content=json_body.content)
+        request.headers["Content-Type"] = "application/json"  # after Content-Length, as json=
+        return request
 
     def _send(self, request: httpx.Request, method: str, target: str) -> httpx.Response:
         try:
@@ -198,6 +262,12 @@ class Wire:
         body_optional: bool,
     ) -> T:
         content = response.content
+        if isinstance(parse, FromJson):
+            try:
+                value: T = parse.from_json(content)
+                return value
+            except _PydanticValidationError:
+                pass  # read again below, for the verdict (and the error) a plain parse gives
         try:
             try:
                 data = json.loads(content) if content.strip() else None
