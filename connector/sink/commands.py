@@ -72,8 +72,8 @@ class CommandReader:
                 self._admit(pending)
 
     def _command(self, source: SourceRecord, rt: RecordTrace) -> PendingCommand | None:
-        with rt.decode():
-            decoded = self._decoder.decode(source)
+        with rt.decode():  # the datum alone: a Decoded around it would only be unwrapped
+            decoded = self._decoder.decode_value(source)
         if isinstance(decoded, DecodeFailure):
             rt.dead_letter(Reason.UNDECODABLE)
             self._dead_letters.send(DeadLetter(
@@ -83,7 +83,7 @@ class CommandReader:
             ))
             return None
         try:
-            command = Command.from_avro(decoded.value)
+            command = Command.from_avro(decoded)
         except (KeyError, TypeError, ValueError) as exc:
             rt.dead_letter(Reason.INVALID_COMMAND)
             self._dead_letters.send(DeadLetter(
