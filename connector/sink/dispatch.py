@@ -16,6 +16,7 @@ the batch fill ratio and the rate budget left are measured.
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 from collections import Counter
 from collections.abc import Callable, Collection
 from concurrent.futures import Executor, Future
@@ -65,6 +66,8 @@ class Dispatcher:
         self.concurrency = concurrency if concurrency is not None else Concurrency(1)
         self.pooled = not isinstance(self._executor, InlineExecutor)
         self._flying: dict[Future[ApplyOutcome], Flight] = {}
+        #: Set whenever a flight lands (the worker's wait while it has nothing to read).
+        self.landing = threading.Event()
 
     @property
     def in_flight(self) -> int:
@@ -175,8 +178,13 @@ class Dispatcher:
         sleep = sliced_sleep(lambda: self._interrupts.check(work)) if self.pooled else None
         flight = Flight(work, ticket, sleep)
         self._progress.waiting_on("hubspot")
-        self._flying[self._executor.submit(self._fly, flight)] = flight
+        future = self._executor.submit(self._fly, flight)
+        self._flying[future] = flight
+        future.add_done_callback(self._landed)
         self._report_in_flight()
+
+    def _landed(self, _future: Future[ApplyOutcome]) -> None:
+        self.landing.set()
 
     def _fly(self, flight: Flight) -> ApplyOutcome:
         """Apply one work item (on a pool thread, or inline)."""

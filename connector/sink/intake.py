@@ -56,12 +56,21 @@ class Intake:
         """Records polled while waiting, not yet handed out."""
         return len(self._stash)
 
-    def receive(self, held: int, timeout: Callable[[], float]) -> list[ConsumedMessage]:
+    def receive(self, held: int, timeout: Callable[[], float],
+                wake: threading.Event | None = None) -> list[ConsumedMessage]:
         """The stashed records and one poll's worth (for at most ``timeout()`` seconds), after
-        pausing or resuming for the ``held`` commands."""
+        pausing or resuming for the ``held`` commands. While every partition is paused there is
+        nothing to read: the wait is on ``wake`` instead (work in flight landed), and the poll
+        only serves callbacks."""
         messages, self._stash = self._stash, []
         self._backpressure(held + len(messages))
-        messages += self.consumer.consume(self.options.max_poll_records, timeout())
+        seconds = timeout()
+        if wake is not None and self._paused and seconds > 0 \
+                and all(key in self._paused for key in self.offsets.trackers):
+            wake.wait(seconds)
+            wake.clear()
+            seconds = 0.0
+        messages += self.consumer.consume(self.options.max_poll_records, seconds)
         return messages
 
     def _backpressure(self, held: int) -> None:

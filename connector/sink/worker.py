@@ -169,7 +169,8 @@ class SinkWorker:
     def step(self) -> None:
         """One turn of the loop."""
         held = len(self.batcher) + self._dispatcher.flying_commands
-        messages = self.intake.receive(held, self._poll_timeout)
+        wake = self._dispatcher.landing if self._dispatcher.pooled else None
+        messages = self.intake.receive(held, self._poll_timeout, wake)
         self._interrupts.raise_fatal()
         self._lag.maybe_refresh(self.intake.consumer)
         for message in messages:
