@@ -287,9 +287,10 @@ class RateBudget:
             # still in flight, the ones sent before this one reached HubSpot before it did.
             ours = (sum(1 for t in self._answered if t > horizon)
                     + sum(1 for t in self._flying if t.sent_at <= left))
-            while self._measured and self._measured[-1][1] <= server_used - ours:
-                self._measured.pop()  # a larger, newer measure supersedes these
-            self._measured.append((now, max(0, server_used - ours)))
+            share = max(0, server_used - ours)
+            while self._measured and self._measured[-1][1] <= share:
+                self._measured.pop()  # a larger (or equal), newer measure supersedes these
+            self._measured.append((now, share))
         self._prune(now)
         if status.daily:
             self.daily_limit = status.daily

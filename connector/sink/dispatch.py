@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from collections import Counter
-from collections.abc import Callable, Collection
+from collections import Counter, deque
+from collections.abc import Collection
 from concurrent.futures import Executor, Future
 from contextlib import nullcontext, suppress
 
@@ -66,6 +66,9 @@ class Dispatcher:
         self.concurrency = concurrency if concurrency is not None else Concurrency(1)
         self.pooled = not isinstance(self._executor, InlineExecutor)
         self._flying: dict[Future[ApplyOutcome], Flight] = {}
+        self._flying_commands = 0
+        #: Flights done on their thread, not yet settled here (appended by their thread).
+        self._done: deque[Future[ApplyOutcome]] = deque()
         #: Set whenever a flight lands (the worker's wait while it has nothing to read).
         self.landing = threading.Event()
 
@@ -77,7 +80,7 @@ class Dispatcher:
     @property
     def flying_commands(self) -> int:
         """Commands in flight."""
-        return sum(len(flight.work.items) for flight in self._flying.values())
+        return self._flying_commands
 
     def flush(self, *, everything: bool = False) -> None:
         """Settle landed work; launch work while the rate budget has a slot and the
@@ -96,12 +99,15 @@ class Dispatcher:
                 self.collect()
         self._missing.probe_due()
 
-    def drain(self, wait: Callable[[float], None]) -> None:
-        """Send everything held, waiting for the budget and for flights to land; ``wait``
-        (which keeps polling) raises SinkInterrupted once the drain time is over."""
+    def drain(self) -> None:
+        """Send everything held, waiting for the budget and for flights to land; raises
+        SinkInterrupted once the drain time is over. (Kafka is not polled meanwhile: the drain
+        time is far below the consumer's poll interval.)"""
         self.flush(everything=True)
         while self._flying:
-            wait(LANDING_SLICE_SECONDS)
+            self._interrupts.check()
+            self.landing.wait(LANDING_SLICE_SECONDS * 5)
+            self.landing.clear()
             self.flush(everything=True)
 
     def land(self, keys: Collection[Partition] | None, timeout: float) -> int:
@@ -111,6 +117,9 @@ class Dispatcher:
                    if keys is None or partition_of(flight.work) in keys]
         if futures:
             concurrent.futures.wait(futures, timeout)
+            # done, but its callback (which queues it) may not have run yet: queue it now
+            # (queued twice, it is settled once)
+            self._done.extend(future for future in futures if future.done())
         with suppress(SinkInterrupted):
             self.collect(keys)
         return sum(1 for flight in self._flying.values()
@@ -180,10 +189,12 @@ class Dispatcher:
         self._progress.waiting_on("hubspot")
         future = self._executor.submit(self._fly, flight)
         self._flying[future] = flight
+        self._flying_commands += len(work.items)
         future.add_done_callback(self._landed)
         self._report_in_flight()
 
-    def _landed(self, _future: Future[ApplyOutcome]) -> None:
+    def _landed(self, future: Future[ApplyOutcome]) -> None:
+        self._done.append(future)
         self.landing.set()
 
     def _fly(self, flight: Flight) -> ApplyOutcome:
@@ -199,17 +210,27 @@ class Dispatcher:
         it, else SinkInterrupted when one was interrupted (after settling the rest)."""
         interrupted: SinkInterrupted | None = None
         fatal: HubSpotAccessError | None = None
-        for future, flight in list(self._flying.items()):
-            if not future.done() or (keys is not None and partition_of(flight.work) not in keys):
-                continue
-            del self._flying[future]
-            self._report_in_flight()
-            try:
-                self._land(flight, future)
-            except SinkInterrupted as exc:
-                interrupted = exc
-            except HubSpotAccessError as exc:
-                fatal = fatal or exc
+        kept: list[Future[ApplyOutcome]] = []
+        try:
+            while self._done:
+                future = self._done.popleft()
+                flight = self._flying.get(future)
+                if flight is None:
+                    continue
+                if keys is not None and partition_of(flight.work) not in keys:
+                    kept.append(future)
+                    continue
+                del self._flying[future]
+                self._flying_commands -= len(flight.work.items)
+                self._report_in_flight()
+                try:
+                    self._land(flight, future)
+                except SinkInterrupted as exc:
+                    interrupted = exc
+                except HubSpotAccessError as exc:
+                    fatal = fatal or exc
+        finally:
+            self._done.extendleft(reversed(kept))
         if fatal is not None:
             raise fatal
         if interrupted is not None:

@@ -214,7 +214,7 @@ class SinkWorker:
         self.intake.progress.waiting_on("shutdown-drain")
         self._interrupts.start_drain()
         try:
-            self._dispatcher.drain(lambda seconds: self.intake.idle(seconds, "shutdown-drain"))
+            self._dispatcher.drain()
         except SinkInterrupted as exc:
             log.info("sink.drain_interrupted reason=%s", exc)
 
