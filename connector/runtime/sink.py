@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -222,11 +223,28 @@ def run_sink(
     ``telemetry``: the process's (the CLI builds one); None builds one from
     ``settings.telemetry`` for this worker alone and shuts it down on return. ``progress``: the
     watch ``/healthz`` reads (``connector run`` gives one); None: one of the worker's own."""
+    if settings.sink.max_in_flight > 1:
+        quicker_thread_switches()
     if telemetry is None:
         with Telemetry.from_settings(settings.telemetry) as owned:
             _run(settings, stop, transport, owned, progress)
     else:
         _run(settings, stop, transport, telemetry, progress)
+
+
+#: The interpreter's thread switch interval with requests in flight (its default is 5 ms).
+SWITCH_INTERVAL_SECONDS = 0.001
+
+
+def quicker_thread_switches() -> None:
+    """Hand the GIL over every millisecond instead of every 5. Each request in flight wakes
+    its thread a dozen times (socket writes and reads, locks); behind a consumer thread busy
+    decoding, each wake-up may wait the whole interval. At 1,000 requests / 10 s with 0.25 s
+    latency (bench/sink_efficiency.py, a noisy figure on 2 shared cores) it measured 0.68-0.75
+    efficiency in three runs at 5 ms and 0.71-0.81 in five at 1 ms. Process-wide, and only
+    ever lowered."""
+    if sys.getswitchinterval() > SWITCH_INTERVAL_SECONDS:
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
 
 def ensure_dead_letter_topic(
