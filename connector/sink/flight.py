@@ -108,17 +108,20 @@ class Concurrency:
         self._initial = min(initial, ceiling)
         self._average: float | None = None
         self._recent: deque[float] = deque(maxlen=self.KEPT)
+        self._quickest = 0.0
 
     @property
     def latency(self) -> float | None:
         """The latency the target is computed from (None until an answer arrived)."""
-        if self._average is None or not self._recent:
+        if self._average is None:
             return None
-        return min(self._average, 2 * min(self._recent))
+        return min(self._average, 2 * self._quickest)
 
     def observe(self, seconds: float) -> None:
-        """One request's round trip (from any thread; a lost update is harmless)."""
+        """One request's round trip (from any thread; a lost update is harmless). The
+        quickest is found here, once per answer, not on every look at the target."""
         self._recent.append(seconds)
+        self._quickest = min(self._recent)
         self._average = seconds if self._average is None else (
             self._average + self.SMOOTHING * (seconds - self._average))
 
