@@ -37,8 +37,10 @@ from connector.sink.work import AttendanceBatch, Partition, Work, operation_of, 
 from connector.telemetry import Metrics, Tracing
 from connector.telemetry.progress import ProgressWatch
 
-#: How often the drain looks for landed work.
+#: How long the loop polls Kafka, at most, while work is in flight.
 LANDING_SLICE_SECONDS = 0.01
+#: How long the drain waits for a landing before it looks at its deadline again.
+DRAIN_SLICE_SECONDS = 0.05
 
 
 class Dispatcher:
@@ -106,7 +108,7 @@ class Dispatcher:
         self.flush(everything=True)
         while self._flying:
             self._interrupts.check()
-            self.landing.wait(LANDING_SLICE_SECONDS * 5)
+            self.landing.wait(DRAIN_SLICE_SECONDS)
             self.landing.clear()
             self.flush(everything=True)
 
