@@ -34,6 +34,7 @@ from connector.clock import Clock
 from connector.config import Settings
 from connector.errors import ConfigError
 from connector.hubspot import DEFAULT_LIMITS, HubSpotClient, HubSpotHTTPError, HubSpotTimeoutError
+from connector.hubspot.transport import PerThreadTransport
 from connector.kafka import TopicSpec, clients, ensure_topics
 from connector.kafka.lifecycle import until_available
 from connector.kafka.protocols import CommittingMember, DeliveryProducer
@@ -118,6 +119,8 @@ def hubspot_client(settings: Settings, transport: httpx.BaseTransport | None,
         raise ConfigError("CONNECTOR_HUBSPOT__ACCESS_TOKEN ([hubspot] access_token) is required "
                           "to run the sink")
     timeout = httpx.Timeout(settings.hubspot.request_timeout_seconds, connect=5.0)
+    if transport is None and settings.sink.max_in_flight > 1:
+        transport = PerThreadTransport()  # each pool thread its own connection
     return HubSpotClient(token.get_secret_value(), base_url=settings.hubspot.base_url,
                          transport=telemetry.http_transport(
                              transport, limits=connection_limits(settings.sink.max_in_flight)),
