@@ -14,6 +14,7 @@ from connector.hubspot.attendance import (
     ParticipationBreakdown,
     SubscriberEmailResponse,
     SubscriberVidResponse,
+    WireInputs,
 )
 from connector.hubspot.client import DEFAULT_LIMITS, DEFAULT_TIMEOUT, HubSpotClient
 from connector.hubspot.errors import (
@@ -107,6 +108,7 @@ __all__ = [
     "SubscriberVidResponse",
     "UnexpectedResponseError",
     "ValidationError",
+    "WireInputs",
     "is_retriable",
     "parse_retry_after",
 ]

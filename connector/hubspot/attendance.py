@@ -69,6 +69,13 @@ class MarketingEventEmailSubscriber(_Subscriber):
 Subscriber = MarketingEventSubscriber | MarketingEventEmailSubscriber
 
 
+class WireInputs(list[dict[str, Any]]):
+    """Attendance inputs already in their wire form, as :func:`plain_subscriber_wire` gives
+    them (keys in declaration order, None left out, every leaf a str, an int or a dict of str):
+    a caller that holds the values with exactly those types (the sink, from Avro) builds them
+    directly, without a model per input in between. Sent as they are."""
+
+
 def plain_subscriber_wire(subscriber: Subscriber) -> dict[str, Any] | None:
     """``to_wire(subscriber)`` (the same keys, in the same order, with the same values) built by
     hand, or None unless the input is exactly one of the two classes holding values of exactly

@@ -17,6 +17,7 @@ from connector.hubspot.attendance import (
     Subscriber,
     SubscriberEmailResponse,
     SubscriberVidResponse,
+    WireInputs,
     plain_subscriber_wire,
 )
 from connector.hubspot.models import (
@@ -48,11 +49,13 @@ def _limit(limit: int | None) -> int | None:
     return limit
 
 
-def _inputs(subscribers: Sequence[Subscriber]) -> Any:
+def _inputs(subscribers: Sequence[Subscriber] | WireInputs) -> Any:
     """The ``{"inputs": [...]}`` body: built by hand and encoded by orjson (the hot path of the
     sink: up to 100 inputs a request), or, if any input is not plain (see
     :func:`~connector.hubspot.attendance.plain_subscriber_wire`), by pydantic and httpx. Both
     give the same bytes."""
+    if isinstance(subscribers, WireInputs):
+        return plain_json({"inputs": subscribers})
     plain = [plain_subscriber_wire(s) for s in subscribers]
     if any(wire is None for wire in plain):
         return {"inputs": [to_wire(s) for s in subscribers]}
@@ -68,7 +71,7 @@ class ParticipationOperations(Operations):
         self,
         object_id: str,
         state: SubscriberState,
-        subscribers: Sequence[MarketingEventSubscriber],
+        subscribers: Sequence[MarketingEventSubscriber] | WireInputs,
     ) -> Response[BatchResult[SubscriberVidResponse]]:
         """#18 ``POST /{objectId}/attendance/{state}/create`` by contact id."""
         return self._call(
@@ -82,7 +85,7 @@ class ParticipationOperations(Operations):
         self,
         object_id: str,
         state: SubscriberState,
-        subscribers: Sequence[MarketingEventEmailSubscriber],
+        subscribers: Sequence[MarketingEventEmailSubscriber] | WireInputs,
     ) -> Response[BatchResult[SubscriberEmailResponse]]:
         """#19 ``POST /{objectId}/attendance/{state}/email-create`` (creates unknown contacts)."""
         return self._call(
@@ -95,7 +98,7 @@ class ParticipationOperations(Operations):
     def record_external_attendance(
         self,
         state: SubscriberState,
-        subscribers: Sequence[MarketingEventSubscriber],
+        subscribers: Sequence[MarketingEventSubscriber] | WireInputs,
         *,
         external_event_id: str,
         external_account_id: str | None = None,
@@ -112,7 +115,7 @@ class ParticipationOperations(Operations):
     def record_external_attendance_by_email(
         self,
         state: SubscriberState,
-        subscribers: Sequence[MarketingEventEmailSubscriber],
+        subscribers: Sequence[MarketingEventEmailSubscriber] | WireInputs,
         *,
         external_event_id: str,
         external_account_id: str | None = None,
@@ -129,7 +132,7 @@ class ParticipationOperations(Operations):
     def upsert_subscriber_state(
         self,
         state: SubscriberState,
-        subscribers: Sequence[MarketingEventSubscriber],
+        subscribers: Sequence[MarketingEventSubscriber] | WireInputs,
         *,
         external_account_id: str,
         external_event_id: str,
@@ -147,7 +150,7 @@ class ParticipationOperations(Operations):
     def upsert_subscriber_state_by_email(
         self,
         state: SubscriberState,
-        subscribers: Sequence[MarketingEventEmailSubscriber],
+        subscribers: Sequence[MarketingEventEmailSubscriber] | WireInputs,
         *,
         external_account_id: str,
         external_event_id: str,

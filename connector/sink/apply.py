@@ -32,6 +32,7 @@ from connector.hubspot import (
     MarketingEventSubscriber,
     Response,
     ValidationError,
+    WireInputs,
 )
 from connector.normalize.command import EventCancel, EventComplete, EventUpsert
 from connector.sink.budget import RateBudget
@@ -48,10 +49,10 @@ from connector.sink.request import (
     EventKey,
     IdentifierKind,
     ListTargets,
+    attendance_inputs,
     attendance_of,
     event_params,
     instant,
-    subscriber,
 )
 from connector.sink.retry import Disposition, RetryPolicy, classify
 from connector.sink.send import RequestSender
@@ -229,7 +230,11 @@ class Applier:
         """One attendance request, by contact id or by email as the batch's group says (its
         inputs built before anything is sent)."""
         state = batch.key.state
-        inputs = [subscriber(attendance_of(p.command)) for p in items]  # type: ignore[arg-type]
+        inputs = attendance_inputs(attendance_of(p.command) for p in items)  # type: ignore[misc]
+        if isinstance(inputs, WireInputs):  # one group: one kind of identifier
+            if batch.key.kind is IdentifierKind.VID:
+                return lambda: self._client.record_attendance(object_id, state, inputs)
+            return lambda: self._client.record_attendance_by_email(object_id, state, inputs)
         if batch.key.kind is IdentifierKind.VID:
             by_vid = [s for s in inputs if isinstance(s, MarketingEventSubscriber)]
             return lambda: self._client.record_attendance(object_id, state, by_vid)
