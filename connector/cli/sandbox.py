@@ -10,11 +10,20 @@ from typing import Any
 import click
 
 from connector.asgi_server import bind_socket, url_of
-from connector.sandbox import AppConfig, FaultConfig, SandboxConfig, create_app
+from connector.sandbox import (
+    AccountConfig,
+    AppConfig,
+    FaultConfig,
+    OAuthAppConfig,
+    SandboxConfig,
+    create_app,
+)
+from connector.sandbox.config import FIRST_EXTRA_HUB_ID
 from connector.sandbox.server import uvicorn_server
 
 _DEFAULT = SandboxConfig.default()
 _APP = _DEFAULT.apps[0]
+_OAUTH = _DEFAULT.oauth_apps[0]
 
 
 def _limit(value: int) -> int | None:
@@ -79,6 +88,33 @@ def _limit(value: int) -> int | None:
 @click.option("--outage", default=None, help="START_IN:DURATION seconds of 5xx outage.")
 @click.option("--storm", default=None, help="START_IN:DURATION seconds of forced 429s.")
 @click.option("--faults-json", default=None, help="Full fault settings as JSON (README table).")
+@click.option("--accounts", "accounts", default=0, show_default=True, type=click.IntRange(0),
+              help=f"HubSpot accounts to add besides the default one ({_DEFAULT.portal_id}); "
+                   f"hub ids {FIRST_EXTRA_HUB_ID}, {FIRST_EXTRA_HUB_ID + 1}, ...")
+@click.option("--oauth-app-id", default=_OAUTH.app_id, show_default=True, type=int,
+              help="App id of the public (OAuth) app.")
+@click.option("--oauth-client-id", default=_OAUTH.client_id, show_default=True,
+              help="client_id of the OAuth app.")
+@click.option("--oauth-client-secret", default=_OAUTH.client_secret,
+              help="client_secret of the OAuth app (printed on start).")
+@click.option("--oauth-redirect-uri", "oauth_redirect_uris", multiple=True,
+              default=_OAUTH.redirect_uris, show_default=True,
+              help="Registered redirect URL of the OAuth app; repeatable.")
+@click.option("--oauth-scopes", default=",".join(sorted(_OAUTH.scopes)), show_default=True,
+              help="Comma-separated scopes the OAuth app requires.")
+@click.option("--oauth-optional-scopes", default="", show_default=True,
+              help="Comma-separated optional scopes of the OAuth app.")
+@click.option("--access-token-ttl", default=_DEFAULT.access_token_ttl_seconds,
+              show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds an OAuth access token lives (expires_in).")
+@click.option("--auth-code-ttl", default=_DEFAULT.auth_code_ttl_seconds, show_default=True,
+              type=click.FloatRange(min=0, min_open=True),
+              help="Seconds an authorization code stays usable.")
+@click.option("--oauth-window-limit", default=_DEFAULT.oauth_window_limit or 0,
+              show_default=True, type=int,
+              help="Requests per rolling 10 s per OAuth install (app, account); 0 = off.")
+@click.option("--access-tokens-survive-uninstall", is_flag=True,
+              help="Access tokens issued before an uninstall keep working until they expire.")
 @click.option("--log-level", default="warning", show_default=True)
 def sandbox_command(host: str, port: int, log_level: str, **options: Any) -> None:
     """Serve a local HubSpot Marketing Events sandbox and print its URL and token."""
@@ -90,8 +126,24 @@ def sandbox_command(host: str, port: int, log_level: str, **options: Any) -> Non
     click.echo(f"  base URL : {url}  (marketing events at {url}/marketing/v3/marketing-events)")
     click.echo(f"  token    : {app.token}  (app {app.app_id}; Authorization: Bearer <token>)")
     click.echo(f"  admin    : {url}/_sandbox/state, /_sandbox/counters, /_sandbox/faults")
+    for oauth_app in config.oauth_apps:
+        click.echo(
+            f"  oauth    : client_id {oauth_app.client_id}  client_secret "
+            f"{oauth_app.client_secret}  (app {oauth_app.app_id}; install at "
+            f"{url}/oauth/authorize, tokens at {url}/oauth/v1/token)"
+        )
+    click.echo(f"  accounts : {_describe_accounts(config)}  (admin: {url}/_sandbox/installs)")
     server = uvicorn_server(create_app(config), log_level=log_level)
     server.run(sockets=[sock])
+
+
+def _describe_accounts(config: SandboxConfig) -> str:
+    """`62515 (default), 70000001, 70000002` (long lists shortened to first..last)."""
+    default, *extra = config.hub_ids
+    text = f"{default} (default)"
+    if len(extra) > 4:
+        return f"{text}, {extra[0]}..{extra[-1]} ({len(extra)} more)"
+    return ", ".join([text, *map(str, extra)])
 
 
 def _fault_data(options: Mapping[str, Any]) -> dict[str, object]:
@@ -166,6 +218,32 @@ def _config(options: Mapping[str, Any], fault_data: dict[str, object]) -> Sandbo
             faults=faults,
             allow_insecure_callbacks=options["allow_http_callbacks"],
             emit_nulls=options["emit_nulls"],
+            accounts=tuple(
+                AccountConfig(FIRST_EXTRA_HUB_ID + i) for i in range(options["accounts"])
+            ),
+            oauth_apps=(_oauth_app(options),),
+            access_token_ttl_seconds=options["access_token_ttl"],
+            auth_code_ttl_seconds=options["auth_code_ttl"],
+            oauth_window_limit=_limit(options["oauth_window_limit"]),
+            access_tokens_survive_uninstall=options["access_tokens_survive_uninstall"],
         )
     except (ValueError, TypeError) as exc:
         raise click.UsageError(str(exc)) from exc
+
+
+def _scope_set(text: str) -> frozenset[str]:
+    return frozenset(s.strip() for s in text.split(",") if s.strip())
+
+
+def _oauth_app(options: Mapping[str, Any]) -> OAuthAppConfig:
+    """The public app of the options."""
+    return OAuthAppConfig(
+        app_id=options["oauth_app_id"],
+        client_id=options["oauth_client_id"],
+        client_secret=options["oauth_client_secret"],
+        redirect_uris=tuple(options["oauth_redirect_uris"]),
+        scopes=_scope_set(options["oauth_scopes"]),
+        optional_scopes=_scope_set(options["oauth_optional_scopes"]),
+        name=_OAUTH.name,
+        developer_api_key=_OAUTH.developer_api_key,
+    )

@@ -1,4 +1,5 @@
-"""`create_app`: the Starlette application and its route table (reference §0, §9)."""
+"""`create_app`: the Starlette application and its route table (reference §0, §9; OAuth
+reference §1-§3 for `/oauth/...` and `/appinstalls/...`)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,10 @@ from connector.sandbox.routes import (
     participations,
     settings,
 )
-from connector.sandbox.routes.admin import admin_routes
+from connector.sandbox.routes.admin import UnknownAccount, admin_routes, unknown_account
+from connector.sandbox.routes.authorize import authorize_routes
+from connector.sandbox.routes.installs import install_routes
+from connector.sandbox.routes.oauth import oauth_routes
 from connector.sandbox.runtime import Sandbox
 
 V3_PREFIX = "/marketing/v3/marketing-events"
@@ -346,9 +350,15 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        sandbox.store.close()
+        sandbox.close()
 
-    routes: list[BaseRoute] = [*admin_routes(), *contact_routes()]
+    routes: list[BaseRoute] = [
+        *admin_routes(),
+        *install_routes(),
+        *authorize_routes(),
+        *oauth_routes(),
+        *contact_routes(),
+    ]
     for prefix in (V3_PREFIX, *DATED_PREFIXES):
         inner = marketing_event_routes()
         list_route = inner[0]
@@ -357,7 +367,11 @@ def create_app(
         routes.append(Mount(prefix, routes=inner))
     app = SandboxApp(
         routes=routes,
-        exception_handlers={404: _http_error, 405: _http_error},
+        exception_handlers={
+            404: _http_error,
+            405: _http_error,
+            UnknownAccount: unknown_account,
+        },
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False

@@ -6,8 +6,11 @@ SandboxHTTPError          a handler's way to answer a HubSpot `Error` body with 
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
+
+from connector.sandbox.timefmt import iso_from_ms, ms_from_seconds
 
 AUTH_MESSAGE = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
@@ -17,6 +20,9 @@ SCOPES_MESSAGE = (
     "This app hasn't been granted all required scopes to make this call. Read more about "
     "required scopes here: https://developers.hubspot.com/scopes."
 )
+
+#: Sent with 401 INVALID_AUTHENTICATION answers (observed live).
+AUTH_FAILURE_HEADERS = {"X-HubSpot-Auth-Failure": "401 Unauthorized"}
 
 
 def correlation_id() -> str:
@@ -85,6 +91,18 @@ def unauthenticated_body(cid: str) -> dict[str, Any]:
     }
 
 
+def expired_authentication_body(cid: str, expired_at: float, now: float) -> dict[str, Any]:
+    """401 body for an expired OAuth access token (observed live body)."""
+    ago = max(0, math.floor(now - expired_at))
+    return {
+        "status": "error",
+        "message": f"The OAuth token used to make this call expired {ago} second(s) ago.",
+        "correlationId": cid,
+        "category": "EXPIRED_AUTHENTICATION",
+        "context": {"expire time": [iso_from_ms(ms_from_seconds(expired_at))]},
+    }
+
+
 def missing_scopes_body(cid: str, scopes: list[str]) -> dict[str, Any]:
     """403 body for a token without the operation's scope (observed live body)."""
     return {
@@ -102,8 +120,12 @@ def missing_scopes_body(cid: str, scopes: list[str]) -> dict[str, Any]:
     }
 
 
-def rate_limit_body(cid: str, policy: str, app_id: int, portal_id: int) -> dict[str, Any]:
-    """429 body (documented DAILY example; observed TEN_SECONDLY_ROLLING with groupName)."""
+def rate_limit_body(
+    cid: str, policy: str, app_id: int, portal_id: int, *, kind: str = "private_app"
+) -> dict[str, Any]:
+    """429 body (documented DAILY example; observed TEN_SECONDLY_ROLLING with groupName
+    `publicapi:private_app-api-calls-ten-secondly:<app>:<portal>`; for OAuth installs the group
+    is `publicapi:oauth-api-calls-ten-secondly:<app>:<hub>`, inferred)."""
     if policy == "DAILY":
         body: dict[str, Any] = {
             "status": "error",
@@ -120,7 +142,7 @@ def rate_limit_body(cid: str, policy: str, app_id: int, portal_id: int) -> dict[
             "errorType": "RATE_LIMIT",
             "correlationId": cid,
             "policyName": "TEN_SECONDLY_ROLLING",
-            "groupName": f"publicapi:private_app-api-calls-ten-secondly:{app_id}:{portal_id}",
+            "groupName": f"publicapi:{kind}-api-calls-ten-secondly:{app_id}:{portal_id}",
             "requestId": correlation_id(),
         }
     return body

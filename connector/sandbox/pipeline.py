@@ -15,10 +15,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from connector.sandbox.config import AppConfig
+from connector.sandbox.account import Account
+from connector.sandbox.attendance import Counters
+from connector.sandbox.auth import (
+    AuthResolver,
+    Caller,
+    ExpiredToken,
+    bearer_app,
+    bearer_or_developer_key,
+)
 from connector.sandbox.errors import (
+    AUTH_FAILURE_HEADERS,
     SandboxHTTPError,
     correlation_id,
+    expired_authentication_body,
     missing_scopes_body,
     rate_limit_body,
     server_error_body,
@@ -27,21 +37,46 @@ from connector.sandbox.errors import (
 )
 from connector.sandbox.faults import FaultKind
 from connector.sandbox.latency import batch_inputs
+from connector.sandbox.models import EventRecord
 from connector.sandbox.ratelimit import TEN_SECONDLY
 from connector.sandbox.runtime import Sandbox
+from connector.sandbox.store import SandboxStore
+
+__all__ = [
+    "CONNECTION_KEY",
+    "AuthResolver",
+    "Ctx",
+    "DropResponse",
+    "Handler",
+    "bearer_app",
+    "bearer_or_developer_key",
+    "no_content",
+    "ok",
+    "operation",
+]
 
 CONNECTION_KEY = "sandbox.connection"
 
 
 @dataclass
 class Ctx:
-    """What a handler gets: the request, the sandbox and the calling app."""
+    """What a handler gets: the request, the sandbox, the calling app and its account."""
 
     request: Request
     sandbox: Sandbox
-    app: AppConfig
+    app: Caller
     operation: str
+    account: Account
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def store(self) -> SandboxStore:
+        """The calling account's store."""
+        return self.account.store
+
+    def counters_of(self, event: EventRecord) -> Counters:
+        """Participation counters of one of the account's events, now."""
+        return self.account.counters_of(event, self.sandbox.now_ms())
 
     def path(self, name: str) -> str:
         """A path parameter."""
@@ -99,33 +134,6 @@ def _json(status: int, body: Any, headers: Mapping[str, str]) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=dict(headers))
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
-AuthResolver = Callable[[Request, Sandbox], AppConfig | None]
-
-
-def bearer_app(request: Request, sandbox: Sandbox) -> AppConfig | None:
-    """The app owning the request's bearer token."""
-    token = _bearer(request)
-    return sandbox.apps_by_token.get(token) if token else None
-
-
-def bearer_or_developer_key(request: Request, sandbox: Sandbox) -> AppConfig | None:
-    """Bearer token, or a developer API key in `hapikey` (settings endpoints)."""
-    app = bearer_app(request, sandbox)
-    if app is None and (key := request.query_params.get("hapikey")):
-        app = sandbox.config.app_by_developer_key(key)
-    return app
-
-
 def operation(
     name: str,
     scope: str | None,
@@ -138,17 +146,20 @@ def operation(
     async def endpoint(request: Request) -> Response:
         sandbox: Sandbox = request.app.state.sandbox
         cid = correlation_id()
-        app = auth(request, sandbox)
+        found = auth(request, sandbox)
+        app = found if isinstance(found, Caller) else None
         entry: dict[str, Any] = {
             "time": sandbox.now(),
             "method": request.method,
             "path": request.url.path,
-            "query": request.url.query,
+            "query": _redacted_query(request),
             "operation": name,
             "appId": app.app_id if app else None,
+            "hubId": app.hub_id if app else None,
+            "auth": app.kind if app else None,
             "correlationId": cid,
         }
-        response = await _serve(request, sandbox, app, cid, entry, name, scope, handler)
+        response = await _serve(request, sandbox, found, cid, entry, name, scope, handler)
         entry["status"] = None if isinstance(response, DropResponse) else response.status_code
         sandbox.log_request(entry)
         return response
@@ -157,10 +168,20 @@ def operation(
     return endpoint
 
 
+def _redacted_query(request: Request) -> str:
+    """The query string with a developer key (`hapikey`) masked: the log holds no secrets."""
+    query = request.url.query
+    if "hapikey=" not in query:
+        return query
+    return "&".join(
+        "hapikey=***" if part.startswith("hapikey=") else part for part in query.split("&")
+    )
+
+
 async def _serve(
     request: Request,
     sandbox: Sandbox,
-    app: AppConfig | None,
+    found: Caller | ExpiredToken | None,
     cid: str,
     entry: dict[str, Any],
     name: str,
@@ -170,27 +191,34 @@ async def _serve(
     """Injected faults, authentication, rate limits and scopes, in this order, then the
     handler."""
     base = {"X-HubSpot-Correlation-Id": cid}
+    app = found if isinstance(found, Caller) else None
     faulted = await _injected_fault(request, name, sandbox, app, cid, entry, base)
     if faulted is not None:
         return faulted
+    if isinstance(found, ExpiredToken):
+        body = expired_authentication_body(cid, found.expired_at, sandbox.now())
+        return _json(401, body, base)
     if app is None:
-        return _json(401, unauthenticated_body(cid), base)
-    verdict = sandbox.limiter.admit(app.app_id)
+        return _json(401, unauthenticated_body(cid), {**base, **AUTH_FAILURE_HEADERS})
+    limiter, key = sandbox.limits_of(app)
+    verdict = limiter.admit(key)
     headers = {**base, **verdict.headers}
     if not verdict.is_allowed:
         assert verdict.policy is not None
         entry["policy"] = verdict.policy
-        body = rate_limit_body(cid, verdict.policy, app.app_id, sandbox.config.portal_id)
+        body = rate_limit_body(cid, verdict.policy, app.app_id, app.hub_id, kind=app.kind)
         return _json(429, body, headers)
     if scope is not None and not app.has_scope(scope):
         return _json(403, missing_scopes_body(cid, [scope]), headers)
-    ctx = Ctx(request=request, sandbox=sandbox, app=app, operation=name)
+    account = sandbox.accounts[app.hub_id]
+    ctx = Ctx(request=request, sandbox=sandbox, app=app, operation=name, account=account)
     try:
         response = await handler(ctx)
     except SandboxHTTPError as exc:
         response = _json(exc.status, exc.body(cid), {})
     finally:
-        sandbox.store.flush()
+        account.store.flush()
+        sandbox.store.flush()  # app settings live in the default account's store
     response.headers.update(headers)
     return response
 
@@ -199,7 +227,7 @@ async def _injected_fault(
     request: Request,
     name: str,
     sandbox: Sandbox,
-    app: AppConfig | None,
+    app: Caller | None,
     cid: str,
     entry: dict[str, Any],
     base: dict[str, str],
@@ -217,10 +245,18 @@ async def _injected_fault(
         assert decision.status is not None
         return _json(decision.status, server_error_body(cid, decision.status), base)
     if decision.kind is FaultKind.STORM:
-        app_id = app.app_id if app else 0
-        headers = {**base, **(sandbox.limiter.exhaust(app_id) if app else {})}
+        headers = dict(base)
+        if app is not None:
+            limiter, key = sandbox.limits_of(app)
+            headers.update(limiter.exhaust(key))
         entry["policy"] = TEN_SECONDLY
-        body = rate_limit_body(cid, TEN_SECONDLY, app_id, sandbox.config.portal_id)
+        body = rate_limit_body(
+            cid,
+            TEN_SECONDLY,
+            app.app_id if app else 0,
+            app.hub_id if app else sandbox.config.portal_id,
+            kind=app.kind if app else "private_app",
+        )
         return _json(429, body, headers)
     return None
 

@@ -1,4 +1,7 @@
-"""HubSpot-like rate limits: a rolling window per app and a daily budget per account.
+"""HubSpot-like rate limits: a rolling window per key and a daily budget per account.
+
+The key is the app id for private apps (window per app, daily budget of the default account) and
+(app id, hub id) for OAuth installs (window per install, no daily budget: `daily_limit=None`).
 
 The clock is injected (epoch seconds) so tests never sleep. Rejected requests do not consume
 budget. Headers follow HubSpot's usage guidelines (reference §6).
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 TEN_SECONDLY = "TEN_SECONDLY_ROLLING"
@@ -29,7 +32,7 @@ class RateVerdict:
 
 
 class RateLimiter:
-    """Rolling-window (per app) and daily (per account) admission with HubSpot headers."""
+    """Rolling-window (per key) and daily (per account) admission with HubSpot headers."""
 
     def __init__(
         self,
@@ -45,15 +48,15 @@ class RateLimiter:
         self.daily_limit = daily_limit
         self._clock = clock
         self._offset = utc_offset_hours * 3600.0
-        self._windows: dict[int, deque[float]] = {}
+        self._windows: dict[Hashable, deque[float]] = {}
         self._day: int | None = None
         self._daily_used = 0
 
     def _day_of(self, now: float) -> int:
         return math.floor((now + self._offset) / 86400.0)
 
-    def _prune(self, app_id: int, now: float) -> deque[float]:
-        window = self._windows.setdefault(app_id, deque())
+    def _prune(self, key: Hashable, now: float) -> deque[float]:
+        window = self._windows.setdefault(key, deque())
         horizon = now - self.window_seconds
         while window and window[0] <= horizon:
             window.popleft()
@@ -65,11 +68,12 @@ class RateLimiter:
             self._day = day
             self._daily_used = 0
 
-    def admit(self, app_id: int) -> RateVerdict:
-        """Count one request for `app_id` if both limits allow it."""
+    def admit(self, key: Hashable) -> RateVerdict:
+        """Count one request for `key` (an app id, or (app id, hub id)) if both limits allow
+        it."""
         now = self._clock()
         self._roll_day(now)
-        window = self._prune(app_id, now)
+        window = self._prune(key, now)
         policy: str | None = None
         if self.daily_limit is not None and self._daily_used >= self.daily_limit:
             policy = DAILY
@@ -80,15 +84,15 @@ class RateLimiter:
             self._daily_used += 1
         return RateVerdict(policy, self._headers(window))
 
-    def peek(self, app_id: int) -> dict[str, str]:
+    def peek(self, key: Hashable) -> dict[str, str]:
         """Headers describing the current budget without counting a request."""
         now = self._clock()
         self._roll_day(now)
-        return self._headers(self._prune(app_id, now))
+        return self._headers(self._prune(key, now))
 
-    def exhaust(self, app_id: int) -> dict[str, str]:
+    def exhaust(self, key: Hashable) -> dict[str, str]:
         """Headers for an injected 429 storm: the window reads as spent."""
-        headers = self.peek(app_id)
+        headers = self.peek(key)
         if "X-HubSpot-RateLimit-Remaining" in headers:
             headers["X-HubSpot-RateLimit-Remaining"] = "0"
         return headers

@@ -21,9 +21,14 @@ _FIRST_IDS = {"event": 555000000001, "contact": 47700000001, "participation": 90
 
 
 class SandboxStore:
-    """All HubSpot-side state of one sandbox portal."""
+    """All HubSpot-side state of one sandbox portal (account).
 
-    def __init__(self, persist_path: Path | None = None) -> None:
+    id_offset: added to every first id, so that accounts allocate distinct object ids (HubSpot's
+    ids are unique across portals). The default account uses 0.
+    """
+
+    def __init__(self, persist_path: Path | None = None, *, id_offset: int = 0) -> None:
+        self._first_ids = {kind: first + id_offset for kind, first in _FIRST_IDS.items()}
         self.events: dict[str, EventRecord] = {}
         self.contacts: dict[int, ContactRecord] = {}
         self.participations: dict[tuple[str, int], ParticipationRecord] = {}
@@ -33,7 +38,7 @@ class SandboxStore:
         self._by_email: dict[str, int] = {}
         self._by_event: dict[str, dict[int, ParticipationRecord]] = {}
         self._by_contact: dict[int, dict[str, ParticipationRecord]] = {}
-        self._next = dict(_FIRST_IDS)
+        self._next = dict(self._first_ids)
         self.participation_versions: dict[str, int] = {}
         self._dirty: dict[tuple[str, str], Any] = {}
         self._deleted: set[tuple[str, str]] = set()
@@ -222,7 +227,7 @@ class SandboxStore:
             self._by_contact,
         ):
             mapping.clear()
-        self._next = dict(_FIRST_IDS)
+        self._next = dict(self._first_ids)
         self.participation_versions.clear()
         self._dirty.clear()
         self._deleted.clear()

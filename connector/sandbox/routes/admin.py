@@ -1,4 +1,8 @@
-"""`/_sandbox/...`: inspect and steer the sandbox. Not HubSpot paths; no token needed."""
+"""`/_sandbox/...`: inspect and steer the sandbox. Not HubSpot paths; no token needed.
+
+State endpoints take `?hub_id=` (default: the default account); an unknown hub id is a 404.
+OAuth installs and accounts: `routes/installs.py`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from connector.sandbox.account import Account
 from connector.sandbox.attendance import attendance_seconds, current_state
 from connector.sandbox.faults import FaultConfig
 from connector.sandbox.models import ListRecord
@@ -19,6 +24,37 @@ from connector.sandbox.runtime import Sandbox
 
 def _sandbox(request: Request) -> Sandbox:
     return request.app.state.sandbox
+
+
+class UnknownAccount(Exception):
+    """`?hub_id=` names no account."""
+
+
+def hub_id_param(request: Request) -> int | None:
+    """`?hub_id=` as an int (None when absent)."""
+    raw = request.query_params.get("hub_id")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise UnknownAccount(f"hub_id must be an integer, got {raw!r}")
+    return int(raw)
+
+
+def account_of(request: Request) -> Account:
+    """The account `?hub_id=` names (default: the default account)."""
+    sb = _sandbox(request)
+    hub_id = hub_id_param(request)
+    if hub_id is None:
+        return sb.default_account
+    account = sb.account(hub_id)
+    if account is None:
+        raise UnknownAccount(f"no account with hub_id {hub_id}")
+    return account
+
+
+def unknown_account(request: Request, exc: Exception) -> JSONResponse:
+    """404 for an unknown `?hub_id=`."""
+    return JSONResponse({"error": str(exc)}, status_code=404)
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -35,21 +71,22 @@ def _error(message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=400)
 
 
-def _events(sb: Sandbox) -> list[dict[str, Any]]:
+def _events(sb: Sandbox, account: Account) -> list[dict[str, Any]]:
     out = []
-    for event in sb.store.iter_events():
+    for event in account.store.iter_events():
         row = dataclasses.asdict(event)
-        row["counters"] = sb.counters_of(event).as_attendance_counters()
+        row["counters"] = sb.counters_of(event, account).as_attendance_counters()
         out.append(row)
     return out
 
 
-def _participations(sb: Sandbox) -> list[dict[str, Any]]:
+def _participations(sb: Sandbox, account: Account) -> list[dict[str, Any]]:
     now = sb.now_ms()
+    store = account.store
     out = []
-    for record in sorted(sb.store.participations.values(), key=lambda r: int(r.participation_id)):
+    for record in sorted(store.participations.values(), key=lambda r: int(r.participation_id)):
         row = dataclasses.asdict(record)
-        event = sb.store.events.get(record.object_id)
+        event = store.events.get(record.object_id)
         row["currentState"] = current_state(record, event, now) if event else None
         row["attendanceDurationSeconds"] = attendance_seconds(record)
         out.append(row)
@@ -62,14 +99,16 @@ async def health(request: Request) -> Response:
 
 
 async def state(request: Request) -> Response:
-    """Everything the sandbox holds."""
+    """Everything one account holds (`?hub_id=`), with every app's settings."""
     sb = _sandbox(request)
+    account = account_of(request)
     return JSONResponse(
         {
-            "events": _events(sb),
-            "contacts": [dataclasses.asdict(c) for c in sb.store.contacts.values()],
-            "participations": _participations(sb),
-            "lists": [dataclasses.asdict(x) for x in sb.store.lists.values()],
+            "hubId": account.hub_id,
+            "events": _events(sb, account),
+            "contacts": [dataclasses.asdict(c) for c in account.store.contacts.values()],
+            "participations": _participations(sb, account),
+            "lists": [dataclasses.asdict(x) for x in account.store.lists.values()],
             "settings": {str(k): v for k, v in sb.store.settings.items()},
         }
     )
@@ -77,17 +116,18 @@ async def state(request: Request) -> Response:
 
 async def events(request: Request) -> Response:
     """Stored events with counters."""
-    return JSONResponse(_events(_sandbox(request)))
+    return JSONResponse(_events(_sandbox(request), account_of(request)))
 
 
 async def contacts(request: Request) -> Response:
     """Stored contacts."""
-    return JSONResponse([dataclasses.asdict(c) for c in _sandbox(request).store.contacts.values()])
+    store = account_of(request).store
+    return JSONResponse([dataclasses.asdict(c) for c in store.contacts.values()])
 
 
 async def participations(request: Request) -> Response:
     """Stored participations with their current state."""
-    return JSONResponse(_participations(_sandbox(request)))
+    return JSONResponse(_participations(_sandbox(request), account_of(request)))
 
 
 async def reset(request: Request) -> Response:
@@ -97,10 +137,16 @@ async def reset(request: Request) -> Response:
         body = await _body(request)
     except ValueError as exc:
         return _error(str(exc))
+    hub_id = body.get("hub_id")
+    if hub_id is not None and (not isinstance(hub_id, int) or sb.account(hub_id) is None):
+        return _error(f"no account with hub_id {hub_id!r}")
+    oauth = body.get("oauth")
     sb.reset(
         state=bool(body.get("state", True)),
         logs=bool(body.get("logs", True)),
         limits=bool(body.get("limits", True)),
+        oauth=None if oauth is None else bool(oauth),
+        hub_id=hub_id,
     )
     if body.get("faults", False):
         sb.set_faults(FaultConfig())
@@ -121,11 +167,14 @@ async def faults(request: Request) -> Response:
 
 
 async def requests_log(request: Request) -> Response:
-    """The HubSpot request log, newest last; `?operation=` and `?limit=` filter it."""
+    """The HubSpot request log, newest last; `?operation=`, `?hub_id=` and `?limit=` filter
+    it."""
     sb = _sandbox(request)
     rows = list(sb.request_log)
     if op := request.query_params.get("operation"):
         rows = [r for r in rows if r.get("operation") == op]
+    if (hub_id := hub_id_param(request)) is not None:
+        rows = [r for r in rows if r.get("hubId") == hub_id]
     if limit := request.query_params.get("limit"):
         rows = rows[-int(limit) :]
     return JSONResponse(rows)
@@ -137,7 +186,9 @@ async def counters(request: Request) -> Response:
     instant is exact however late the answer arrives; CLOCK_MONOTONIC is system-wide on Linux,
     so a benchmark in another process can set it against its own clock."""
     counted_at = time.monotonic()
-    return JSONResponse({**_sandbox(request).stats(), "monotonic": counted_at})
+    sb = _sandbox(request)
+    hub_id = account_of(request).hub_id if hub_id_param(request) is not None else None
+    return JSONResponse({**sb.stats(hub_id), "monotonic": counted_at})
 
 
 async def callbacks(request: Request) -> Response:
@@ -146,19 +197,20 @@ async def callbacks(request: Request) -> Response:
 
 
 async def lists(request: Request) -> Response:
-    """GET stored lists; POST {listId, name} creates one."""
+    """GET stored lists; POST {listId, name} creates one (in `?hub_id=`'s account)."""
     sb = _sandbox(request)
+    store = account_of(request).store
     if request.method == "POST":
         try:
             body = await _body(request)
         except ValueError as exc:
             return _error(str(exc))
-        list_id = str(body.get("listId") or len(sb.store.lists) + 1)
+        list_id = str(body.get("listId") or len(store.lists) + 1)
         record = ListRecord(list_id, str(body.get("name") or f"List {list_id}"), sb.now_ms())
-        sb.store.add_list(record)
-        sb.store.flush()
+        store.add_list(record)
+        store.flush()
         return JSONResponse(dataclasses.asdict(record), status_code=201)
-    return JSONResponse([dataclasses.asdict(x) for x in sb.store.lists.values()])
+    return JSONResponse([dataclasses.asdict(x) for x in store.lists.values()])
 
 
 def admin_routes(prefix: str = "/_sandbox") -> list[BaseRoute]:

@@ -119,7 +119,7 @@ def _interaction(ctx: Ctx, state: str, item: Input) -> Interaction | dict[str, A
 
 def record(ctx: Ctx, event: EventRecord, contact: ContactRecord, interaction: Interaction) -> None:
     """Add one interaction to the contact's participation (idempotent)."""
-    store = ctx.sandbox.store
+    store = ctx.store
     participation = store.participation(event.object_id, contact.vid)
     if participation is None:
         participation = ParticipationRecord(
@@ -137,8 +137,8 @@ def _new_contact(ctx: Ctx, email: str, properties: dict[str, Any] | None) -> Con
     now = ctx.sandbox.now_ms()
     props = {k: "" if v is None else str(v) for k, v in (properties or {}).items()}
     props["email"] = email
-    contact = ContactRecord(ctx.sandbox.store.next_id("contact"), email, props, now, now)
-    ctx.sandbox.store.add_contact(contact)
+    contact = ContactRecord(ctx.store.next_id("contact"), email, props, now, now)
+    ctx.store.add_contact(contact)
     return contact
 
 
@@ -153,7 +153,7 @@ def _apply(
 ) -> tuple[list[Any], list[dict[str, Any]]]:
     results: list[Any] = []
     errors: list[dict[str, Any]] = []
-    store = ctx.sandbox.store
+    store = ctx.store
     for item in items:
         ids = {"vids": [str(item.vid)]} if not by_email else {"emails": [item.email or ""]}
         if ctx.sandbox.faults.fail_batch_input():
@@ -199,7 +199,7 @@ async def _external_event(ctx: Ctx, account: str | None) -> EventRecord:
     sandbox = ctx.sandbox
     external_id = ctx.path("externalEventId")
     if account is None:
-        candidates = sandbox.store.events_of_app(ctx.app.app_id, external_id)
+        candidates = ctx.store.events_of_app(ctx.app.app_id, external_id)
         if len(candidates) == 1:
             return candidates[0]
         if len(candidates) > 1:
@@ -208,9 +208,10 @@ async def _external_event(ctx: Ctx, account: str | None) -> EventRecord:
                 field="externalAccountId",
             )
     else:
-        event = sandbox.store.event_by_external(ctx.app.app_id, account, external_id)
+        event = ctx.store.event_by_external(ctx.app.app_id, account, external_id)
         if event is not None:
             return event
+    # settings are per app: they live in the default account's store
     template = sandbox.store.settings.get(ctx.app.app_id)
     if template is None or account is None:
         raise not_found(f"Marketing event with externalEventId={external_id} not found")
@@ -222,8 +223,10 @@ async def _external_event(ctx: Ctx, account: str | None) -> EventRecord:
         client_secret=ctx.app.client_secret,
         now_ms=sandbox.now_ms(),
     )
-    sandbox.callback_log.append({**outcome.as_log(), "appId": ctx.app.app_id})
-    existing = sandbox.store.event_by_external(ctx.app.app_id, account, external_id)
+    sandbox.callback_log.append(
+        {**outcome.as_log(), "appId": ctx.app.app_id, "hubId": ctx.app.hub_id}
+    )
+    existing = ctx.store.event_by_external(ctx.app.app_id, account, external_id)
     if existing is not None:  # created by a concurrent request while we waited
         return existing
     if outcome.details is None:
@@ -276,7 +279,7 @@ async def _legacy(ctx: Ctx, *, by_email: bool) -> Response:
     state = _state(ctx)
     items = await _inputs(ctx, by_email=by_email)
     event = await _external_event(ctx, ctx.required_query("externalAccountId"))
-    store = ctx.sandbox.store
+    store = ctx.store
     for item in items:
         contact = (
             store.contact_by_email(item.email or "")

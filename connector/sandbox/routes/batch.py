@@ -42,7 +42,7 @@ async def upsert(ctx: Ctx) -> Response:
     for n, item in enumerate(inputs):  # whole-request validation first, like HubSpot
         for name in ("externalAccountId", "externalEventId"):
             require_str(item, name)
-        if not ctx.sandbox.store.event_by_external(
+        if not ctx.store.event_by_external(
             ctx.app.app_id, item["externalAccountId"], item["externalEventId"]
         ):
             require_str(item, "eventName")
@@ -78,9 +78,9 @@ async def delete(ctx: Ctx) -> Response:
     for app_id, account, external_id in keys:
         if app_id != ctx.app.app_id:
             continue
-        event = ctx.sandbox.store.event_by_external(app_id, account, external_id)
+        event = ctx.store.event_by_external(app_id, account, external_id)
         if event is not None:
-            ctx.sandbox.store.delete_event(event.object_id)
+            ctx.store.delete_event(event.object_id)
     return no_content(202)
 
 
@@ -103,7 +103,7 @@ async def update(ctx: Ctx) -> Response:
     for item, changes in zip(inputs, parsed, strict=True):
         object_id = item["objectId"]
         ids = {"objectId": [object_id]}
-        event = ctx.sandbox.store.events.get(object_id)
+        event = ctx.store.events.get(object_id)
         if event is None:
             missing.append(object_id)
             continue
@@ -138,13 +138,13 @@ async def archive(ctx: Ctx) -> Response:
     errors: list[dict[str, Any]] = []
     for item in inputs:
         object_id = item["objectId"]
-        if object_id not in ctx.sandbox.store.events:
+        if object_id not in ctx.store.events:
             missing.append(object_id)
             continue
         if ctx.sandbox.faults.fail_batch_input():
             errors.append(_injected({"objectId": [object_id]}))
             continue
-        ctx.sandbox.store.delete_event(object_id)
+        ctx.store.delete_event(object_id)
     if missing:
         errors.insert(
             0,

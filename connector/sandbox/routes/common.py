@@ -33,7 +33,7 @@ def is_int(value: Any, maximum: int = INT64_MAX) -> bool:
 
 def event_by_external(ctx: Ctx, account: str, external_id: str) -> EventRecord:
     """The caller app's event (404 for unknown ids and for other apps' events)."""
-    event = ctx.sandbox.store.event_by_external(ctx.app.app_id, account, external_id)
+    event = ctx.store.event_by_external(ctx.app.app_id, account, external_id)
     if event is None:
         raise not_found(
             f"Marketing event with externalAccountId={account} and "
@@ -44,7 +44,7 @@ def event_by_external(ctx: Ctx, account: str, external_id: str) -> EventRecord:
 
 def event_by_object_id(ctx: Ctx, object_id: str) -> EventRecord:
     """Any app's event by objectId (404 when unknown)."""
-    event = ctx.sandbox.store.events.get(object_id.strip())
+    event = ctx.store.events.get(object_id.strip())
     if event is None:
         raise not_found(f"Marketing event with objectId={object_id} not found")
     return event
@@ -139,7 +139,7 @@ def apply_changes(ctx: Ctx, event: EventRecord, changes: dict[str, Any]) -> None
         else:
             setattr(event, attr, value)
     event.updated_at = max(now, event.created_at)
-    ctx.sandbox.store.touch_event(event)
+    ctx.store.touch_event(event)
 
 
 def apply_event_fields(
@@ -158,7 +158,7 @@ def new_event(ctx: Ctx, account: str, external_id: str, body: dict[str, Any]) ->
     changes = parse_event_changes(ctx, body)  # validate before an id is allocated
     now = ctx.sandbox.now_ms()
     event = EventRecord(
-        object_id=str(ctx.sandbox.store.next_id("event")),
+        object_id=str(ctx.store.next_id("event")),
         app_id=ctx.app.app_id,
         external_account_id=account,
         external_event_id=external_id,
@@ -168,7 +168,7 @@ def new_event(ctx: Ctx, account: str, external_id: str, body: dict[str, Any]) ->
         updated_at=now,
     )
     apply_changes(ctx, event, changes)
-    ctx.sandbox.store.add_event(event)
+    ctx.store.add_event(event)
     return event
 
 

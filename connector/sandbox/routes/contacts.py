@@ -47,7 +47,7 @@ async def create_contact(ctx: Ctx) -> Response:
         raise validation("properties is required and must be an object", field="properties")
     clean = {str(k): "" if v is None else str(v) for k, v in props.items()}
     email = clean.get("email", "").strip().lower() or None
-    store = ctx.sandbox.store
+    store = ctx.store
     if email:
         existing = store.contact_by_email(email)
         if existing is not None:
@@ -68,7 +68,7 @@ async def get_contact(ctx: Ctx) -> Response:
     """GET /crm/v3/objects/contacts/{contactId}[?idProperty=email][&properties=a,b]."""
     raw = ctx.path("contactId")
     id_property = ctx.query("idProperty")
-    store = ctx.sandbox.store
+    store = ctx.store
     contact: ContactRecord | None
     if id_property == "email":
         contact = store.contact_by_email(raw)

@@ -28,7 +28,7 @@ async def create(ctx: Ctx) -> Response:
     body = await ctx.json_object()
     account = require_str(body, "externalAccountId")
     external_id = require_str(body, "externalEventId")
-    if ctx.sandbox.store.event_by_external(ctx.app.app_id, account, external_id):
+    if ctx.store.event_by_external(ctx.app.app_id, account, external_id):
         raise conflict(
             f"A marketing event with externalAccountId={account} and "
             f"externalEventId={external_id} already exists for app {ctx.app.app_id}"
@@ -40,7 +40,7 @@ async def create(ctx: Ctx) -> Response:
 def upsert_one(ctx: Ctx, body: dict[str, Any], external_id: str) -> tuple[Any, bool]:
     """Create or update the caller's event from create params; returns (event, created)."""
     account = require_str(body, "externalAccountId")
-    event = ctx.sandbox.store.event_by_external(ctx.app.app_id, account, external_id)
+    event = ctx.store.event_by_external(ctx.app.app_id, account, external_id)
     if event is None:
         return new_event(ctx, account, external_id, body), True
     if "eventName" in body:
@@ -61,7 +61,7 @@ async def get(ctx: Ctx) -> Response:
     event = event_by_external(
         ctx, ctx.required_query("externalAccountId"), ctx.path("externalEventId")
     )
-    return ok(ctx.sandbox.renderer.public_read(event, ctx.sandbox.counters_of(event)))
+    return ok(ctx.sandbox.renderer.public_read(event, ctx.counters_of(event)))
 
 
 async def update(ctx: Ctx) -> Response:
@@ -80,7 +80,7 @@ async def delete(ctx: Ctx) -> Response:
     event = event_by_external(
         ctx, ctx.required_query("externalAccountId"), ctx.path("externalEventId")
     )
-    ctx.sandbox.store.delete_event(event.object_id)
+    ctx.store.delete_event(event.object_id)
     return no_content()
 
 
@@ -115,11 +115,11 @@ async def list_events(ctx: Ctx) -> Response:
     after = decode_cursor(ctx.query("after"))
     now = ctx.sandbox.now_ms()
     events = [
-        e for e in ctx.sandbox.store.iter_events() if after is None or int(e.object_id) >= after
+        e for e in ctx.store.iter_events() if after is None or int(e.object_id) >= after
     ]
     page = events[:limit]
     out: dict[str, Any] = {
-        "results": [ctx.sandbox.renderer.read_v2(e, ctx.sandbox.counters_of(e), now) for e in page]
+        "results": [ctx.sandbox.renderer.read_v2(e, ctx.counters_of(e), now) for e in page]
     }
     if len(events) > limit:
         cursor = encode_cursor(events[limit].object_id)
@@ -130,7 +130,7 @@ async def list_events(ctx: Ctx) -> Response:
 async def get_by_object_id(ctx: Ctx) -> Response:
     """#9 GET /{objectId} -> MarketingEventPublicReadResponseV2."""
     event = event_by_object_id(ctx, ctx.path("objectId"))
-    counters = ctx.sandbox.counters_of(event)
+    counters = ctx.counters_of(event)
     return ok(ctx.sandbox.renderer.read_v2(event, counters, ctx.sandbox.now_ms()))
 
 
@@ -147,7 +147,7 @@ async def update_by_object_id(ctx: Ctx) -> Response:
 async def delete_by_object_id(ctx: Ctx) -> Response:
     """#11 DELETE /{objectId} -> 204 (404 when unknown)."""
     event = event_by_object_id(ctx, ctx.path("objectId"))
-    ctx.sandbox.store.delete_event(event.object_id)
+    ctx.store.delete_event(event.object_id)
     return no_content()
 
 
@@ -162,7 +162,7 @@ async def search(ctx: Ctx) -> Response:
             "objectId": e.object_id,
         }
         for e in sorted(
-            ctx.sandbox.store.events_of_app(ctx.app.app_id, q), key=lambda e: int(e.object_id)
+            ctx.store.events_of_app(ctx.app.app_id, q), key=lambda e: int(e.object_id)
         )
     ]
     return ok({"results": results})
@@ -170,7 +170,7 @@ async def search(ctx: Ctx) -> Response:
 
 async def identifiers(ctx: Ctx) -> Response:
     """#17 GET /{externalEventId}/identifiers -> every app's events with that externalEventId."""
-    events = ctx.sandbox.store.events_with_external_id(ctx.path("externalEventId"))
+    events = ctx.store.events_with_external_id(ctx.path("externalEventId"))
     results = [
         {
             "externalEventId": e.external_event_id,

@@ -18,7 +18,7 @@ def _event(ctx: Ctx) -> EventRecord:
 
 
 def _list(ctx: Ctx, list_id: str) -> ListRecord:
-    store = ctx.sandbox.store
+    store = ctx.store
     record = store.lists.get(list_id)
     if record is None:
         if not ctx.sandbox.config.auto_create_lists:
@@ -49,7 +49,7 @@ def public_list(record: ListRecord, size: int) -> dict[str, object]:
 async def get_lists(ctx: Ctx) -> Response:
     """#29 / #32 GET .../lists -> CollectionResponseWithTotalPublicList."""
     event = _event(ctx)
-    store = ctx.sandbox.store
+    store = ctx.store
     results = [
         public_list(store.lists[list_id], 0) for list_id in event.list_ids if list_id in store.lists
     ]
@@ -62,7 +62,7 @@ async def associate(ctx: Ctx) -> Response:
     record = _list(ctx, ctx.path("listId"))
     if record.list_id not in event.list_ids:
         event.list_ids.append(record.list_id)
-        ctx.sandbox.store.touch_event(event)
+        ctx.store.touch_event(event)
     return no_content()
 
 
@@ -72,5 +72,5 @@ async def disassociate(ctx: Ctx) -> Response:
     list_id = ctx.path("listId")
     if list_id in event.list_ids:
         event.list_ids.remove(list_id)
-        ctx.sandbox.store.touch_event(event)
+        ctx.store.touch_event(event)
     return no_content()

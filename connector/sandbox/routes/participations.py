@@ -31,7 +31,7 @@ def _event_by_int_id(ctx: Ctx) -> EventRecord:
         ) from exc
     if not is_int(number):
         raise validation("marketingEventId is out of the int64 range", field="marketingEventId")
-    event = ctx.sandbox.store.events.get(str(int(raw)))
+    event = ctx.store.events.get(str(int(raw)))
     if event is None:
         raise not_found(f"Marketing event with id {raw} not found")
     return event
@@ -40,17 +40,17 @@ def _event_by_int_id(ctx: Ctx) -> EventRecord:
 async def counters_by_external(ctx: Ctx) -> Response:
     """#24 GET /participations/{externalAccountId}/{externalEventId} -> AttendanceCounters."""
     event = event_by_external(ctx, ctx.path("externalAccountId"), ctx.path("externalEventId"))
-    return ok(ctx.sandbox.counters_of(event).as_attendance_counters())
+    return ok(ctx.counters_of(event).as_attendance_counters())
 
 
 async def counters_by_object_id(ctx: Ctx) -> Response:
     """#25 GET /participations/{marketingEventId} -> AttendanceCounters."""
     event = _event_by_int_id(ctx)
-    return ok(ctx.sandbox.counters_of(event).as_attendance_counters())
+    return ok(ctx.counters_of(event).as_attendance_counters())
 
 
 def _row(ctx: Ctx, record: ParticipationRecord, event: EventRecord, state: str) -> dict[str, Any]:
-    contact = ctx.sandbox.store.contacts.get(record.vid)
+    contact = ctx.store.contacts.get(record.vid)
     contact_assoc: dict[str, Any] = {
         "contactId": str(record.vid),
         "email": (contact.email if contact and contact.email else ""),
@@ -93,12 +93,12 @@ def _breakdown(ctx: Ctx, records: list[ParticipationRecord], *, contact_filter: 
     identifier = ctx.query("contactIdentifier") if contact_filter else None
     vid_filter: int | None = None
     if identifier:
-        contact = ctx.sandbox.store.contact_by_identifier(identifier.strip())
+        contact = ctx.store.contact_by_identifier(identifier.strip())
         vid_filter = contact.vid if contact else -1
     now = ctx.sandbox.now_ms()
     rows: list[tuple[ParticipationRecord, EventRecord, str]] = []
     for record in records:
-        event = ctx.sandbox.store.events.get(record.object_id)
+        event = ctx.store.events.get(record.object_id)
         if event is None or (vid_filter is not None and record.vid != vid_filter):
             continue
         state = current_state(record, event, now)
@@ -119,22 +119,22 @@ def _breakdown(ctx: Ctx, records: list[ParticipationRecord], *, contact_filter: 
 async def breakdown_by_external(ctx: Ctx) -> Response:
     """#26 GET /participations/{externalAccountId}/{externalEventId}/breakdown."""
     event = event_by_external(ctx, ctx.path("externalAccountId"), ctx.path("externalEventId"))
-    records = ctx.sandbox.store.participations_of_event(event.object_id)
+    records = ctx.store.participations_of_event(event.object_id)
     return _breakdown(ctx, records, contact_filter=True)
 
 
 async def breakdown_by_object_id(ctx: Ctx) -> Response:
     """#27 GET /participations/{marketingEventId}/breakdown."""
     event = _event_by_int_id(ctx)
-    records = ctx.sandbox.store.participations_of_event(event.object_id)
+    records = ctx.store.participations_of_event(event.object_id)
     return _breakdown(ctx, records, contact_filter=True)
 
 
 async def breakdown_by_contact(ctx: Ctx) -> Response:
     """#28 GET /participations/contacts/{contactIdentifier}/breakdown."""
     identifier = ctx.path("contactIdentifier").strip()
-    contact = ctx.sandbox.store.contact_by_identifier(identifier)
+    contact = ctx.store.contact_by_identifier(identifier)
     if contact is None:
         raise not_found(f"Contact {identifier} not found")
-    records = ctx.sandbox.store.participations_of_contact(contact.vid)
+    records = ctx.store.participations_of_contact(contact.vid)
     return _breakdown(ctx, records, contact_filter=False)

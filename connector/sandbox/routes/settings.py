@@ -1,15 +1,18 @@
-"""App settings: the eventDetailsUrl HubSpot calls for unknown events (reference §3.13)."""
+"""App settings: the eventDetailsUrl HubSpot calls for unknown events (reference §3.13).
+
+Settings belong to an app, not an account: they live in the default account's store whichever
+account the caller's token addresses."""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
-from connector.sandbox.config import AppConfig
+from connector.sandbox.directory import AnyApp
 from connector.sandbox.errors import SandboxHTTPError, not_found, validation
 from connector.sandbox.pipeline import Ctx, ok
 
 
-def _target(ctx: Ctx) -> AppConfig:
+def _target(ctx: Ctx) -> AnyApp:
     raw = ctx.path("appId")
     try:
         app_id = int(raw)
@@ -17,7 +20,7 @@ def _target(ctx: Ctx) -> AppConfig:
         raise validation(f"appId must be an integer, got {raw!r}", field="appId") from exc
     if not -(2**31) <= app_id <= 2**31 - 1:
         raise validation("appId is out of the int32 range", field="appId")
-    target = ctx.sandbox.config.app_by_id(app_id)
+    target = ctx.sandbox.config.any_app_by_id(app_id)
     if target is None:
         raise not_found(f"App {app_id} not found")
     if target.app_id != ctx.app.app_id:
