@@ -10,6 +10,7 @@ Secrets are `SecretStr`: they print as `**********` everywhere, including `check
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import tomllib
@@ -52,6 +53,8 @@ class TopicSettings(Section):
     webinars: str = "webinar.webinars"
     commands: str = "connector.commands"
     commands_dlq: str = "connector.commands.dlq"
+    #: The install registry (app mode): compacted, key = platform account (connector.installs).
+    installs: str = "connector.installs"
     #: Dead letters of a source topic go to `<source topic><dlq_suffix>`.
     dlq_suffix: str = ".dlq"
 
@@ -91,6 +94,31 @@ class ListAssociation(Section):
         return self
 
 
+#: The marketing-events scopes an app asks for by default (writing needs the write scope).
+MARKETING_EVENT_SCOPES = ("crm.objects.marketing_events.read",
+                          "crm.objects.marketing_events.write")
+
+
+def _scope_list(value: Any) -> Any:
+    """Scopes from the environment: a JSON array, or names separated by spaces or commas."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f'expected a JSON array of scopes or names separated by spaces '
+                                 f'({exc.msg})') from None
+        return tuple(part for part in text.replace(",", " ").split() if part)
+    return value
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL")
+    return value
+
+
 class HubSpotSettings(Section):
     """The HubSpot app the connector writes as."""
 
@@ -99,9 +127,33 @@ class HubSpotSettings(Section):
     app_id: PositiveInt | None = None
     client_secret: SecretStr | None = None
     request_timeout_seconds: PositiveFloat = 10.0
+    #: private-app: one token (access_token) for every platform account, as before.
+    #: app: a public app; each platform account writes to the HubSpot account that installed it
+    #: (the install registry, [installs]).
+    mode: Literal["private-app", "app"] = "private-app"
+    #: The public app's OAuth client id (app mode; its secret is client_secret).
+    client_id: str | None = None
+    #: The app's redirect URL, as registered in HubSpot: `connector serve`'s OAuth callback.
+    redirect_url: str | None = None
+    #: HubSpot's authorize page (the sandbox serves one at <its URL>/oauth/authorize).
+    authorize_url: str = "https://app.hubspot.com/oauth/authorize"
+    #: Scopes the install asks for (JSON array, or names separated by spaces).
+    scopes: tuple[str, ...] = MARKETING_EVENT_SCOPES
+    #: Scopes asked for if the installing account has them (dropped silently otherwise).
+    optional_scopes: tuple[str, ...] = ()
     #: Lists each created event is associated with; from the environment a JSON array, e.g.
     #: [{"account_id": "acct-1", "list_ids": ["123"]}, {"webinar_id": "w-9", "list_ids": ["7"]}].
     list_associations: tuple[ListAssociation, ...] = ()
+
+    @field_validator("scopes", "optional_scopes", mode="before")
+    @classmethod
+    def _scopes(cls, value: Any) -> Any:
+        return _scope_list(value)
+
+    @field_validator("redirect_url", "authorize_url")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return _http_url(value)
 
     @field_validator("list_associations", mode="before")
     @classmethod
@@ -208,6 +260,63 @@ class ServeSettings(Section):
         return value.rstrip("/") if value is not None else None
 
 
+def _fernet_keys(value: SecretStr | None) -> SecretStr | None:
+    """One or more Fernet keys separated by commas (32 bytes, URL-safe base64 each)."""
+    if value is None:
+        return None
+    keys = [key.strip() for key in value.get_secret_value().split(",")]
+    if not any(keys):
+        raise ValueError("expected one or more Fernet keys separated by commas")
+    for position, key in enumerate(keys, 1):
+        try:
+            raw = base64.urlsafe_b64decode(key.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError(
+                f"key {position} of {len(keys)} is not a Fernet key (32 bytes, URL-safe base64; "
+                f"make one with: python -c 'from cryptography.fernet import Fernet; "
+                f"print(Fernet.generate_key().decode())')")
+    return value
+
+
+class InstallsSettings(Section):
+    """The install registry of app mode (connector.installs): encryption, install flow, tokens."""
+
+    #: Fernet keys, comma-separated: the first encrypts, every one decrypts. Rotation: put a new
+    #: key first, run `connector accounts rotate-key`, then drop the old key.
+    encryption_keys: SecretStr | None = None
+    #: Signs the OAuth `state` of the install flow (HMAC-SHA256); 16 characters at least.
+    state_secret: SecretStr | None = None
+    #: An access token is refreshed when it expires within this many seconds.
+    refresh_margin_seconds: Annotated[int, Field(ge=0, le=1500)] = 300
+    #: How long an install link (its signed `state`) stays valid.
+    state_ttl_seconds: PositiveInt = 600
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _keys(cls, value: SecretStr | None) -> SecretStr | None:
+        return _fernet_keys(value)
+
+    @field_validator("state_secret")
+    @classmethod
+    def _state_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("expected 16 characters at least (a random string of 32 or more "
+                             "is better)")
+        return value
+
+
+#: What app mode cannot run without: (section, field, why).
+APP_MODE_NEEDS = (
+    ("hubspot", "client_id", "the app's OAuth client id"),
+    ("hubspot", "client_secret", "the app's OAuth client secret"),
+    ("hubspot", "redirect_url", "the app's redirect URL, as registered in HubSpot"),
+    ("installs", "encryption_keys", "encrypts the tokens in the install registry"),
+    ("installs", "state_secret", "signs the install flow's state"),
+)
+
+
 class Settings(Section):
     """Every section of the connector's configuration."""
 
@@ -219,6 +328,19 @@ class Settings(Section):
     sink: SinkSettings = Field(default_factory=SinkSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    installs: InstallsSettings = Field(default_factory=InstallsSettings)
+
+    @model_validator(mode="after")
+    def _app_mode_complete(self) -> Settings:
+        if self.hubspot.mode != "app":
+            return self
+        missing = [f"{ENV_PREFIX}{section.upper()}{ENV_NESTING}{name.upper()} ({why})"
+                   for section, name, why in APP_MODE_NEEDS
+                   if getattr(getattr(self, section), name) is None]
+        if missing:
+            raise ValueError(f"{ENV_PREFIX}HUBSPOT{ENV_NESTING}MODE=app needs "
+                             + "; ".join(missing))
+        return self
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets masked (safe to print)."""
@@ -280,8 +402,9 @@ def _explain(error: ValidationError) -> str:
     for item in error.errors():
         where = str(item["loc"])
         secret = any(word in where for word in ("secret", "password", "token", "headers",
-                                                "auth"))
-        shown = "" if secret else f" (got {item.get('input')!r})"
+                                                "auth", "keys"))
+        # A whole-section or whole-settings error's input holds every value: never shown.
+        shown = "" if secret or len(item["loc"]) < 2 else f" (got {item.get('input')!r})"
         lines.append(f"  {_setting_name(item['loc'])}: {item['msg']}{shown}")
     return "invalid configuration:\n" + "\n".join(lines)
 

@@ -1,6 +1,7 @@
 """The HubSpot Marketing Events client: httpx, typed models, errors, rate limits, signatures.
 
-Knows nothing about Kafka. Start from :class:`HubSpotClient`; every call returns a
+Knows nothing about Kafka. :class:`OAuthClient` is the public app's OAuth (authorize URL, v3
+token endpoint). Start from :class:`HubSpotClient`; every call returns a
 :class:`Response` (``value``, ``status``, ``rate_limit``, ``correlation_id``), raises a
 :class:`HubSpotError` subclass for failures, and returns partial batch failures as values in
 :class:`BatchResult`.
@@ -18,8 +19,10 @@ from connector.hubspot.attendance import (
 )
 from connector.hubspot.client import DEFAULT_LIMITS, DEFAULT_TIMEOUT, HubSpotClient
 from connector.hubspot.errors import (
+    AuthCodeRejected,
     AuthenticationError,
     ConflictError,
+    ExpiredAuthenticationError,
     HubSpotConnectionError,
     HubSpotError,
     HubSpotHTTPError,
@@ -29,11 +32,15 @@ from connector.hubspot.errors import (
     MigrationInProgressError,
     MissingScopesError,
     NotFoundError,
+    OAuthClientRejected,
+    OAuthError,
     RateLimitedError,
+    RefreshTokenRevoked,
     ServerError,
     SignatureError,
     UnexpectedResponseError,
     ValidationError,
+    is_expired_authentication,
     is_retriable,
 )
 from connector.hubspot.events import (
@@ -58,20 +65,24 @@ from connector.hubspot.models import (
     StandardError,
     SubscriberState,
 )
+from connector.hubspot.oauth import MARKETING_EVENT_SCOPES, OAuthClient, TokenGrant
 from connector.hubspot.ratelimit import RateLimitStatus, parse_retry_after
 from connector.hubspot.wire import Response
 
 __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
+    "MARKETING_EVENT_SCOPES",
     "AttendanceCounters",
     "AttendanceProperties",
+    "AuthCodeRejected",
     "AuthenticationError",
     "BatchResult",
     "BatchStatus",
     "ConflictError",
     "CustomProperty",
     "EventDetailSettings",
+    "ExpiredAuthenticationError",
     "HubSpotClient",
     "HubSpotConnectionError",
     "HubSpotError",
@@ -94,11 +105,15 @@ __all__ = [
     "MigrationInProgressError",
     "MissingScopesError",
     "NotFoundError",
+    "OAuthClient",
+    "OAuthClientRejected",
+    "OAuthError",
     "Page",
     "ParticipationBreakdown",
     "ParticipationState",
     "RateLimitStatus",
     "RateLimitedError",
+    "RefreshTokenRevoked",
     "Response",
     "ServerError",
     "SignatureError",
@@ -106,9 +121,11 @@ __all__ = [
     "SubscriberEmailResponse",
     "SubscriberState",
     "SubscriberVidResponse",
+    "TokenGrant",
     "UnexpectedResponseError",
     "ValidationError",
     "WireInputs",
+    "is_expired_authentication",
     "is_retriable",
     "parse_retry_after",
 ]

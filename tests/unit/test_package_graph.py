@@ -40,7 +40,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("normalize", "hubspot"),
     # every settings section together
     ("config",),
-    ("dlq",),
+    ("dlq", "installs"),
     ("sink",),
     # the Kafka drivers: workers assembled from their collaborators
     ("runtime",),
