@@ -4,7 +4,8 @@ HubSpot answers a batch in a quarter of a second or more, so one request at a ti
 sink at 1 / latency requests per second, whatever its rate limit allows. The sink keeps about
 ``rate x latency`` requests in the air instead (:class:`Concurrency`), each work item on a
 thread of a :class:`~concurrent.futures.ThreadPoolExecutor` around the one synchronous
-``httpx.Client`` (whose connection pool is shared and thread-safe).
+``httpx.Client``, each thread with a kept-alive connection of its own
+(:class:`~connector.hubspot.transport.PerThreadTransport`).
 
 Why threads and not an asyncio core: everything the sink decides (batching, order, offsets,
 dead letters, the rate budget) stays on the consumer's thread, as before; a pool thread only
