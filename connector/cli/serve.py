@@ -10,7 +10,7 @@ import click
 from connector.asgi_server import bind_socket, url_of
 from connector.cli.common import install_stop_handlers, reports_errors, settings_from
 from connector.errors import ConfigError
-from connector.serve import build_serve, run_serve
+from connector.serve import INSTALL_PATH, build_serve, run_serve
 from connector.telemetry import Telemetry
 
 log = logging.getLogger("connector.serve")
@@ -28,6 +28,10 @@ def serve_command(ctx: click.Context, host: str | None, port: int | None) -> Non
 
     Needs CONNECTOR_HUBSPOT__CLIENT_SECRET and CONNECTOR_HUBSPOT__APP_ID; register the URL with
     `connector hubspot register-settings --url https://<this host>/events/%s`.
+
+    In app mode (CONNECTOR_HUBSPOT__MODE=app) it also runs the install flow: send a customer to
+    /hubspot/install?account=<their platform account>; HubSpot sends them back to the path of
+    CONNECTOR_HUBSPOT__REDIRECT_URL, and the install is written to the registry topic.
     """
     settings = settings_from(ctx)
     stop = threading.Event()
@@ -46,9 +50,18 @@ def serve_command(ctx: click.Context, host: str | None, port: int | None) -> Non
                    "?appId=..&externalAccountId=..")
         click.echo(f"  health        : {url}/healthz, {url}/readyz"
                    + (f", {url}/metrics" if telemetry.has_prometheus else ""))
+        if served.installs is not None:
+            public = settings.serve.public_url or url
+            click.echo(f"  install       : {public}{INSTALL_PATH}?account=<platform account>")
+            click.echo(f"  OAuth callback: {url}{served.installs.callback_path} "
+                       f"(registered as {settings.hubspot.redirect_url})")
         install_stop_handlers(stop)  # restored by uvicorn after its own graceful shutdown
-        log.info("serve.starting url=%s topic=%s", url, settings.topics.webinars)
-        run_serve(served, sock, stop)
-        sock.close()
+        log.info("serve.starting url=%s topic=%s mode=%s", url, settings.topics.webinars,
+                 settings.hubspot.mode)
+        try:
+            run_serve(served, sock, stop)
+        finally:
+            served.close()  # idempotent: also when run_serve never started
+            sock.close()
     finally:
         telemetry.shutdown()

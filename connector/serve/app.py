@@ -5,7 +5,9 @@
 * ``GET /healthz`` — 200 while the process serves requests;
 * ``GET /readyz`` — 200 when every readiness check passes (webinar table caught up, Kafka
   answers), else 503, with the checks by name;
-* ``GET /metrics`` — Prometheus exposition (only when telemetry exports for Prometheus).
+* ``GET /metrics`` — Prometheus exposition (only when telemetry exports for Prometheus);
+* ``GET /hubspot/install`` and the OAuth callback — the install flow of app mode
+  (:mod:`.install`), passed in as ``extra_routes``.
 
 The event-details route checks, in this order (the first failure answers):
 
@@ -29,12 +31,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from connector.hubspot.errors import SignatureError
 from connector.hubspot.signature import SIGNATURE_V3_HEADER, TIMESTAMP_HEADER, verify_v3
@@ -183,18 +185,21 @@ def create_serve_app(
     telemetry: Telemetry | None = None,
     ready: Readiness = lambda: True,
     public_url: str | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """The serve app. ``clock`` is epoch seconds (signature freshness); ``ready`` is called per
-    ``/readyz`` request and must not block."""
+    ``/readyz`` request and must not block; ``extra_routes`` (the install flow) are served
+    too."""
     if not client_secret:
         raise ValueError("client_secret must not be empty")
     details = EventDetails(table_lookup, client_secret=client_secret, app_id=app_id,
                            clock=clock, public_url=public_url)
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/events/{externalEventId:path}", details.respond, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readiness(ready), methods=["GET"]),
     ]
     if telemetry is not None and telemetry.has_prometheus:
         routes.append(prometheus_route(telemetry))
+    routes.extend(extra_routes)
     return Starlette(routes=routes)

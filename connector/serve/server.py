@@ -1,9 +1,10 @@
 """Running ``connector serve``: the webinar-table feeder in a thread, uvicorn in the foreground.
 
-:func:`build_serve` wires settings into a :class:`Served` (table, feeder, app); :func:`run_serve`
-runs it until ``stop`` is set or uvicorn is asked to exit (SIGTERM/SIGINT, which uvicorn handles
-while it runs), then stops the feeder and closes the reader. :func:`serve_in_thread` serves any
-ASGI app on loopback for tests.
+:func:`build_serve` wires settings into a :class:`Served` (table, feeder, app and, in app mode,
+the install flow); :func:`run_serve` runs it until ``stop`` is set or uvicorn is asked to exit
+(SIGTERM/SIGINT, which uvicorn handles while it runs), then stops the feeder, closes the reader
+and closes the install flow (its OAuth client, and the registry writer if an install created
+it). :func:`serve_in_thread` serves any ASGI app on loopback for tests.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
@@ -31,6 +32,7 @@ from connector.serde.registry import SchemaRegistry
 from connector.serde.topic import TopicDecoder, TopicFormat, build_codec
 from connector.serve.app import create_serve_app
 from connector.serve.feeder import TableFeeder
+from connector.serve.install import InstallFlow, disabled_routes, install_flow_from
 from connector.telemetry import Telemetry
 
 log = logging.getLogger("connector.serve")
@@ -66,11 +68,18 @@ def webinar_decoder(settings: Settings) -> TopicDecoder:
 
 @dataclass
 class Served:
-    """What ``connector serve`` runs: the table, its feeder and the ASGI app answering from it."""
+    """What ``connector serve`` runs: the table, its feeder, the ASGI app answering from it and
+    (app mode) the install flow."""
 
     table: WebinarTable
     feeder: TableFeeder
     app: Starlette
+    installs: InstallFlow | None = field(default=None)
+
+    def close(self) -> None:
+        """Close the install flow's clients (the feeder closes its reader itself)."""
+        if self.installs is not None:
+            self.installs.close()
 
 
 def build_serve(
@@ -80,7 +89,9 @@ def build_serve(
     telemetry: Telemetry | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Served:
-    """Wire settings into the table feeder and the app (nothing started yet)."""
+    """Wire settings into the table feeder and the app (nothing started yet). In app mode
+    (``hubspot.mode == "app"``) the install flow's routes are mounted; in private-app mode its
+    paths answer 404."""
     client_secret, app_id = app_credentials(settings)
     decoder = webinar_decoder(settings)
     table = WebinarTable()
@@ -94,10 +105,12 @@ def build_serve(
 
     feeder = TableFeeder(reader, stop, probe=probe,
                          probe_seconds=settings.serve.kafka_check_seconds)
+    installs = install_flow_from(settings, clock=clock) if settings.hubspot.mode == "app" else None
     app = create_serve_app(table.get, client_secret=client_secret, app_id=app_id, clock=clock,
                            telemetry=telemetry, ready=feeder.checks,
-                           public_url=settings.serve.public_url)
-    return Served(table, feeder, app)
+                           public_url=settings.serve.public_url,
+                           extra_routes=installs.routes() if installs else disabled_routes())
+    return Served(table, feeder, app, installs)
 
 
 def uvicorn_server(app: Any, *, access_log: bool = False) -> uvicorn.Server:
@@ -123,6 +136,7 @@ def run_serve(served: Served, sock: socket.socket, stop: threading.Event, *,
     finally:
         stop.set()
         served.feeder.join(join_seconds)
+        served.close()
         log.info("serve.stopped webinars=%s", len(served.table))
 
 

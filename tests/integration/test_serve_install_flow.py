@@ -1,0 +1,184 @@
+"""The install flow end to end: `connector serve` (build_serve + run_serve, app mode) on a port,
+the HubSpot sandbox's authorize page and token endpoint on another, the install registry on the
+real broker. A browser's redirects are followed with httpx: install -> HubSpot's authorize page
+-> serve's OAuth callback; then the registry topic is read back as every instance reads it."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from connector.asgi_server import bind_socket
+from connector.config import Settings
+from connector.hubspot.oauth import READ_SCOPE, WRITE_SCOPE
+from connector.installs.registry import open_registry
+from connector.sandbox.app import create_app
+from connector.sandbox.config import OAuthAppConfig, SandboxConfig
+from connector.sandbox.server import serve_in_thread
+from connector.serve import INSTALL_PATH, build_serve, run_serve
+from tests.pipeline_helpers import pipeline_env, read_topic, settings_for
+
+pytestmark = pytest.mark.integration
+
+APP_ID = 4004
+CLIENT_ID = "it-client-id-4004"
+CLIENT_SECRET = "it-client-secret-4004"
+STATE_SECRET = "it-state-secret-0123456789"
+KEY = Fernet.generate_key().decode()
+GUARD = 30.0  # longest wait for the broker or a server: a guard, never a timing
+HUB_A, HUB_B, HUB_DECLINED = 70000001, 70000002, 70000003
+
+
+@dataclass
+class Stack:
+    """serve and the sandbox, running; what the tests need of them."""
+
+    settings: Settings
+    serve_url: str
+    sandbox_url: str
+    http: httpx.Client
+    bootstrap: str
+
+    def authorize(self, account: str, hub_id: int, *, decline: bool = False) -> str:
+        """Open the install link and approve (or decline) on the sandbox's authorize page as
+        account ``hub_id``: the callback URL HubSpot sends the browser to."""
+        start = self.http.get(f"{self.serve_url}{INSTALL_PATH}", params={"account": account})
+        assert start.status_code == 302, start.text
+        authorize = start.headers["location"]
+        assert authorize.startswith(f"{self.sandbox_url}/oauth/authorize?")
+        extra = f"&hub_id={hub_id}" + ("&decline=1" if decline else "")
+        approved = self.http.get(authorize + extra)
+        assert approved.status_code == 302, approved.text
+        callback: str = approved.headers["location"]
+        assert callback.startswith(self.settings.hubspot.redirect_url or "?")
+        return callback
+
+    def installs_topic(self) -> list[Any]:
+        return read_topic(self.bootstrap, self.settings.topics.installs, GUARD)
+
+
+@pytest.fixture
+def stack(kafka_bootstrap: str) -> Iterator[Stack]:
+    sock = bind_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    redirect = f"http://localhost:{port}/hubspot/oauth/callback"  # HubSpot: no IP hosts
+    oauth_app = OAuthAppConfig(app_id=APP_ID, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                               redirect_uris=(redirect,),
+                               scopes=frozenset({READ_SCOPE, WRITE_SCOPE}))
+    sandbox_app = create_app(SandboxConfig.multi_account(3, oauth_apps=(oauth_app,)))
+    with serve_in_thread(sandbox_app) as sandbox:
+        settings = settings_for(pipeline_env(
+            kafka_bootstrap,
+            CONNECTOR_TOPICS__INSTALLS=f"installs-{uuid.uuid4().hex[:8]}",
+            CONNECTOR_HUBSPOT__MODE="app",
+            CONNECTOR_HUBSPOT__BASE_URL=sandbox.url,
+            CONNECTOR_HUBSPOT__AUTHORIZE_URL=f"{sandbox.url}/oauth/authorize",
+            CONNECTOR_HUBSPOT__CLIENT_ID=CLIENT_ID,
+            CONNECTOR_HUBSPOT__CLIENT_SECRET=CLIENT_SECRET,
+            CONNECTOR_HUBSPOT__APP_ID=str(APP_ID),
+            CONNECTOR_HUBSPOT__REDIRECT_URL=redirect,
+            CONNECTOR_INSTALLS__ENCRYPTION_KEYS=KEY,
+            CONNECTOR_INSTALLS__STATE_SECRET=STATE_SECRET,
+            CONNECTOR_SERVE__KAFKA_CHECK_SECONDS="1",
+            CONNECTOR_TELEMETRY__METRICS="none"))
+        stop = threading.Event()
+        served = build_serve(settings, stop)
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                run_serve(served, sock, stop)
+            except BaseException as exc:  # reported by the fixture, not lost in the thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=run, name="serve-under-test", daemon=True)
+        thread.start()
+        try:
+            with httpx.Client(follow_redirects=False, timeout=GUARD) as http:
+                yield Stack(settings, f"http://localhost:{port}", sandbox.url, http,
+                            kafka_bootstrap)
+        finally:
+            stop.set()
+            thread.join(GUARD)
+            sock.close()
+        assert not thread.is_alive(), "serve did not stop"
+        assert failure == []
+
+
+def sandbox_installs(stack: Stack, hub_id: int) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = stack.http.get(f"{stack.sandbox_url}/_sandbox/installs",
+                                                params={"hub_id": hub_id}).json()
+    return rows
+
+
+def test_installs_through_the_real_flow_land_in_the_registry(stack: Stack) -> None:
+    callback_a = stack.authorize("acct-a", HUB_A)
+    page_a = stack.http.get(callback_a)
+    assert page_a.status_code == 200, page_a.text
+    assert "HubSpot connected" in page_a.text
+    assert "acct-a" in page_a.text and str(HUB_A) in page_a.text
+    page_b = stack.http.get(stack.authorize("acct-b", HUB_B))
+    assert page_b.status_code == 200, page_b.text
+
+    # the registry, read whole from Kafka as another instance reads it
+    with open_registry(stack.settings, timeout=GUARD) as registry:
+        a, b = registry.table.get("acct-a"), registry.table.get("acct-b")
+    assert a is not None and b is not None
+    assert (a.kind, a.status, a.hub_id, b.hub_id) == ("oauth", "active", HUB_A, HUB_B)
+    assert set(a.scopes) == {"oauth", READ_SCOPE, WRITE_SCOPE}
+    assert a.missing_scopes((WRITE_SCOPE,)) == ()
+    assert a.refresh_token and a.access_token and a.access_expires_at is not None
+
+    # the tokens decrypted from the registry are the ones the sandbox issued for that account
+    refresh = stack.http.get(f"{stack.sandbox_url}/oauth/v1/refresh-tokens/{a.refresh_token}")
+    assert refresh.status_code == 200
+    assert (refresh.json()["hub_id"], refresh.json()["client_id"]) == (HUB_A, CLIENT_ID)
+    access = stack.http.get(f"{stack.sandbox_url}/oauth/v1/access-tokens/{a.access_token}")
+    assert access.status_code == 200
+    assert (access.json()["hub_id"], access.json()["app_id"]) == (HUB_A, APP_ID)
+    [installed] = sandbox_installs(stack, HUB_A)
+    assert (installed["appId"], installed["status"]) == (APP_ID, "installed")
+
+    # one record per account, tokens encrypted on the topic; pages never show a token
+    records = stack.installs_topic()
+    assert sorted(m.key() for m in records) == [b"acct-a", b"acct-b"]
+    for message in records:
+        assert a.access_token.encode() not in message.value()
+        assert a.refresh_token.encode() not in message.value()
+    assert a.access_token not in page_a.text and a.refresh_token not in page_a.text
+
+
+def test_a_declined_install_writes_nothing(stack: Stack) -> None:
+    callback = stack.authorize("acct-d", HUB_DECLINED, decline=True)
+    assert parse_qs(urlsplit(callback).query)["error"] == ["access_denied"]
+    page = stack.http.get(callback)
+    assert page.status_code == 200
+    assert "Install cancelled" in page.text
+    assert sandbox_installs(stack, HUB_DECLINED) == []
+    # the topic is created by the first install only: a successful one proves the ordering
+    assert stack.http.get(stack.authorize("acct-a", HUB_A)).status_code == 200
+    assert [m.key() for m in stack.installs_topic()] == [b"acct-a"]
+
+
+def test_a_replayed_callback_is_refused_and_writes_nothing_new(stack: Stack) -> None:
+    callback = stack.authorize("acct-a", HUB_A)
+    assert stack.http.get(callback).status_code == 200
+    before = [(m.key(), m.value()) for m in stack.installs_topic()]
+    assert len(before) == 1
+
+    replay = stack.http.get(callback)  # the same code and state again
+    assert replay.status_code == 400
+    assert "already used or has expired" in replay.text
+    assert [(m.key(), m.value()) for m in stack.installs_topic()] == before
+
+    forged = callback.replace("state=", "state=x")
+    assert stack.http.get(forged).status_code == 400
+    assert [(m.key(), m.value()) for m in stack.installs_topic()] == before
