@@ -13,11 +13,13 @@ reservation is a :class:`Ticket`. A request in flight counts in the window until
 reservation, or the ticket it is given (:meth:`acquire` reserves on one thread for a request
 sent on another).
 
-*Paced* (the sink's), while others share the app, requests go evenly, at most one per
-``window / limit`` seconds: a burst
-would expire as a burst a window later, and another instance sharing the app that measured
-its share just then would read it low. Over a window this costs nothing; it only spreads the
-first window's requests over it instead of sending them at once.
+*Paced* (the sink's), while others use a tenth of the window or more (measured within two
+windows), requests go evenly, one at a time: at most one per ``window / (limit -
+what others sharing the app use, with headroom)`` seconds, so each instance sends its own part
+of the window spread over it. Unpaced, or paced at the whole limit's rate, two instances that
+found slots free at once sent at twice the limit's rate together; the burst expired as a burst
+a window later and met 429s there, window after window. A quiet spell is not saved up (a burst
+after it would expire as one too); a sender a little late keeps its place (:data:`PACE_SLACK`).
 
 A request cannot reach HubSpot sooner than about half the quickest round trip seen lately
 (:meth:`round_trip`), so one of ours that HubSpot will forget before a request sent now can
@@ -78,6 +80,13 @@ class Ticket:
 SHARE_MEMORY_SECONDS = 1.0
 #: Requests of headroom one 429 adds (halved per window without a 429).
 HEADROOM_PER_429 = 2
+#: Pacing starts when others use at least this part of the window. Below it, a burst of ours
+#: meets no one's share a window later, and a share of one or two can be a misreading (an
+#: answer's count racing our own requests); pacing at 1,000 / 10 s costs a GIL-bound sink
+#: its late wake-ups (0.905 -> 0.77).
+PACING_SHARE = 0.1
+#: The part of a pace a late sender keeps: below one, so two never go at once.
+PACE_SLACK = 0.5
 #: Round trips the quickest one is taken from.
 ROUND_TRIPS_KEPT = 64
 
@@ -118,6 +127,7 @@ class RateBudget:
         self._headroom_learned = 0.0
         self._last_rejected = 0.0
         self._paced_until = 0.0  # no reservation before this (requests go evenly)
+        self._shared_at = -math.inf  # when a share of others was last measured
         self._daily_remaining: int | None = daily_limit
         self._day = self._day_of(clock())
         self._daily_blocked_until: float | None = None
@@ -165,9 +175,8 @@ class RateBudget:
                 return 0
             share = self._share(now)
             slots = self.window_limit - self._ours(now) - self._headroom(share, now)
-            if self._paced and share:
-                slots = min(slots, 1 + int((now - self._paced_until) * self.window_limit
-                                           / self.window_seconds))
+            if self._pacing(now):
+                slots = min(slots, 1)  # one at a time, a pace apart (see _pace)
             if self._daily_remaining is not None:
                 slots = min(slots, self._daily_remaining)
             return max(slots, 1)
@@ -256,13 +265,30 @@ class RateBudget:
 
     def _take(self, now: float) -> Ticket:
         ticket = Ticket(now)
-        if self._paced and self._share(now):
-            self._paced_until = (max(self._paced_until, now)
-                                 + self.window_seconds / self.window_limit)
+        if self._pacing(now):
+            pace = self._pace(self._share(now), now)
+            # A sender a little late keeps its place (the next one may go a little sooner, so
+            # lateness does not pile up); a quiet spell gains nothing.
+            self._paced_until = max(self._paced_until, now - PACE_SLACK * pace) + pace
         self._flying.add(ticket)
         if self._daily_remaining is not None:
             self._daily_remaining -= 1
         return ticket
+
+    def _pacing(self, now: float) -> bool:
+        """Paced, and others used a tenth of the app's window or more within the last two
+        windows (:data:`PACING_SHARE`). Alone, a burst is harmless (nobody else's share to
+        meet a window later) and pacing would only cost the late wake-ups; a share forgotten
+        after one quiet window still paces."""
+        return self._paced and now - self._shared_at < 2 * self.window_seconds
+
+    def _pace(self, share: int, now: float) -> float:
+        """Seconds between two of our requests while others share the app: our part of the
+        window spread over it. At the whole limit's pace, two instances that both found slots
+        free at once sent at twice the limit's rate together, a burst that expired as a burst
+        a window later and met 429s there, window after window."""
+        ours = self.window_limit - self._headroom(share, now)
+        return self.window_seconds / max(ours, 1)
 
     def _ours(self, now: float) -> int:
         """Our requests in the window as a request sent now finds it: answered within it,
@@ -288,6 +314,8 @@ class RateBudget:
             ours = (sum(1 for t in self._answered if t > horizon)
                     + sum(1 for t in self._flying if t.sent_at <= left))
             share = max(0, server_used - ours)
+            if share >= PACING_SHARE * self.window_limit:
+                self._shared_at = now
             while self._measured and self._measured[-1][1] <= share:
                 self._measured.pop()  # a larger (or equal), newer measure supersedes these
             self._measured.append((now, share))
@@ -305,9 +333,9 @@ class RateBudget:
         daily_wait = self._daily_wait(now, probe=probe)
         if daily_wait > 0:
             return daily_wait
-        share = self._share(now)
-        if share and now < self._paced_until:
+        if self._pacing(now) and now < self._paced_until:
             return self._paced_until - now
+        share = self._share(now)
         theirs = self._headroom(share, now)
         if self._ours(now) + theirs >= self.window_limit:
             counted = self._first_counted(now)

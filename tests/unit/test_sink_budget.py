@@ -218,6 +218,49 @@ def test_two_instances_sharing_one_app_converge_on_the_shared_limit() -> None:
     assert server.served >= 0.75 * 240
 
 
+def test_two_paced_instances_with_requests_in_flight_stay_under_the_shared_limit() -> None:
+    """Each keeps requests in the air (HubSpot counts one near the end of its 0.35 s +/- 20 %
+    round trip) and always has work. Paced at the whole limit's rate, both found slots free at
+    once, sent at twice that rate together, and the burst expired as a burst a window later:
+    429s every window."""
+    import random
+
+    rng = random.Random(7)
+    clock = Clock(1000.0)
+    server = Server(clock, limit=190, window=10.0)
+    budgets = [RateBudget(window_limit=190, window_seconds=10, daily_limit=None, clock=clock,
+                          paced=True) for _ in range(2)]
+    arrivals: list[tuple[float, int, object]] = []  # (when, instance, ticket)
+    answers: list[tuple[float, int, object, RateLimitStatus, bool, float]] = []
+    rejected_late = served_late = 0
+    start, warm, end, step = clock.now, clock.now + 20, clock.now + 60, 0.005
+    while clock.now < end:
+        for n, budget in enumerate(budgets):
+            while (ticket := budget.acquire()) is not None:
+                trip = 0.35 * rng.uniform(0.8, 1.2)
+                arrivals.append((clock.now + 0.9 * trip, n, (ticket, clock.now + trip)))
+        for item in sorted(a for a in arrivals if a[0] <= clock.now):
+            arrivals.remove(item)
+            _, n, (ticket, answer_at) = item
+            before = server.rejected
+            status = server.request()
+            admitted = server.rejected == before
+            if clock.now > warm:
+                served_late += admitted
+                rejected_late += not admitted
+            answers.append((answer_at, n, ticket, status, admitted, answer_at - (
+                answer_at - 0.35)))
+        for item in [a for a in answers if a[0] <= clock.now]:
+            answers.remove(item)
+            answer_at, n, ticket, status, admitted, _ = item
+            budgets[n].round_trip(0.35)
+            budgets[n].settle(status, admitted=admitted, ticket=ticket)  # type: ignore[arg-type]
+        clock.now += step
+    assert start < warm < end
+    assert rejected_late == 0
+    assert served_late >= 0.9 * 190 * (end - warm) / 10  # together, most of the limit
+
+
 def test_a_request_in_flight_counts_until_it_is_answered() -> None:
     clock = Clock(1000.0)
     budget = RateBudget(window_limit=2, window_seconds=10, daily_limit=None, clock=clock)
@@ -284,21 +327,45 @@ def test_a_slow_answer_does_not_read_our_own_older_requests_as_theirs() -> None:
     assert budget.theirs == 0
 
 
-def test_while_others_share_the_app_a_paced_budget_sends_evenly() -> None:
+def test_a_paced_budget_sends_evenly_at_its_part_of_the_window_while_others_share() -> None:
     clock = Clock(1000.0)
     budget = RateBudget(window_limit=10, window_seconds=10, daily_limit=None, clock=clock,
                         paced=True)
-    for _ in range(3):  # alone: a burst is fine
+    for _ in range(3):  # alone: a burst is fine (nobody else's share to meet a window later)
         assert budget.reserve() == 0.0
         budget.settle(None)
+    assert budget.free() == 7
     assert budget.reserve() == 0.0
     budget.settle(RateLimitStatus(max=10, remaining=4))  # 6 used, 4 ours: theirs 2
     assert budget.theirs == 2
     assert budget.reserve() == 0.0
+    assert budget.free() == 0  # one at a time now
     budget.settle(None)
-    assert budget.delay() == pytest.approx(1.0) and budget.free() == 0  # one per 10/10 s
-    clock.now += 1.0
+    # Our part of the window, spread over it: 10 - (theirs 2 + 1 of headroom) = 7 per 10 s,
+    # a pace of 10/7 s (a quiet spell before it saves up at most half a pace).
+    assert budget.delay() == pytest.approx(10 / 7 / 2) and budget.free() == 0
+    clock.now += 10 / 7 / 2 + 1e-9
     assert budget.free() == 1 and budget.reserve() == 0.0
+    budget.settle(None)
+    assert budget.delay() == pytest.approx(10 / 7)  # on time: a whole pace
+    clock.now += 15  # their share is forgotten after a window; pacing goes on for two
+    assert budget.theirs == 0
+    assert budget.reserve() == 0.0 and budget.free() == 0
+    budget.settle(None)
+    clock.now += 30
+    assert budget.free() > 1  # alone again
+
+
+def test_a_small_share_of_others_does_not_pace() -> None:
+    clock = Clock(1000.0)
+    budget = RateBudget(window_limit=100, window_seconds=10, daily_limit=None, clock=clock,
+                        paced=True)
+    assert budget.reserve() == 0.0
+    budget.settle(RateLimitStatus(max=100, remaining=97))  # 3 used, 1 ours: theirs 2
+    assert budget.theirs == 2
+    assert budget.reserve() == 0.0
+    budget.settle(None)
+    assert budget.free() == 100 - 2 - (2 + 1)  # headroom, but no pace: a burst may go
 
 
 def test_each_429_leaves_more_headroom_which_fades_without_429s() -> None:
