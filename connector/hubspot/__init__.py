@@ -67,7 +67,7 @@ from connector.hubspot.models import (
 )
 from connector.hubspot.oauth import MARKETING_EVENT_SCOPES, OAuthClient, TokenGrant
 from connector.hubspot.ratelimit import RateLimitStatus, parse_retry_after
-from connector.hubspot.wire import Response
+from connector.hubspot.wire import RefreshingBearerAuth, Response
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -114,6 +114,7 @@ __all__ = [
     "RateLimitStatus",
     "RateLimitedError",
     "RefreshTokenRevoked",
+    "RefreshingBearerAuth",
     "Response",
     "ServerError",
     "SignatureError",

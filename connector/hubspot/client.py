@@ -68,14 +68,15 @@ class HubSpotClient(ParticipationOperations, ListOperations):
 
     def __init__(
         self,
-        token: str,
+        token: str | BearerAuth,
         *,
         base_url: str = "https://api.hubapi.com",
         transport: httpx.BaseTransport | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         limits: httpx.Limits = DEFAULT_LIMITS,
     ) -> None:
-        self._auth = BearerAuth(token)
+        # A token, or how to get one for each request (RefreshingBearerAuth: OAuth).
+        self._auth = token if isinstance(token, BearerAuth) else BearerAuth(token)
         self._base_url = base_url
         self._http = httpx.Client(
             base_url=base_url,

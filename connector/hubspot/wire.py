@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -83,6 +84,59 @@ class BearerAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"BearerAuth(token={self.fingerprint!r})"
+
+
+class RefreshingBearerAuth(BearerAuth):
+    """A bearer token asked of ``bearer()`` for every request (an OAuth access token, which
+    its provider refreshes before it expires). A 401 ``EXPIRED_AUTHENTICATION`` answer
+    reports the token to ``expired(token)`` and sends the request once more with a fresh one:
+    a token can expire between the provider's look at the clock and HubSpot's. Any other 401,
+    or a second one, is the caller's answer (reference OAuth §4: a 401 alone is no refresh
+    signal). Safe to share between threads: each request keeps its own token."""
+
+    __slots__ = ("_bearer", "_expired", "_recent")
+    requires_response_body = True
+
+    def __init__(self, bearer: Callable[[], str], expired: Callable[[str], object]) -> None:
+        self._bearer = bearer
+        self._expired = expired
+        self._recent: deque[str] = deque(maxlen=2)  # echoes of these are scrubbed
+        self._token = ""
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        token = self._current()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401 and says_expired(response.content):
+            self._expired(token)
+            request.headers["Authorization"] = f"Bearer {self._current()}"
+            yield request
+
+    def _current(self) -> str:
+        token = self._bearer()
+        if not token or any(c in token for c in "\r\n"):
+            raise ValueError("the bearer token must be a non-empty single-line string")
+        if token != self._token:
+            self._token = token
+            self._recent.append(token)
+        return token
+
+    def scrub(self, content: bytes) -> bytes:
+        for token in tuple(self._recent):
+            content = content.replace(token.encode(), mask_token(token).encode())
+        return content
+
+    def __repr__(self) -> str:
+        return f"RefreshingBearerAuth(token={self.fingerprint!r})"
+
+
+def says_expired(content: bytes) -> bool:
+    """A 401 body of HubSpot's saying the OAuth token expired (``EXPIRED_AUTHENTICATION``)."""
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(body, dict) and body.get("category") == "EXPIRED_AUTHENTICATION"
 
 
 @dataclass(frozen=True, slots=True)
