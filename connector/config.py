@@ -288,6 +288,9 @@ class InstallsSettings(Section):
     encryption_keys: SecretStr | None = None
     #: Signs the OAuth `state` of the install flow (HMAC-SHA256); 16 characters at least.
     state_secret: SecretStr | None = None
+    #: Shared with the webinar platform, which signs each customer's install link with it
+    #: (HMAC-SHA256, connector.installs.links); 16 characters at least.
+    install_link_secret: SecretStr | None = None
     #: An access token is refreshed when it expires within this many seconds.
     refresh_margin_seconds: Annotated[int, Field(ge=0, le=1500)] = 300
     #: How long an install link (its signed `state`) stays valid.
@@ -298,9 +301,9 @@ class InstallsSettings(Section):
     def _keys(cls, value: SecretStr | None) -> SecretStr | None:
         return _fernet_keys(value)
 
-    @field_validator("state_secret")
+    @field_validator("state_secret", "install_link_secret")
     @classmethod
-    def _state_secret(cls, value: SecretStr | None) -> SecretStr | None:
+    def _hmac_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("expected 16 characters at least (a random string of 32 or more "
                              "is better)")
@@ -314,6 +317,7 @@ APP_MODE_NEEDS = (
     ("hubspot", "redirect_url", "the app's redirect URL, as registered in HubSpot"),
     ("installs", "encryption_keys", "encrypts the tokens in the install registry"),
     ("installs", "state_secret", "signs the install flow's state"),
+    ("installs", "install_link_secret", "verifies the install links the platform signs"),
 )
 
 

@@ -1,9 +1,10 @@
-"""`connector accounts`: the install registry — list, show, link, unlink, revoke, rotate-key.
+"""`connector accounts`: the install registry — list, show, link, unlink, revoke, rotate-key —
+and signed install links (install-link).
 
-The work is in connector.installs.admin; this module parses options, reads the environment
-(settings, and the private-app token of `link`), and prints. Secrets are shown as fingerprints
-(``****abcd``) in text and JSON alike. Exit codes: 0 done; 1 a failure (no such account, Kafka
-away, a record that cannot be read); 2 configuration or usage.
+The work is in connector.installs.admin and connector.installs.links; this module parses
+options, reads the environment (settings, and the private-app token of `link`), and prints.
+Secrets are shown as fingerprints (``****abcd``) in text and JSON alike. Exit codes: 0 done; 1 a
+failure (no such account, Kafka away, a record that cannot be read); 2 configuration or usage.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import click
 from connector.cli.common import reports_errors, settings_from
 from connector.config import Settings
 from connector.installs.admin import InstallAdmin, open_admin
+from connector.installs.links import DEFAULT_TTL_SECONDS, LinkSigner
 from connector.installs.model import Install, iso
 from connector.telemetry import register_secret
 
@@ -32,18 +34,15 @@ def accounts_group() -> None:
     In app mode (CONNECTOR_HUBSPOT__MODE=app) each platform account (HubSpot's
     externalAccountId) writes to the HubSpot account that installed the app, or to a
     private-app token linked here. The registry is the compacted topic connector.installs;
-    its tokens are encrypted with CONNECTOR_INSTALLS__ENCRYPTION_KEYS.
+    its tokens are encrypted with CONNECTOR_INSTALLS__ENCRYPTION_KEYS. `install-link` makes
+    the signed link a customer installs from, as the webinar platform does.
     """
 
 
 @contextmanager
 def _admin(ctx: click.Context, settings: Settings | None = None
            ) -> Iterator[tuple[Settings, InstallAdmin]]:
-    settings = settings or settings_from(ctx)
-    for secret in (settings.installs.encryption_keys, settings.installs.state_secret):
-        if secret is not None:
-            for part in secret.get_secret_value().split(","):
-                register_secret(part.strip())
+    settings = settings or settings_from(ctx)  # its secrets registered for the logs
     with open_admin(settings) as admin:
         yield settings, admin
 
@@ -212,3 +211,49 @@ def rotate_key_command(ctx: click.Context, as_json: bool) -> None:
                f"{len(report.current)} already under it")
     for account, reason in sorted(report.unreadable.items()):
         click.echo(f"unreadable (not rotated): {account}: {reason}")
+
+
+# --------------------------------------------------------------------------- install links
+
+
+def serve_base_url(settings: Settings) -> str:
+    """Where customers reach `connector serve`: serve.public_url, else http://host:port."""
+    if settings.serve.public_url:
+        return settings.serve.public_url
+    host = settings.serve.host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address
+    return f"http://{host}:{settings.serve.port}"
+
+
+@accounts_group.command("install-link", short_help="A signed install link for an account.")
+@click.argument("account")
+@click.option("--ttl", "ttl_seconds", type=click.IntRange(1), default=DEFAULT_TTL_SECONDS,
+              show_default=True, metavar="SECONDS", help="How long the link stays valid.")
+@json_option
+@click.pass_context
+@reports_errors
+def install_link_command(ctx: click.Context, account: str, ttl_seconds: int,
+                         as_json: bool) -> None:
+    """A link that installs the app for platform account ACCOUNT, signed with
+    CONNECTOR_INSTALLS__INSTALL_LINK_SECRET as the webinar platform signs them (README, "HubSpot
+    app setup"); on CONNECTOR_SERVE__PUBLIC_URL, else on http://<serve.host>:<serve.port>.
+
+    Whoever opens the link before it expires connects their HubSpot account to ACCOUNT: give it
+    to that account's owner only. Nothing is written; Kafka is not needed.
+    """
+    settings = settings_from(ctx)
+    if account != account.strip() or not account or not account.isprintable():
+        raise click.BadParameter("expected a printable account id without surrounding "
+                                 "whitespace", ctx, param_hint="ACCOUNT")
+    link = LinkSigner.from_settings(settings).sign(account, ttl_seconds)
+    url = link.url(serve_base_url(settings))
+    if as_json:
+        _emit_json({"platformAccount": account, "url": url, "expires": link.expires,
+                    "expiresAt": iso(link.expires)})
+        return
+    click.echo(url)
+    click.echo(f"valid until {iso(link.expires)}", err=True)
+    if settings.serve.public_url is None:
+        click.echo("note: CONNECTOR_SERVE__PUBLIC_URL is not set: the link uses serve's own "
+                   "address", err=True)

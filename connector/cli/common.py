@@ -14,6 +14,7 @@ from types import FrameType
 from typing import Any, TypeVar
 
 import click
+from pydantic import SecretStr
 
 from connector import stopping
 from connector.config import Settings, load_settings
@@ -39,16 +40,28 @@ def settings_from(ctx: click.Context) -> Settings:
     return settings
 
 
+def secret_settings(settings: Settings) -> list[SecretStr | None]:
+    """Every secret setting, set or not (a new secret setting belongs here)."""
+    return [settings.hubspot.access_token, settings.hubspot.client_secret,
+            settings.kafka.sasl_password, settings.serde.schema_registry_basic_auth,
+            settings.telemetry.otlp_headers, settings.installs.encryption_keys,
+            settings.installs.state_secret, settings.installs.install_link_secret]
+
+
 def protect_secrets(settings: Settings) -> None:
-    """Register every configured secret with the logging filter (masked wherever it appears)."""
-    candidates = [settings.hubspot.access_token, settings.hubspot.client_secret,
-                  settings.kafka.sasl_password, settings.serde.schema_registry_basic_auth,
-                  settings.telemetry.otlp_headers]
-    for secret in candidates:
+    """Register every configured secret with the logging filter (masked wherever it appears).
+
+    :func:`settings_from` calls it for every command, before anything can log; so does the demo
+    for the settings it makes. Besides each whole value: the password of ``user:password`` forms
+    and each key of a comma-separated key list (``installs.encryption_keys``).
+    """
+    for secret in secret_settings(settings):
         if secret is not None:
             value = secret.get_secret_value()
             register_secret(value)
             register_secret(value.partition(":")[2])  # user:password forms
+            for part in value.split(","):  # key lists
+                register_secret(part.strip())
 
 
 def reports_errors(func: F) -> F:

@@ -29,8 +29,9 @@ def serve_command(ctx: click.Context, host: str | None, port: int | None) -> Non
     Needs CONNECTOR_HUBSPOT__CLIENT_SECRET and CONNECTOR_HUBSPOT__APP_ID; register the URL with
     `connector hubspot register-settings --url https://<this host>/events/%s`.
 
-    In app mode (CONNECTOR_HUBSPOT__MODE=app) it also runs the install flow: send a customer to
-    /hubspot/install?account=<their platform account>; HubSpot sends them back to the path of
+    In app mode (CONNECTOR_HUBSPOT__MODE=app) it also runs the install flow: a customer opens
+    the install link the webinar platform signed for their account (or `connector accounts
+    install-link ACCOUNT` made); HubSpot sends them back to the path of
     CONNECTOR_HUBSPOT__REDIRECT_URL, and the install is written to the registry topic.
     """
     settings = settings_from(ctx)
@@ -52,7 +53,8 @@ def serve_command(ctx: click.Context, host: str | None, port: int | None) -> Non
                    + (f", {url}/metrics" if telemetry.has_prometheus else ""))
         if served.installs is not None:
             public = settings.serve.public_url or url
-            click.echo(f"  install       : {public}{INSTALL_PATH}?account=<platform account>")
+            click.echo(f"  install       : {public}{INSTALL_PATH}?account=..&expires=.."
+                       "&signature=.. (signed by the platform; connector accounts install-link)")
             click.echo(f"  OAuth callback: {url}{served.installs.callback_path} "
                        f"(registered as {settings.hubspot.redirect_url})")
         install_stop_handlers(stop)  # restored by uvicorn after its own graceful shutdown

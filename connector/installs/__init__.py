@@ -10,6 +10,8 @@ registry.py  ``InstallTable`` (every instance reads the topic whole), its reader
 tokens.py    ``AccessTokens``: the current bearer token per account, refreshed once when due
 routing.py   ``AccountRoutes``: a platform account's route (token, budget key, limit) or why
              it has none (the dead-letter reason)
+links.py     ``LinkSigner``: install links the webinar platform signs (HMAC-SHA256), checked
+             before an install starts
 state.py     ``StateSigner``: the install flow's signed, expiring OAuth ``state``
 admin.py     what ``connector accounts`` does
 errors.py    the exception tree
@@ -28,6 +30,7 @@ from connector.installs.errors import (
     InstallWriteFailed,
     StateRejected,
 )
+from connector.installs.links import InstallLink, LinkRejected, LinkSigner
 from connector.installs.model import Install
 from connector.installs.registry import (
     InstallTable,
@@ -48,6 +51,7 @@ __all__ = [
     "InstallAdmin",
     "InstallError",
     "InstallExists",
+    "InstallLink",
     "InstallNotFound",
     "InstallRevoked",
     "InstallTable",
@@ -55,6 +59,8 @@ __all__ = [
     "InstallUnreadable",
     "InstallWriteFailed",
     "InstallWriter",
+    "LinkRejected",
+    "LinkSigner",
     "NoRoute",
     "Registry",
     "Route",

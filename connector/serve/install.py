@@ -3,10 +3,15 @@
 Two routes (``CONNECTOR_HUBSPOT__MODE=app`` only; reference ``hubspot-oauth-and-public-apps.md``
 §1-§2):
 
-* ``GET /hubspot/install?account=<platform account>`` — **302** to HubSpot's authorize page for
-  the app (``OAuthClient.authorize_url``) with a signed, expiring ``state`` naming the account
-  (:class:`~connector.installs.state.StateSigner`). A missing, blank, over-long (> 256
-  characters) or unprintable account: **400** page.
+* ``GET /hubspot/install?account=<platform account>&expires=<epoch s>&signature=<hex>`` — a
+  link the webinar platform signed (:class:`~connector.installs.links.LinkSigner`: HMAC-SHA256
+  under ``CONNECTOR_INSTALLS__INSTALL_LINK_SECRET`` over ``install\\n<account>\\n<expires>``).
+  A missing, blank, over-long (> 256 characters) or unprintable account: **400** page. No
+  ``expires`` or ``signature``, a signature that does not verify, or an expired link: **403**
+  page ("invalid or expired; ask your webinar platform for a new one"), logged as
+  ``serve.install_link_rejected account=... reason=...``, nothing else done. A valid link:
+  **302** to HubSpot's authorize page for the app (``OAuthClient.authorize_url``) with a signed,
+  expiring ``state`` naming the account (:class:`~connector.installs.state.StateSigner`).
 * ``GET <path of CONNECTOR_HUBSPOT__REDIRECT_URL>?code=&state=`` (default
   ``/hubspot/oauth/callback``) — where HubSpot sends the installer back. In this order:
 
@@ -38,9 +43,12 @@ and the Kafka write block, so they run in a worker thread (``run_in_threadpool``
 event loop. In private-app mode :func:`disabled_routes` answers both paths **404** with a page
 saying the flow is off.
 
-The install route trusts ``account``: whoever opens the link connects *their* HubSpot account
-to that platform account. Hand the link only to that account's owner (README, "HubSpot app
-setup").
+Only the platform, which knows who its signed-in customers are, can issue an install link, so
+nobody can connect their HubSpot account to a platform account they were not given a link for.
+A link works until it expires, for whoever holds it: hand it to that account's owner only
+(README, "HubSpot app setup"). The "start again" links on the callback's pages are signed by
+serve itself, for the account whose ``state`` it has just verified, valid
+``CONNECTOR_INSTALLS__STATE_TTL_SECONDS``.
 """
 
 from __future__ import annotations
@@ -51,7 +59,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -69,6 +77,7 @@ from connector.hubspot.errors import (
 )
 from connector.hubspot.oauth import WRITE_SCOPE, TokenGrant
 from connector.installs.errors import InstallError, InstallWriteFailed, StateRejected
+from connector.installs.links import INSTALL_PATH, LinkRejected, LinkSigner
 from connector.installs.model import Install
 from connector.installs.registry import InstallWriter, cipher_from
 from connector.installs.state import StateSigner
@@ -79,7 +88,6 @@ from connector.serve.page import PAGE_HEADERS, page
 
 log = logging.getLogger("connector.serve")
 
-INSTALL_PATH = "/hubspot/install"
 DEFAULT_CALLBACK_PATH = "/hubspot/oauth/callback"
 #: Paths of serve's other routes: the callback may not take them.
 RESERVED_PATHS = ("/healthz", "/readyz", "/metrics", INSTALL_PATH)
@@ -168,12 +176,13 @@ class InstallFlow:
     """The install and callback endpoints (the module's table); ``clock`` is epoch seconds."""
 
     def __init__(self, oauth: InstallOAuth, signer: StateSigner, store: InstallStore, *,
-                 callback_path: str = DEFAULT_CALLBACK_PATH,
+                 links: LinkSigner, callback_path: str = DEFAULT_CALLBACK_PATH,
                  required_scopes: Sequence[str] = (WRITE_SCOPE,),
                  public_url: str | None = None, clock: Clock = time.time,
                  resources: Sequence[Closeable] = ()) -> None:
         self._oauth = oauth
         self._signer = signer
+        self._links = links
         self._store = store
         self.callback_path = callback_path
         self._required = tuple(required_scopes)
@@ -199,14 +208,24 @@ class InstallFlow:
     # ----------------------------------------------------------------- GET /hubspot/install
 
     async def install(self, request: Request) -> Response:
-        """Redirect the installer to HubSpot's authorize page with a signed state."""
-        account = request.query_params.get("account", "").strip()
+        """Check the platform's signature on the link, then redirect the installer to HubSpot's
+        authorize page with a signed state."""
+        params = request.query_params
+        account = params.get("account", "").strip()
         problem = account_problem(account)
         if problem is not None:
             log.info("serve.install_bad_account length=%s", len(account))
             return page(400, "This install link is incomplete", [
                 f"Connecting HubSpot needs the platform account to connect: {problem}.",
                 "Open the install link your webinar platform gave you."])
+        try:
+            self._links.verify(account, params.get("expires"), params.get("signature"))
+        except LinkRejected as exc:
+            log.warning("serve.install_link_rejected account=%s reason=%s", account, exc.reason)
+            return page(403, "This install link is invalid or expired", [
+                "This install link is invalid or expired; ask for a new one from your webinar "
+                "platform.",
+                "Nothing was changed."])
         location = self._oauth.authorize_url(self._signer.sign(account))
         log.info("serve.install_started account=%s", account)
         return RedirectResponse(location, status_code=302, headers=PAGE_HEADERS)
@@ -310,17 +329,21 @@ class InstallFlow:
             f"HubSpot answered with the error {shown}. Nothing was changed."], link=link)
 
     def _start_link(self, request: Request, account: str) -> str:
+        """A fresh install link for ``account``, whose state was just verified (the module's
+        docstring), valid as long as a state."""
         base = self._public_url if self._public_url is not None else request.scope.get(
             "root_path", "")
-        return f"{base}{INSTALL_PATH}?account={quote(account, safe='')}"
+        return self._links.sign(account, self._signer.ttl_seconds).url(base)
 
 
 def install_flow_from(settings: Settings, *, clock: Clock = time.time,
                       oauth: InstallOAuth | None = None,
                       store: InstallStore | None = None) -> InstallFlow:
-    """The flow as ``settings`` (app mode) describe it: the state signer, the app's OAuth client
-    and a :class:`LazyInstallWriter` on the registry topic (``oauth``/``store`` override)."""
+    """The flow as ``settings`` (app mode) describe it: the link and state signers, the app's
+    OAuth client and a :class:`LazyInstallWriter` on the registry topic (``oauth``/``store``
+    override)."""
     signer = StateSigner.from_settings(settings, clock=clock)
+    links = LinkSigner.from_settings(settings, clock=clock)
     path = callback_path(settings.hubspot.redirect_url, settings.serve.public_url)
     resources: list[Closeable] = []
     if oauth is None:
@@ -337,7 +360,7 @@ def install_flow_from(settings: Settings, *, clock: Clock = time.time,
         lazy = LazyInstallWriter(writer)
         resources.append(lazy)
         store = lazy
-    return InstallFlow(oauth, signer, store, callback_path=path,
+    return InstallFlow(oauth, signer, store, links=links, callback_path=path,
                        public_url=settings.serve.public_url, clock=clock, resources=resources)
 
 

@@ -1,7 +1,8 @@
 """The install flow end to end: `connector serve` (build_serve + run_serve, app mode) on a port,
 the HubSpot sandbox's authorize page and token endpoint on another, the install registry on the
-real broker. A browser's redirects are followed with httpx: install -> HubSpot's authorize page
--> serve's OAuth callback; then the registry topic is read back as every instance reads it."""
+real broker. A browser's redirects are followed with httpx: the install link the platform signed
+-> HubSpot's authorize page -> serve's OAuth callback; then the registry topic is read back as
+every instance reads it. A link the platform did not sign goes nowhere."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from cryptography.fernet import Fernet
 from connector.asgi_server import bind_socket
 from connector.config import Settings
 from connector.hubspot.oauth import READ_SCOPE, WRITE_SCOPE
+from connector.installs.links import LinkSigner
 from connector.installs.registry import open_registry
 from connector.sandbox.app import create_app
 from connector.sandbox.config import OAuthAppConfig, SandboxConfig
@@ -32,6 +34,7 @@ APP_ID = 4004
 CLIENT_ID = "it-client-id-4004"
 CLIENT_SECRET = "it-client-secret-4004"
 STATE_SECRET = "it-state-secret-0123456789"
+LINK_SECRET = "it-platform-link-secret-0123456789"
 KEY = Fernet.generate_key().decode()
 GUARD = 30.0  # longest wait for the broker or a server: a guard, never a timing
 HUB_A, HUB_B, HUB_DECLINED = 70000001, 70000002, 70000003
@@ -50,7 +53,8 @@ class Stack:
     def authorize(self, account: str, hub_id: int, *, decline: bool = False) -> str:
         """Open the install link and approve (or decline) on the sandbox's authorize page as
         account ``hub_id``: the callback URL HubSpot sends the browser to."""
-        start = self.http.get(f"{self.serve_url}{INSTALL_PATH}", params={"account": account})
+        link = LinkSigner(LINK_SECRET).sign(account, ttl_seconds=600)  # as the platform does
+        start = self.http.get(link.url(self.serve_url))
         assert start.status_code == 302, start.text
         authorize = start.headers["location"]
         assert authorize.startswith(f"{self.sandbox_url}/oauth/authorize?")
@@ -87,6 +91,7 @@ def stack(kafka_bootstrap: str) -> Iterator[Stack]:
             CONNECTOR_HUBSPOT__REDIRECT_URL=redirect,
             CONNECTOR_INSTALLS__ENCRYPTION_KEYS=KEY,
             CONNECTOR_INSTALLS__STATE_SECRET=STATE_SECRET,
+            CONNECTOR_INSTALLS__INSTALL_LINK_SECRET=LINK_SECRET,
             CONNECTOR_SERVE__KAFKA_CHECK_SECONDS="1",
             CONNECTOR_TELEMETRY__METRICS="none"))
         stop = threading.Event()
@@ -182,3 +187,17 @@ def test_a_replayed_callback_is_refused_and_writes_nothing_new(stack: Stack) -> 
     forged = callback.replace("state=", "state=x")
     assert stack.http.get(forged).status_code == 400
     assert [(m.key(), m.value()) for m in stack.installs_topic()] == before
+
+
+def test_a_link_the_platform_did_not_sign_installs_nothing(stack: Stack) -> None:
+    unsigned = stack.http.get(f"{stack.serve_url}{INSTALL_PATH}", params={"account": "acct-x"})
+    forged = LinkSigner("someone-elses-secret-0123456789").sign("acct-x")
+    for response in (unsigned, stack.http.get(forged.url(stack.serve_url))):
+        assert response.status_code == 403, response.text
+        assert "invalid or expired" in response.text
+        assert "location" not in response.headers
+    for hub_id in (HUB_A, HUB_B, HUB_DECLINED):
+        assert sandbox_installs(stack, hub_id) == []
+    # the topic exists only once an install is written: a real one afterwards is the only record
+    assert stack.http.get(stack.authorize("acct-a", HUB_A)).status_code == 200
+    assert [m.key() for m in stack.installs_topic()] == [b"acct-a"]

@@ -98,3 +98,35 @@ def test_the_readme_documents_every_setting() -> None:
     for section in type(settings).model_fields:
         for name in type(getattr(settings, section)).model_fields:
             assert f"CONNECTOR_{section.upper()}__{name.upper()}" in readme
+
+
+APP_MODE = {"CONNECTOR_HUBSPOT__MODE": "app", "CONNECTOR_HUBSPOT__CLIENT_ID": "client-id",
+            "CONNECTOR_HUBSPOT__CLIENT_SECRET": "client-secret-value",
+            "CONNECTOR_HUBSPOT__REDIRECT_URL": "https://c.example.com/hubspot/oauth/callback",
+            "CONNECTOR_INSTALLS__ENCRYPTION_KEYS": "A" * 43 + "=",
+            "CONNECTOR_INSTALLS__STATE_SECRET": "state-secret-0123456789",
+            "CONNECTOR_INSTALLS__INSTALL_LINK_SECRET": "link-secret-0123456789"}
+
+
+def test_app_mode_needs_the_install_link_secret_next_to_the_state_secret() -> None:
+    settings = load_settings(APP_MODE)
+    assert settings.installs.install_link_secret is not None
+    assert settings.installs.install_link_secret.get_secret_value() == "link-secret-0123456789"
+    without = {k: v for k, v in APP_MODE.items() if k != "CONNECTOR_INSTALLS__INSTALL_LINK_SECRET"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(without)
+    assert "CONNECTOR_INSTALLS__INSTALL_LINK_SECRET" in str(info.value)
+    assert "CONNECTOR_INSTALLS__STATE_SECRET" not in str(info.value)
+    assert "link-secret" not in str(info.value) and "client-secret-value" not in str(info.value)
+    # private-app mode needs none of it
+    assert load_settings({}).installs.install_link_secret is None
+
+
+def test_the_install_link_secret_is_16_characters_and_never_shown() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({"CONNECTOR_INSTALLS__INSTALL_LINK_SECRET": "too-short-123"})
+    assert "CONNECTOR_INSTALLS__INSTALL_LINK_SECRET" in str(info.value)
+    assert "16 characters" in str(info.value) and "too-short-123" not in str(info.value)
+    settings = load_settings(APP_MODE)
+    printed = json.dumps(settings.masked()) + repr(settings)
+    assert "link-secret-0123456789" not in printed

@@ -4,7 +4,9 @@ tests/integration/test_installs_topic.py)."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from click.testing import CliRunner, Result
@@ -13,7 +15,8 @@ from connector.cli import accounts as accounts_cli
 from connector.cli import main
 from connector.config import Settings
 from connector.installs.admin import InstallAdmin
-from connector.installs.model import Install
+from connector.installs.links import LinkSigner
+from connector.installs.model import Install, iso
 from connector.installs.registry import InstallTable, apply_record
 from connector.installs.secrets import SecretCipher
 from connector.installs.topic import InstallCodec
@@ -148,3 +151,50 @@ def test_without_encryption_keys_it_is_a_configuration_error() -> None:
     # an empty variable is no key at all
     assert result.exit_code == 2
     assert "CONNECTOR_INSTALLS__ENCRYPTION_KEYS" in result.stderr
+
+
+# --------------------------------------------------------------------------- install-link
+
+LINK_SECRET = "platform-link-secret-for-cli-tests"
+
+
+def link_query(url: str) -> dict[str, str]:
+    return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
+
+
+def test_install_link_prints_a_link_serve_accepts() -> None:
+    before = int(time.time())
+    result = run("install-link", "acct 7/ü", "--ttl", "600", env={
+        "CONNECTOR_INSTALLS__INSTALL_LINK_SECRET": LINK_SECRET,
+        "CONNECTOR_SERVE__PUBLIC_URL": "https://connector.example.com/hs/"})
+    assert result.exit_code == 0, result.output
+    [url] = result.stdout.splitlines()
+    assert url.startswith("https://connector.example.com/hs/hubspot/install?account=")
+    query = link_query(url)
+    assert query["account"] == "acct 7/ü"
+    assert before + 600 <= int(query["expires"]) <= int(time.time()) + 600
+    assert LinkSigner(LINK_SECRET).verify("acct 7/ü", query["expires"], query["signature"])
+    assert "valid until" in result.stderr and "PUBLIC_URL is not set" not in result.stderr
+    assert LINK_SECRET not in result.output
+
+
+def test_install_link_as_json_on_serves_own_address() -> None:
+    data = as_json(run("install-link", "acct-7", "--json", env={
+        "CONNECTOR_INSTALLS__INSTALL_LINK_SECRET": LINK_SECRET,
+        "CONNECTOR_SERVE__HOST": "10.0.0.5", "CONNECTOR_SERVE__PORT": "8443"}))
+    assert data["platformAccount"] == "acct-7"
+    assert data["url"].startswith("http://10.0.0.5:8443/hubspot/install?account=acct-7&")
+    assert link_query(data["url"])["expires"] == str(data["expires"])
+    assert data["expiresAt"] == iso(data["expires"])
+    assert 3500 < data["expires"] - time.time() <= 3600  # the default ttl, an hour
+
+
+def test_install_link_needs_the_secret_and_a_usable_account() -> None:
+    no_secret = run("install-link", "acct-7")
+    assert no_secret.exit_code == 2
+    assert "CONNECTOR_INSTALLS__INSTALL_LINK_SECRET" in no_secret.stderr
+    env = {"CONNECTOR_INSTALLS__INSTALL_LINK_SECRET": LINK_SECRET}
+    assert run("install-link", " acct-7", env=env).exit_code == 2
+    assert run("install-link", "acct-7", "--ttl", "0", env=env).exit_code == 2
+    short = run("install-link", "acct-7", env={"CONNECTOR_INSTALLS__INSTALL_LINK_SECRET": "x"})
+    assert short.exit_code == 2 and "16 characters" in short.stderr

@@ -1,10 +1,13 @@
 """The install flow's routes (connector.serve.install) through Starlette's TestClient, with a fake
-token endpoint and a fake registry writer: the redirect and its state, every error page, nothing
-written on errors, exactly one install written on success, private-app mode's 404."""
+token endpoint and a fake registry writer: the platform's signed link checked first (403 page
+otherwise), the redirect and its state, every error page, nothing written on errors, exactly one
+install written on success, private-app mode's 404."""
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 import threading
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,6 +26,7 @@ from connector.hubspot.errors import (
 )
 from connector.hubspot.oauth import READ_SCOPE, WRITE_SCOPE, OAuthClient, TokenGrant
 from connector.installs.errors import InstallWriteFailed
+from connector.installs.links import LinkSigner
 from connector.installs.model import Install
 from connector.installs.registry import InstallTable
 from connector.installs.state import StateSigner
@@ -40,6 +44,7 @@ from connector.serve import (
 from tests.unit.installs_helpers import KEY_A, NOW, FakeClock, MemoryWriter
 
 SECRET = "state-secret-for-unit-tests-0001"
+LINK_SECRET = "platform-link-secret-for-unit-tests"
 REDIRECT = "https://connector.example.com/hubspot/oauth/callback"
 AUTHORIZE = "https://app.hubspot.com/oauth/authorize"
 ACCESS = "access-token-" + "a" * 300
@@ -87,21 +92,32 @@ class Flow:
         self.clock = FakeClock()
         self.oauth = oauth or FakeOAuth()
         self.signer = StateSigner(SECRET, ttl_seconds=600, clock=self.clock)
+        self.links = LinkSigner(LINK_SECRET, clock=self.clock)
         self.writer = MemoryWriter(InstallTable(), fail=fail_writes)
-        self.flow = InstallFlow(self.oauth, self.signer, self.writer, clock=self.clock,
-                                **options)
+        self.flow = InstallFlow(self.oauth, self.signer, self.writer, links=self.links,
+                                clock=self.clock, **options)
         app = create_serve_app(lambda _id: None, client_secret="s", app_id=1,
                                extra_routes=self.flow.routes())
         self.client = TestClient(app, follow_redirects=False)
 
+    def link(self, account: str = "acct-7", ttl: float = 3600) -> dict[str, str]:
+        """The query of a link the platform signed for ``account``."""
+        return self.links.sign(account, ttl).params()
+
     def start(self, account: str = "acct-7") -> str:
-        """GET the install link; the state HubSpot would echo."""
-        response = self.client.get(INSTALL_PATH, params={"account": account})
+        """GET the platform's signed install link; the state HubSpot would echo."""
+        response = self.client.get(INSTALL_PATH, params=self.link(account))
         assert response.status_code == 302, response.text
         return parse_qs(urlsplit(response.headers["location"]).query)["state"][0]
 
     def back(self, **params: str) -> Any:
         return self.client.get(self.flow.callback_path, params=params)
+
+
+def start_again_link(page_text: str) -> str:
+    """The href of a page's one link."""
+    [href] = re.findall(r'href="([^"]+)"', page_text)
+    return html.unescape(href)
 
 
 def assert_clean(text: str) -> None:
@@ -115,7 +131,7 @@ def assert_clean(text: str) -> None:
 
 def test_install_redirects_to_the_authorize_page_with_a_state_naming_the_account() -> None:
     flow = Flow()
-    response = flow.client.get(INSTALL_PATH, params={"account": "  acct-7 "})
+    response = flow.client.get(INSTALL_PATH, params={**flow.link("acct-7"), "account": "  acct-7 "})
     assert response.status_code == 302
     assert response.headers["cache-control"] == "no-store"
     location = urlsplit(response.headers["location"])
@@ -156,6 +172,91 @@ def test_an_account_with_markup_is_escaped_on_every_page() -> None:
     assert response.status_code == 200
     assert "&lt;b&gt;acct&lt;/b&gt;" in response.text and "<b>acct" not in response.text
     assert [i.platform_account for i in flow.writer.written] == ["<b>acct</b>"]
+
+
+# --------------------------------------------------------------------------- the platform's link
+
+
+def tamper(params: dict[str, str], name: str) -> dict[str, str]:
+    """``params`` with one field changed as an attacker would."""
+    changed = dict(params)
+    if name == "account":
+        changed["account"] = "acct-8"  # someone else's account, same expiry and signature
+    elif name == "expires":
+        changed["expires"] = str(int(params["expires"]) + 86400)  # a longer life
+    else:
+        flipped = "0" if params["signature"][0] != "0" else "1"
+        changed["signature"] = flipped + params["signature"][1:]
+    return changed
+
+
+def assert_refused_403(flow: Flow, response: Any) -> None:
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["cache-control"] == "no-store"
+    assert "location" not in response.headers
+    assert ("This install link is invalid or expired; ask for a new one from your webinar "
+            "platform.") in response.text
+    assert "href=" not in response.text  # no way on from here but a new link
+    assert flow.oauth.codes == [] and flow.writer.written == []
+
+
+@pytest.mark.parametrize(("drop", "reason"), [
+    (("expires", "signature"), "missing"),
+    (("signature",), "missing"),
+    (("expires",), "missing"),
+])
+def test_a_link_without_the_platforms_signature_is_a_403_page(
+        drop: tuple[str, ...], reason: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="connector.serve")
+    flow = Flow()
+    params = {k: v for k, v in flow.link("acct-7").items() if k not in drop}
+    assert_refused_403(flow, flow.client.get(INSTALL_PATH, params=params))
+    [record] = [r for r in caplog.records if "install_link_rejected" in r.getMessage()]
+    assert record.getMessage() == f"serve.install_link_rejected account=acct-7 reason={reason}"
+    assert record.levelno == logging.WARNING
+    assert "serve.install_started" not in caplog.text
+
+
+@pytest.mark.parametrize("field", ["account", "expires", "signature"])
+def test_a_tampered_link_is_a_403_page(field: str, caplog: pytest.LogCaptureFixture) -> None:
+    flow = Flow()
+    params = tamper(flow.link("acct-7"), field)
+    assert_refused_403(flow, flow.client.get(INSTALL_PATH, params=params))
+    assert (f"serve.install_link_rejected account={params['account']} reason=bad-signature"
+            in caplog.text)
+
+
+def test_a_link_signed_with_another_secret_is_a_403_page() -> None:
+    flow = Flow()
+    foreign = LinkSigner("not-the-platforms-secret", clock=flow.clock).sign("acct-7").params()
+    assert_refused_403(flow, flow.client.get(INSTALL_PATH, params=foreign))
+
+
+def test_an_expired_link_is_a_403_page(caplog: pytest.LogCaptureFixture) -> None:
+    flow = Flow()
+    params = flow.link("acct-7", ttl=60)
+    flow.clock.advance(60)
+    assert flow.client.get(INSTALL_PATH, params=params).status_code == 302  # its last second
+    flow.clock.advance(1)
+    assert_refused_403(flow, flow.client.get(INSTALL_PATH, params=params))
+    assert "serve.install_link_rejected account=acct-7 reason=expired" in caplog.text
+
+
+def test_a_malformed_signature_or_expiry_is_a_403_page() -> None:
+    flow = Flow()
+    good = flow.link("acct-7")
+    for changed in ({"signature": "zz" * 32}, {"signature": "é" * 64}, {"signature": "ab"},
+                    {"expires": "-1"}, {"expires": "1e12"}, {"expires": " " + good["expires"]}):
+        response = flow.client.get(INSTALL_PATH, params={**good, **changed})
+        assert_refused_403(flow, response)
+
+
+def test_the_account_is_checked_before_the_signature() -> None:
+    flow = Flow()
+    response = flow.client.get(INSTALL_PATH, params={"account": "", "expires": "1",
+                                                     "signature": "0" * 64})
+    assert response.status_code == 400 and "names no platform account" in response.text
 
 
 # --------------------------------------------------------------------------- success
@@ -208,9 +309,11 @@ def test_declining_shows_a_cancelled_page_and_writes_nothing(
                          state=flow.start())
     assert response.status_code == 200
     assert "Install cancelled" in response.text
-    assert f'href="{INSTALL_PATH}?account=acct-7"' in response.text
+    again = start_again_link(response.text)
+    assert again.startswith(f"{INSTALL_PATH}?account=acct-7&expires=")
     assert flow.oauth.codes == [] and flow.writer.written == []
     assert "serve.install_declined account=acct-7" in caplog.text
+    assert flow.client.get(again).status_code == 302  # a link serve signed: it starts again
 
 
 def test_another_hubspot_error_shows_its_code_only() -> None:
@@ -330,12 +433,21 @@ def test_a_grant_without_a_refresh_token_is_not_written() -> None:
     assert flow.writer.written == []
 
 
-def test_links_to_start_again_use_the_public_url() -> None:
+def test_links_to_start_again_use_the_public_url_and_are_signed_for_a_state_lifetime() -> None:
     flow = Flow(FakeOAuth(error=code_rejected()),
                 public_url="https://connector.example.com/hs/")
     response = flow.back(code=CODE, state=flow.start("acct 7/x"))
-    assert ('href="https://connector.example.com/hs/hubspot/install?account=acct%207%2Fx"'
-            in response.text)
+    again = urlsplit(start_again_link(response.text))
+    assert (again.scheme, again.netloc, again.path) == ("https", "connector.example.com",
+                                                        "/hs/hubspot/install")
+    query = {name: values[0] for name, values in parse_qs(again.query).items()}
+    assert query["account"] == "acct 7/x"
+    assert int(query["expires"]) == int(flow.clock() + 600)  # the state's TTL, not the link's
+    assert flow.links.verify("acct 7/x", query["expires"], query["signature"])
+    opened = flow.client.get(INSTALL_PATH, params=query)
+    assert opened.status_code == 302
+    flow.clock.advance(601)
+    assert flow.client.get(INSTALL_PATH, params=query).status_code == 403
 
 
 # --------------------------------------------------------------------------- the writer
@@ -407,10 +519,12 @@ def test_app_mode_mounts_the_flow_at_the_redirect_urls_path() -> None:
         CONNECTOR_HUBSPOT__MODE="app", CONNECTOR_HUBSPOT__CLIENT_ID="client-id-4004",
         CONNECTOR_HUBSPOT__REDIRECT_URL="https://connector.example.com/oauth/back",
         CONNECTOR_INSTALLS__ENCRYPTION_KEYS=KEY_A,
-        CONNECTOR_INSTALLS__STATE_SECRET=SECRET), stop=threading.Event())
+        CONNECTOR_INSTALLS__STATE_SECRET=SECRET,
+        CONNECTOR_INSTALLS__INSTALL_LINK_SECRET=LINK_SECRET), stop=threading.Event())
     assert served.installs is not None and served.installs.callback_path == "/oauth/back"
     client = TestClient(served.app, follow_redirects=False)
-    started = client.get(INSTALL_PATH, params={"account": "acct-7"})
+    assert client.get(INSTALL_PATH, params={"account": "acct-7"}).status_code == 403
+    started = client.get(INSTALL_PATH, params=LinkSigner(LINK_SECRET).sign("acct-7").params())
     assert started.status_code == 302
     query = parse_qs(urlsplit(started.headers["location"]).query)
     assert query["redirect_uri"] == ["https://connector.example.com/oauth/back"]
