@@ -17,6 +17,7 @@ from connector.cli.common import reports_errors, settings_from
 from connector.dlq.filters import TIME_EXAMPLES, FilterError, RecordFilter
 from connector.dlq.operations import (
     RedriveRequest,
+    account_lookup,
     execute_redrive,
     failure,
     plan_redrive,
@@ -42,9 +43,21 @@ def dlq_group() -> None:
     """
 
 
+ACCOUNT_HELP = ("Platform account: a command's externalAccountId, an activity's or webinar's "
+                "accountId (the connector.errors.account header, else the decoded value; a "
+                "value that does not decode never matches, and is counted). Repeatable.")
+
+
+def account_option(func: F) -> F:
+    """--account, repeatable: `list`, `show` and `redrive` take it."""
+    return click.option("--account", "accounts", multiple=True, metavar="ACCOUNT",
+                        help=ACCOUNT_HELP)(func)
+
+
 def selection_options(func: F) -> F:
     """The filters `show` and `redrive` share."""
     options = [
+        account_option,
         click.option("--reason", "reasons", multiple=True, metavar="REASON",
                      help="connector.errors.reason, e.g. event-not-found (repeat for any of "
                           "several)."),
@@ -73,7 +86,7 @@ def _selection(ctx: click.Context, now_ms: int, params: dict[str, Any]) -> Recor
         return RecordFilter.parse(now_ms=now_ms, reasons=params["reasons"],
                                   statuses=params["statuses"], webinars=params["webinars"],
                                   records=params["records"], since=params["since"],
-                                  until=params["until"])
+                                  until=params["until"], accounts=params["accounts"])
     except FilterError as exc:
         raise click.UsageError(str(exc), ctx) from None
 
@@ -92,15 +105,22 @@ def _emit_json(data: Any) -> None:
 @dlq_group.command("list", short_help="Dead-letter topics with counts by reason, status and "
                    "exception.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@account_option
 @click.pass_context
 @reports_errors
-def list_command(ctx: click.Context, as_json: bool) -> None:
+def list_command(ctx: click.Context, as_json: bool, accounts: tuple[str, ...]) -> None:
     """Every dead-letter topic that exists, with counts by reason, HTTP status and exception.
 
     "pending" counts the records no redrive has sent yet (see `connector dlq redrive --help`).
+    With --account, only that account's dead letters are counted.
     """
+    try:
+        selection = RecordFilter.parse(now_ms=_now_ms(), accounts=accounts)
+    except FilterError as exc:
+        raise click.UsageError(str(exc), ctx) from None
     settings = settings_from(ctx)
-    found = summaries(DeadLetterTopics(settings))
+    with account_lookup(settings, selection) as account_of:
+        found = summaries(DeadLetterTopics(settings), selection, account_of)
     if as_json:
         _emit_json({"topics": [s.to_json() for s in found]})
         return
@@ -113,8 +133,10 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
         data = summary.to_json()
         sources = ", ".join(data["sources"]) or "-"
         span = f", {data['first']} .. {data['last']}" if data["first"] else ""
+        undecodable = (f", {summary.undecodable} skipped as undecodable (account unknown)"
+                       if summary.undecodable else "")
         click.echo(f"{summary.topic}: {summary.records} record(s), {summary.pending} pending, "
-                   f"from {sources}{span}")
+                   f"from {sources}{span}{undecodable}")
         for label, key in (("reason", "by_reason"), ("status", "by_status"),
                            ("exception", "by_exception")):
             if data[key]:
@@ -142,15 +164,18 @@ def show_command(ctx: click.Context, topic: str, limit: int | None, as_json: boo
     """
     selection = _selection(ctx, _now_ms(), params)
     settings = settings_from(ctx)
-    shown = select_shown(DeadLetterTopics(settings), topic, selection, pending=pending,
-                         limit=limit)
+    with account_lookup(settings, selection) as account_of:
+        shown = select_shown(DeadLetterTopics(settings), topic, selection, pending=pending,
+                             limit=limit, account_of=account_of)
     for data in rendered(settings, topic, shown):
         if as_json:
             _emit_json(data)
         else:
             _print_record(data)
-    if not as_json:
-        click.echo(f"{len(shown.records)} of {shown.read} record(s) shown", err=True)
+    undecodable = (f"; {shown.undecodable} skipped as undecodable (--account cannot tell whose "
+                   "they are)" if shown.undecodable else "")
+    if not as_json or undecodable:
+        click.echo(f"{len(shown.records)} of {shown.read} record(s) shown{undecodable}", err=True)
 
 
 def _print_record(data: dict[str, Any]) -> None:
@@ -229,7 +254,9 @@ def redrive_command(ctx: click.Context, topic: str, limit: int | None, as_json: 
                              from_start=from_start)
     settings = settings_from(ctx)
     topics = DeadLetterTopics(settings)
-    plan = plan_redrive(topics, request, now_ms=now_ms, dry_run=dry_run)
+    with account_lookup(settings, request.selection) as account_of:
+        plan = plan_redrive(topics, request, now_ms=now_ms, dry_run=dry_run,
+                            account_of=account_of)
     if dry_run:
         _report(plan.summary, as_json)
         return
@@ -245,9 +272,14 @@ def _report(summary: dict[str, Any], as_json: bool) -> None:
         _emit_json(summary)
         return
     topic = summary["topic"]
+    if summary["accounts"]:
+        topic += f" (account {', '.join(summary['accounts'])})"
     skipped = summary["skipped_redriven"]
     note = (f"; {skipped} already redriven skipped (--from-start includes them)"
             if skipped else "")
+    if summary["skipped_undecodable"]:
+        note += (f"; {summary['skipped_undecodable']} skipped as undecodable (--account cannot "
+                 "tell whose they are)")
     if summary["mode"] == "dry-run":
         click.echo(f"dry run: would redrive {summary['selected']} record(s) from {topic}{note}")
     for item in summary["records"]:

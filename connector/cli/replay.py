@@ -214,6 +214,9 @@ def _strategy(to_earliest: bool, to_latest: bool, to_datetime: int | None,
 @click.option("--topic", "roles", type=click.Choice(["activity", "webinars"]), multiple=True,
               help="Re-run only the activity (attendance) or the webinars (event) records of "
                    "the range; repeatable. Default: both.")
+@click.option("--account", "accounts", multiple=True, metavar="ACCOUNT",
+              help="Send only this platform account's commands (externalAccountId, the "
+                   "records' accountId) to HubSpot; repeatable. Default: every account.")
 @click.option("--execute", is_flag=True, help="Run it (default: only show the plan).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan (and result) as JSON.")
 @click.option("--timeout", default=3600.0, show_default=True, type=click.FloatRange(min=1),
@@ -221,8 +224,8 @@ def _strategy(to_earliest: bool, to_latest: bool, to_datetime: int | None,
 @click.pass_context
 @reports_errors
 def backfill_command(ctx: click.Context, from_ms: int, to_ms: int | None,
-                     roles: tuple[str, ...], execute: bool, as_json: bool,
-                     timeout: float) -> None:
+                     roles: tuple[str, ...], accounts: tuple[str, ...], execute: bool,
+                     as_json: bool, timeout: float) -> None:
     """Re-send a time range to HubSpot, leaving the live normalizer and sink groups alone.
 
     Copies the range's records to temporary topics, rebuilds the normalizer state as of the
@@ -234,20 +237,28 @@ def backfill_command(ctx: click.Context, from_ms: int, to_ms: int | None,
     that overlap the range (its retention); the webinar table is the webinars topic as of the
     range's end. Backfilling what HubSpot already holds changes nothing (idempotent writes).
     With --topic activity alone, the range's marketing events must exist in HubSpot already.
+    With --account, every record of the range is still normalized (the normalizer's stream
+    time follows all of them, as live), but only that account's commands reach HubSpot: what
+    a new install wants, e.g. --account acct-7 --from 7d.
     Shows a progress bar with rate and ETA on a terminal, plain lines otherwise.
 
     \b
     Examples:
       connector replay backfill --from 2026-01-01T10:00:00Z --to 2026-01-01T12:00:00Z
       connector replay backfill --from 6h --topic activity --execute
+      connector replay backfill --from 7d --account acct-7 --execute
     """
+    if any(not a.strip() for a in accounts):
+        raise click.BadParameter("expected a platform account id, got ''",
+                                 param_hint="--account")
     if to_ms is not None and to_ms <= from_ms:
         raise click.BadParameter(f"--to ({format_ms(to_ms)}) must be after --from "
                                  f"({format_ms(from_ms)})", param_hint="--to")
     settings = settings_from(ctx)
     with open_cluster(settings) as cluster:
         plan = plan_backfill(settings, cluster, from_ms, to_ms,
-                             tuple(dict.fromkeys(roles)) or ("activity", "webinars"))
+                             tuple(dict.fromkeys(roles)) or ("activity", "webinars"),
+                             accounts=tuple(a.strip() for a in accounts))
         if not execute:
             if as_json:
                 click.echo(json.dumps({**plan.as_json(), "executed": False}, indent=2))
@@ -265,7 +276,11 @@ def backfill_command(ctx: click.Context, from_ms: int, to_ms: int | None,
 
 def _print_backfill(plan: BackfillPlan, report: BackfillReport, as_json: bool) -> None:
     if as_json:
+        by_account = {} if report.other_accounts is None else {
+            "other_accounts_commands": report.other_accounts,
+            "undecodable_commands": report.undecodable}
         click.echo(json.dumps({**plan.as_json(), "executed": True, "commands": report.commands,
+                               **by_account,
                                "records": report.copied, "warm_state_records":
                                    report.warm_records, "seconds": round(report.seconds, 1),
                                "cleanup_problems": report.cleanup_problems}, indent=2))

@@ -2,6 +2,7 @@
 
 envelope.py   the dead-letter record: original record + `__connect.errors.*`/`connector.errors.*`
 record.py     a dead letter read back; filters.py which ones an operator means
+account.py    whose a dead letter is (`--account`): its header, else its decoded value
 inspect.py    counts and decoded views; history.py the `connector.redrive.*` headers
 progress.py   what was redriven (a consumer group's offsets); redrive.py planning and sending
 operations.py what `connector dlq` does: summarize topics, select, plan and execute a redrive

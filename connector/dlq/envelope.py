@@ -2,7 +2,8 @@
 
 Header names follow Kafka Connect's (`__connect.errors.*`) so operators' tools and habits carry
 over; what Connect has no name for (reason, HTTP status, HubSpot category and correlationId,
-attempts, first and last failure) is under `connector.errors.*`. Header values are UTF-8 text.
+attempts, first and last failure, the platform account when the stage knows it) is under
+`connector.errors.*`. Header values are UTF-8 text.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ H_CORRELATION = OURS + "hubspot.correlation.id"
 H_ATTEMPTS = OURS + "attempts"
 H_FIRST_FAILURE = OURS + "first.failure"
 H_LAST_FAILURE = OURS + "last.failure"
+#: The platform account (a command's externalAccountId, a record's accountId) when the stage that
+#: dead-letters the record knows it; `connector dlq --account` reads it before decoding the value.
+H_ACCOUNT = OURS + "account"
 
 CONNECTOR_NAME = "webinar-hubspot-connector"
 
@@ -61,6 +65,8 @@ class DeadLetter:
     attempts: int | None = None
     first_failure_ms: int | None = None
     last_failure_ms: int | None = None
+    #: The platform account of the record, when known (written as `connector.errors.account`).
+    account: str | None = None
 
     def error_headers(self, now_ms: int) -> Headers:
         """The error headers, in a stable order."""
@@ -72,7 +78,7 @@ class DeadLetter:
             (H_REASON, self.reason), (H_TIME, now_ms), (H_HTTP_STATUS, self.http_status),
             (H_CATEGORY, self.category), (H_CORRELATION, self.correlation_id),
             (H_ATTEMPTS, self.attempts), (H_FIRST_FAILURE, self.first_failure_ms),
-            (H_LAST_FAILURE, self.last_failure_ms),
+            (H_LAST_FAILURE, self.last_failure_ms), (H_ACCOUNT, self.account or None),
         ]
         return [(name, str(value).encode()) for name, value in pairs if value is not None]
 

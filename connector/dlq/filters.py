@@ -1,14 +1,18 @@
 """Which dead letters an operator means: parsing `--since`, `--status`, ... and matching records.
 
-Pure: the current time is passed in. A value that cannot be parsed raises `FilterError` whose
-message says what a valid value looks like (the CLI turns it into a usage error, exit 2).
+Pure: the current time is passed in, and so is how a record's platform account is found
+(`account_of`, connector.dlq.account: the header, else the decoded value). A value that cannot be
+parsed raises `FilterError` whose message says what a valid value looks like (the CLI turns it
+into a usage error, exit 2).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 
 from connector.dlq.envelope import H_HTTP_STATUS, H_REASON, H_TIME
 from connector.dlq.record import DeadLetterRecord
@@ -23,8 +27,21 @@ TIME_EXAMPLES = "an ISO-8601 time (2026-01-01, 2026-01-01T10:00Z, 2026-01-01T10:
                 "a duration ago (90s, 15m, 1h, 2d, 1w, 1h30m) or epoch milliseconds"
 
 
+#: The platform account of a dead letter, None when it cannot be told (the value does not decode).
+AccountOf = Callable[[DeadLetterRecord], str | None]
+
+
 class FilterError(ValueError):
     """A filter value cannot be parsed or makes no sense; the message shows a valid form."""
+
+
+class Verdict(Enum):
+    """Whether a dead letter is selected; NO_ACCOUNT: every other criterion matches, but an
+    --account filter cannot tell whose it is (never selected, counted as undecodable)."""
+
+    MATCH = "match"
+    NO_MATCH = "no-match"
+    NO_ACCOUNT = "no-account"
 
 
 def parse_duration_ms(text: str) -> int | None:
@@ -90,11 +107,14 @@ class RecordFilter:
     records: frozenset[tuple[int, int]] = frozenset()
     since_ms: int | None = None
     until_ms: int | None = None
+    #: platform accounts (externalAccountId / accountId)
+    accounts: frozenset[str] = frozenset()
 
     @classmethod
     def parse(cls, *, now_ms: int, reasons: tuple[str, ...] = (), statuses: tuple[str, ...] = (),
               webinars: tuple[str, ...] = (), records: tuple[str, ...] = (),
-              since: str | None = None, until: str | None = None) -> RecordFilter:
+              since: str | None = None, until: str | None = None,
+              accounts: tuple[str, ...] = ()) -> RecordFilter:
         """From option values; raises FilterError naming the option that is wrong."""
         since_ms = _option_time("--since", since, now_ms)
         until_ms = _option_time("--until", until, now_ms)
@@ -114,15 +134,36 @@ class RecordFilter:
             raise FilterError(f"--record: {exc}") from None
         if any(not w for w in webinars):
             raise FilterError("--webinar: expected a webinarId (the record key), got ''")
+        if any(not a.strip() for a in accounts):
+            raise FilterError("--account: expected a platform account id (a command's "
+                              "externalAccountId, a record's accountId), got ''")
         return cls(frozenset(reasons), parsed_statuses, frozenset(webinars), parsed_records,
-                   since_ms, until_ms)
+                   since_ms, until_ms, frozenset(a.strip() for a in accounts))
 
     @property
     def is_everything(self) -> bool:
         return self == RecordFilter()
 
-    def matches(self, record: DeadLetterRecord) -> bool:
+    def matches(self, record: DeadLetterRecord, account_of: AccountOf | None = None) -> bool:
         """Does this dead letter belong to the selection?"""
+        return self.verdict(record, account_of) is Verdict.MATCH
+
+    def verdict(self, record: DeadLetterRecord, account_of: AccountOf | None = None) -> Verdict:
+        """Whether the selection takes this dead letter. The account is looked up last, and only
+        with an --account filter: the cheap header criteria first, so fewer values are decoded.
+        `account_of` is required when the filter has accounts."""
+        if not self._matches_headers(record):
+            return Verdict.NO_MATCH
+        if not self.accounts:
+            return Verdict.MATCH
+        if account_of is None:
+            raise ValueError("an --account filter needs account_of to find a record's account")
+        account = account_of(record)
+        if account is None:
+            return Verdict.NO_ACCOUNT
+        return Verdict.MATCH if account in self.accounts else Verdict.NO_MATCH
+
+    def _matches_headers(self, record: DeadLetterRecord) -> bool:
         headers = record.header_map
         if self.reasons and headers.get(H_REASON) not in self.reasons:
             return False

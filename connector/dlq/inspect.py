@@ -51,6 +51,8 @@ class TopicSummary:
     by_exception: Counter[str] = field(default_factory=Counter)
     first_ms: int | None = None
     last_ms: int | None = None
+    #: with an --account filter: records skipped because their value does not decode
+    undecodable: int | None = None
 
     def add(self, record: DeadLetterRecord, *, redriven: bool = False) -> None:
         self.records += 1
@@ -65,6 +67,7 @@ class TopicSummary:
             self.last_ms = when if self.last_ms is None else max(self.last_ms, when)
 
     def to_json(self) -> dict[str, Any]:
+        filtered = {} if self.undecodable is None else {"skipped_undecodable": self.undecodable}
         return {
             "topic": self.topic,
             "records": self.records,
@@ -76,6 +79,7 @@ class TopicSummary:
             "by_exception": _sorted_counts(self.by_exception),
             "first": format_ms(self.first_ms) if self.first_ms is not None else None,
             "last": format_ms(self.last_ms) if self.last_ms is not None else None,
+            **filtered,
         }
 
 
@@ -125,6 +129,23 @@ class ValueRenderer:
                     self._decoders[topic] = f"cannot decode {topic}: {exc}"
         return self._decoders[topic]
 
+    def decode(self, record: DeadLetterRecord, source_topic: str | None) -> Decoded | str:
+        """The value decoded, or why it cannot be (text). Raises ConnectorError when decoding
+        needs a service that did not answer (the schema registry)."""
+        if record.value is None:
+            return "value is null (a tombstone)"
+        if source_topic is None:
+            return "the source topic is unknown (no __connect.errors.topic header)"
+        decoder = self._decoder(source_topic)
+        if isinstance(decoder, str):
+            return decoder
+        source = SourceRecord(source_topic, record.partition, record.offset, record.key,
+                              record.value)
+        result = decoder.decode(source)
+        if isinstance(result, Decoded):
+            return result
+        return f"{result.reason.value}: {result.detail}"
+
     def render(self, record: DeadLetterRecord, source_topic: str | None) -> dict[str, Any] | None:
         """The value as JSON-able data: decoded, or its bytes with why they did not decode."""
         if record.value is None:
@@ -133,22 +154,13 @@ class ValueRenderer:
         described: dict[str, Any] = {}
         if fmt is not None:
             described = {"framing": fmt.framing.value, "schema": fmt.schema}
-        if source_topic is None:
-            return {**described, "error": "the source topic is unknown (no "
-                    "__connect.errors.topic header)", **raw_bytes(record.value)}
-        decoder = self._decoder(source_topic)
-        if isinstance(decoder, str):
-            return {**described, "error": decoder, **raw_bytes(record.value)}
-        source = SourceRecord(source_topic, record.partition, record.offset, record.key,
-                              record.value)
         try:
-            result = decoder.decode(source)
+            result = self.decode(record, source_topic)
         except ConnectorError as exc:  # e.g. the schema registry did not answer
-            return {**described, "error": str(exc), **raw_bytes(record.value)}
+            result = str(exc)
         if isinstance(result, Decoded):
             return {**described, "decoded": jsonable(result.value)}
-        return {**described, "error": f"{result.reason.value}: {result.detail}",
-                **raw_bytes(record.value)}
+        return {**described, "error": result, **raw_bytes(record.value)}
 
 
 def raw_bytes(value: bytes) -> dict[str, Any]:

@@ -3,10 +3,15 @@
 The command (connector.cli.dlq) parses options, reads the clock and prints; everything between
 is here, over the Kafka access of connector.dlq.topic and the pure decisions of the other modules
 (filters, progress, redrive planning, inspection).
+
+An --account filter needs each candidate's platform account (connector.dlq.account): the
+functions take `account_of` (from `account_lookup`) and count the candidates whose account
+cannot be told (their value does not decode) as `undecodable`: never selected, always reported.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -14,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.config import Settings
+from connector.dlq.account import account_lookup as resolver_for
 from connector.dlq.errors import DeadLetterError, RedriveError
-from connector.dlq.filters import RecordFilter
+from connector.dlq.filters import AccountOf, RecordFilter, Verdict
 from connector.dlq.inspect import TopicSummary, ValueRenderer, dlq_source, record_json, summarize
 from connector.dlq.progress import (
     PartitionProgress,
@@ -43,16 +49,47 @@ def redriven_positions(progress: RedriveProgress,
             if progress.get(r.partition, PartitionProgress()).is_redriven(r.offset)}
 
 
+@contextlib.contextmanager
+def account_lookup(settings: Settings, selection: RecordFilter) -> Iterator[AccountOf | None]:
+    """How to find a dead letter's account when `selection` filters by account (else None)."""
+    if not selection.accounts:
+        yield None
+        return
+    with resolver_for(settings) as resolver:
+        yield resolver
+
+
+def select(records: Iterable[DeadLetterRecord], selection: RecordFilter,
+           account_of: AccountOf | None) -> tuple[list[DeadLetterRecord], int]:
+    """The records the selection takes, and how many it could not tell the account of."""
+    chosen: list[DeadLetterRecord] = []
+    undecodable = 0
+    for record in records:
+        verdict = selection.verdict(record, account_of)
+        if verdict is Verdict.MATCH:
+            chosen.append(record)
+        elif verdict is Verdict.NO_ACCOUNT:
+            undecodable += 1
+    return chosen, undecodable
+
+
 # --------------------------------------------------------------------------- list
 
 
-def summaries(topics: DeadLetterTopics) -> list[TopicSummary]:
-    """Every dead-letter topic that exists, counted, with what is still pending."""
+def summaries(topics: DeadLetterTopics, selection: RecordFilter | None = None,
+              account_of: AccountOf | None = None) -> list[TopicSummary]:
+    """Every dead-letter topic that exists, counted, with what is still pending; with a
+    `selection`, only the records it takes are counted (and the undecodable it skipped)."""
     out = []
     for topic in topics.discover():
         records = topics.read(topic)
         progress = topics.load_progress(topic)
-        out.append(summarize(topic, records, redriven_positions(progress, records)))
+        undecodable = None
+        if selection is not None and not selection.is_everything:
+            records, undecodable = select(records, selection, account_of)
+        summary = summarize(topic, records, redriven_positions(progress, records))
+        summary.undecodable = undecodable
+        out.append(summary)
     return out
 
 
@@ -66,19 +103,21 @@ class Shown:
     records: list[DeadLetterRecord]
     read: int
     redriven: set[Position]
+    #: skipped by an --account filter: the value does not decode, so whose it is is unknown
+    undecodable: int = 0
 
 
 def select_shown(topics: DeadLetterTopics, topic: str, selection: RecordFilter, *,
-                 pending: bool, limit: int | None) -> Shown:
+                 pending: bool, limit: int | None, account_of: AccountOf | None = None) -> Shown:
     """The records of `topic` the selection matches (`pending`: only those not yet redriven)."""
     topics.require(topic)
     progress = topics.load_progress(topic)
     start = {p: pp.watermark for p, pp in progress.items()} if pending else None
     records = topics.read(topic, start)
     redriven = redriven_positions(progress, records)
-    chosen = [r for r in records if selection.matches(r)
-              and not (pending and (r.partition, r.offset) in redriven)][:limit]
-    return Shown(chosen, len(records), redriven)
+    candidates = [r for r in records if not (pending and (r.partition, r.offset) in redriven)]
+    chosen, undecodable = select(candidates, selection, account_of)
+    return Shown(chosen[:limit], len(records), redriven, undecodable)
 
 
 def rendered(settings: Settings, topic: str, shown: Shown) -> Iterator[dict[str, Any]]:
@@ -119,27 +158,38 @@ class RedrivePlan:
     redrives: list[Redrive]
     skipped: int
     summary: dict[str, Any] = field(default_factory=dict)
+    undecodable: int = 0
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """What a redrive takes (at most its limit), and what it skipped: already redriven, or
+    of unknown account under an --account filter."""
+
+    records: list[DeadLetterRecord]
+    skipped_redriven: int
+    undecodable: int = 0
 
 
 def choose(records: Iterable[DeadLetterRecord], progress: RedriveProgress,
-           selection: RecordFilter, *, from_start: bool,
-           limit: int | None) -> tuple[list[DeadLetterRecord], int]:
-    """The selected records (at most `limit`), and how many were skipped as already redriven."""
+           selection: RecordFilter, *, from_start: bool, limit: int | None,
+           account_of: AccountOf | None = None) -> Chosen:
+    """The selected records (at most `limit`), and how many were skipped as already redriven
+    (of the selected) or as undecodable (an --account filter cannot tell whose they are)."""
     skipped = 0
+    selected, undecodable = select(records, selection, account_of)
     chosen: list[DeadLetterRecord] = []
-    for record in records:
-        if not selection.matches(record):
-            continue
+    for record in selected:
         done = progress.get(record.partition, PartitionProgress()).is_redriven(record.offset)
         if done and not from_start:
             skipped += 1
             continue
         chosen.append(record)
-    return chosen[:limit], skipped
+    return Chosen(chosen[:limit], skipped, undecodable)
 
 
 def plan_redrive(topics: DeadLetterTopics, request: RedriveRequest, *, now_ms: int,
-                 dry_run: bool) -> RedrivePlan:
+                 dry_run: bool, account_of: AccountOf | None = None) -> RedrivePlan:
     """Read the topic and its progress and plan the redrives; sends nothing.
 
     Raises RedriveError when a target is missing or the progress could not be recorded."""
@@ -151,22 +201,26 @@ def plan_redrive(topics: DeadLetterTopics, request: RedriveRequest, *, now_ms: i
     # The whole topic, not from the watermark: dead-letter topics are small, and the summary can
     # then say how many selected records earlier redrives already sent.
     records = topics.read(topic)
-    chosen, skipped = choose(records, progress, request.selection,
-                             from_start=request.from_start, limit=request.limit)
-    redrives = plan(chosen, to=to, partitions=topics.partitions(), now_ms=now_ms)
+    chosen = choose(records, progress, request.selection, from_start=request.from_start,
+                    limit=request.limit, account_of=account_of)
+    skipped = chosen.skipped_redriven
+    redrives = plan(chosen.records, to=to, partitions=topics.partitions(), now_ms=now_ms)
     try:
         for partition_progress in advance_progress(progress, redrives, records).values():
             partition_progress.check()
     except ProgressError as exc:
         raise RedriveError(f"{exc}; nothing was sent") from None
-    result = RedrivePlan(request, records, progress, redrives, skipped)
+    result = RedrivePlan(request, records, progress, redrives, skipped,
+                         undecodable=chosen.undecodable)
     result.summary = {
         "topic": topic,
         "mode": "dry-run" if dry_run else "execute",
         "group": redrive_group(topic),
         "from_start": request.from_start,
+        "accounts": sorted(request.selection.accounts),
         "selected": len(redrives),
         "skipped_redriven": skipped,
+        "skipped_undecodable": chosen.undecodable,
         "sent": 0,
         "failed": 0,
         "targets": dict(Counter(r.target for r in redrives)),

@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from connector.dlq.envelope import (
+    H_ACCOUNT,
     H_EXC_CLASS,
     H_HTTP_STATUS,
     H_OFFSET,
@@ -66,6 +67,12 @@ class DeadLetterRecord:
     @property
     def exception_class(self) -> str | None:
         return self.header_map.get(H_EXC_CLASS)
+
+    @property
+    def account_header(self) -> str | None:
+        """The platform account the `connector.errors.account` header names (None: no header,
+        as in dead letters written before it existed; connector.dlq.account decodes those)."""
+        return self.header_map.get(H_ACCOUNT) or None
 
     @property
     def source_topic(self) -> str | None:

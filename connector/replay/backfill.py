@@ -5,6 +5,7 @@ Everything runs on temporary copies, named after a backfill id, and is deleted a
     <activity>.backfill-<id>    the activity records of [--from, --to), same partitions
     <webinars>.backfill-<id>    the webinars topic up to --to (the webinar table as of --to)
     <commands>.backfill-<id>    the commands the temporary normalizer emits
+    <commands>.backfill-<id>-accounts   with --account: the chosen accounts' commands only
     <normalizer group>.backfill-<id>, <sink group>.backfill-<id>   the temporary groups
     and the temporary normalizer's changelogs and dead-letter topics
 
@@ -20,8 +21,18 @@ Everything runs on temporary copies, named after a backfill id, and is deleted a
    transactional id and topics until its committed offsets reach the copies' ends;
 5. run a sink (connector.runtime.sink.run_sink) with the temporary group over the temporary commands
    until its committed offsets pass the last command; failed commands go to the live
-   `<commands>.dlq` (they are real failures to look at and redrive);
+   `<commands>.dlq` (they are real failures to look at and redrive). With --account, the sink
+   reads a copy holding only those accounts' commands (by `externalAccountId`, decoded with the
+   commands topic's serde), so nothing of another account reaches HubSpot;
 6. delete the temporary topics and groups (also after a failure or Ctrl-C).
+
+Why --account filters the commands and not the normalizer's input: the normalizer's stream time
+follows the records of its partition, whatever their account, and it decides when an attendance
+closes (the rejoin grace, a webinar's actualEnd). A normalizer fed one account's records alone
+would close that account's last attendances later than the live one did, or not within the
+range. So every record of the range is normalized (the normalizer is cheap next to HubSpot's
+rate limit) and the filter sits between the normalizer and the sink: the account gets exactly
+the commands an unfiltered backfill would send it, and no other account gets any.
 
 Limits: the result is exact as long as the activity topic still holds every record of the
 attendances that overlap the range (its retention, a week by the platform's contract); records
@@ -38,7 +49,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from connector.config import Settings
@@ -53,6 +64,8 @@ from connector.replay.errors import ReplayError
 from connector.replay.progress import Progress
 from connector.runtime.table import WebinarTable
 from connector.runtime.workers import Worker, pipeline_workers
+from connector.serde.record import Decoded, SourceRecord
+from connector.serde.topic import TopicCodecs
 
 __all__ = ["Backfill", "BackfillInterrupted"]
 
@@ -117,6 +130,8 @@ class Backfill:
             TopicSpec(self.names.activity, activity, config=dict(_KEEP)),
             TopicSpec(self.names.webinars, webinars, config=dict(_KEEP)),
             TopicSpec(self.names.commands, commands, config=dict(_KEEP)),
+            *([TopicSpec(self.names.account_commands, commands, config=dict(_KEEP))]
+              if self.names.account_commands else []),
             TopicSpec(self.names.activity_changelog, activity, config=compact),
             TopicSpec(self.names.webinars_changelog, webinars, config=compact),
             *[TopicSpec(name, commands) for name in self.names.dead_letters],
@@ -214,12 +229,15 @@ class Backfill:
         # The end of the log: the normalizer's last commit may still be writing its markers
         # (its offsets are visible first), and the last stable offset would end the read short.
         marks = self.cluster.watermarks(tps, uncommitted=True)
-        for message in read_ranges(self.settings.kafka, {
-                tp: (0, marks[tp][1]) for tp in tps}):
-            tp = (message.topic(), message.partition())
-            ends[tp] = message.offset() + 1
-            counts[tp] = counts.get(tp, 0) + 1
-        self.report.commands = sum(counts.values())
+        commands = read_ranges(self.settings.kafka, {tp: (0, marks[tp][1]) for tp in tps})
+        if self.names.account_commands:
+            ends = self._copy_accounts(commands, self.names.account_commands)
+        else:
+            for message in commands:
+                tp = (message.topic(), message.partition())
+                ends[tp] = message.offset() + 1
+                counts[tp] = counts.get(tp, 0) + 1
+            self.report.commands = sum(counts.values())
         # Counted by reading them: offsets also number each transaction's commit marker.
         dead = [tp for name in self.names.dead_letters if name in self.cluster.topics()
                 for tp in self.cluster.resolve_all(name)]
@@ -230,11 +248,55 @@ class Backfill:
             return
         settings = self.settings
         temp = settings.model_copy(update={
-            "topics": settings.topics.model_copy(update={"commands": self.names.commands}),
+            "topics": settings.topics.model_copy(update={
+                "commands": self.names.account_commands or self.names.commands}),
             "sink": settings.sink.model_copy(update={"group_id": self.names.sink_group}),
         })
         run = self._sink or pipeline_workers()["sink"]
         self._run_until(run, temp, "apply", self.names.sink_group, {tp: 0 for tp in ends}, ends)
+
+    def _copy_accounts(self, commands: Iterable[Any], target: str) -> dict[TP, int]:
+        """Copy the chosen accounts' commands (partition, key, value, headers kept) to the
+        topic the sink reads; returns its end offsets (the copy is not transactional: one
+        offset per command)."""
+        accounts = frozenset(self.plan.accounts)
+        decoder = TopicCodecs.from_settings(self.settings).decoder(self.settings.topics.commands)
+        ends: dict[TP, int] = {}
+        failures: list[str] = []
+        others = undecodable = 0
+
+        def delivered(error: Any, _message: Any) -> None:
+            if error is not None:
+                failures.append(str(error))
+
+        producer: ProducerClient = clients.producer(self.settings.kafka, {"linger.ms": 20})
+        try:
+            for message in commands:
+                self._check_stop()
+                result = decoder.decode(SourceRecord.from_message(message))
+                if not isinstance(result, Decoded):
+                    undecodable += 1
+                    continue
+                if result.value.get("externalAccountId") not in accounts:
+                    others += 1
+                    continue
+                partition = message.partition()
+                _, timestamp = message.timestamp()
+                producer.produce(target, key=message.key(), value=message.value(),
+                                 headers=message.headers() or None, partition=partition,
+                                 timestamp=timestamp if timestamp > 0 else 0,
+                                 on_delivery=delivered)
+                producer.poll(0)
+                ends[(target, partition)] = ends.get((target, partition), 0) + 1
+            if producer.flush(60) or failures:
+                raise ReplayError(f"copying the accounts' commands failed: "
+                                  f"{failures[:3] or 'timed out'}")
+        except KafkaException as exc:
+            raise ReplayError(f"copying the accounts' commands failed: {exc.args[0]}") from exc
+        self.report.commands = sum(ends.values())
+        self.report.other_accounts = others
+        self.report.undecodable = undecodable
+        return ends
 
     # -- running a worker until its group's committed offsets reach the ends -----------------
 

@@ -32,9 +32,11 @@ class Names:
     activity_changelog: str
     webinars_changelog: str
     dead_letters: tuple[str, ...]
+    #: --account: the chosen accounts' commands, copied from `commands` for the sink
+    account_commands: str | None = None
 
     @classmethod
-    def for_id(cls, settings: Settings, backfill_id: str) -> Names:
+    def for_id(cls, settings: Settings, backfill_id: str, *, by_account: bool = False) -> Names:
         suffix = f".backfill-{backfill_id}"
         topics = settings.topics
         activity, webinars = topics.activity + suffix, topics.webinars + suffix
@@ -43,11 +45,13 @@ class Names:
                    settings.sink.group_id + suffix,
                    changelog.changelog_topic(group, activity),
                    changelog.changelog_topic(group, webinars),
-                   (topics.dlq_for(activity), topics.dlq_for(webinars)))
+                   (topics.dlq_for(activity), topics.dlq_for(webinars)),
+                   topics.commands + suffix + "-accounts" if by_account else None)
 
     def topics(self) -> list[str]:
         return [self.activity, self.webinars, self.commands, self.activity_changelog,
-                self.webinars_changelog, *self.dead_letters]
+                self.webinars_changelog, *self.dead_letters,
+                *([self.account_commands] if self.account_commands else [])]
 
 
 @dataclass
@@ -64,6 +68,8 @@ class BackfillPlan:
     #: low watermarks (the warm state is rebuilt from there up to the range's start)
     activity_low: dict[int, int]
     webinars_low: dict[int, int]
+    #: --account: only these platform accounts' commands go to HubSpot (empty: every account)
+    accounts: tuple[str, ...] = ()
 
     def records(self) -> int:
         return sum(end - start for start, end in self.activity.values()) + \
@@ -83,7 +89,12 @@ class BackfillPlan:
         """The dry-run text."""
         until = format_ms(self.to_ms) if self.to_ms is not None else "now (end offsets taken now)"
         lines = [f"backfill {self.names.backfill_id}: {format_ms(self.from_ms)} .. {until}, "
-                 f"topics: {', '.join(self.roles)}", ""]
+                 f"topics: {', '.join(self.roles)}"]
+        if self.accounts:
+            lines.append(f"accounts: {', '.join(self.accounts)} (every record of the range is "
+                         "normalized, as the live normalizer saw them; only these accounts' "
+                         "commands go to HubSpot)")
+        lines.append("")
         rows = [(settings.topics.activity, p, r) for p, r in sorted(self.activity.items())] + \
             [(settings.topics.webinars, p, r) for p, r in sorted(self.webinars.items())]
         header = ("TOPIC", "PARTITION", "START", "END", "RECORDS")
@@ -104,7 +115,8 @@ class BackfillPlan:
     def as_json(self) -> dict[str, Any]:
         return {"backfill_id": self.names.backfill_id, "from": format_ms(self.from_ms),
                 "to": format_ms(self.to_ms) if self.to_ms is not None else None,
-                "topics": list(self.roles), "records": self.records(),
+                "topics": list(self.roles), "accounts": list(self.accounts),
+                "records": self.records(),
                 "warm_state_records": self.warm_records(),
                 "activity": {str(p): list(r) for p, r in sorted(self.activity.items())},
                 "webinars": {str(p): list(r) for p, r in sorted(self.webinars.items())},
@@ -119,6 +131,10 @@ class BackfillReport:
     copied: int = 0
     warm_records: int = 0
     commands: int = 0
+    #: --account: commands of other accounts, normalized but not sent (None: no --account)
+    other_accounts: int | None = None
+    #: --account: commands that did not decode, so their account is unknown (not sent)
+    undecodable: int = 0
     normalizer_dead_letters: int = 0
     seconds: float = 0.0
     cleanup_problems: list[str] = field(default_factory=list)
@@ -126,6 +142,11 @@ class BackfillReport:
     def lines(self) -> list[str]:
         out = [f"re-ran {self.copied} record(s) (state from {self.warm_records} earlier), "
                f"sent {self.commands} command(s) to HubSpot in {self.seconds:.1f}s"]
+        if self.other_accounts is not None:
+            out.append(f"left out {self.other_accounts} command(s) of other accounts")
+        if self.undecodable:
+            out.append(f"{self.undecodable} command(s) did not decode and were not sent "
+                       "(their account is unknown)")
         if self.normalizer_dead_letters:
             out.append(f"{self.normalizer_dead_letters} record(s) were rejected again by the "
                        "normalizer (the live pipeline dead-lettered them already)")
@@ -134,8 +155,10 @@ class BackfillReport:
 
 
 def plan_backfill(settings: Settings, cluster: Cluster, from_ms: int, to_ms: int | None,
-                  roles: tuple[str, ...], backfill_id: str | None = None) -> BackfillPlan:
-    """Offsets of the range per partition; changes nothing."""
+                  roles: tuple[str, ...], backfill_id: str | None = None,
+                  accounts: tuple[str, ...] = ()) -> BackfillPlan:
+    """Offsets of the range per partition; changes nothing. `accounts`: send only these
+    platform accounts' commands."""
     topics = settings.topics
     activity_tps = cluster.resolve_all(topics.activity)
     webinars_tps = cluster.resolve_all(topics.webinars)
@@ -156,7 +179,8 @@ def plan_backfill(settings: Settings, cluster: Cluster, from_ms: int, to_ms: int
         return out
 
     return BackfillPlan(
-        from_ms, to_ms, roles, Names.for_id(settings, backfill_id or uuid.uuid4().hex[:8]),
+        from_ms, to_ms, roles, Names.for_id(settings, backfill_id or uuid.uuid4().hex[:8],
+                                            by_account=bool(accounts)),
         ranges(activity_tps, ACTIVITY in roles), ranges(webinars_tps, WEBINARS in roles),
         {tp[1]: marks[tp][0] for tp in activity_tps},
-        {tp[1]: marks[tp][0] for tp in webinars_tps})
+        {tp[1]: marks[tp][0] for tp in webinars_tps}, tuple(dict.fromkeys(accounts)))

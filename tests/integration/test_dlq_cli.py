@@ -395,3 +395,83 @@ def test_bad_input_is_answered_with_clear_messages_and_exit_codes(
     assert missing_to.exit_code == 1
     assert "the --to topic nowhere-at-all does not exist; nothing was sent" in missing_to.stderr
     assert commands_on(topics) == []
+
+
+# --------------------------------------------------------------------------- --account
+
+
+def account_letters(t: Topics, producer: Any) -> dict[str, list[tuple[int, bytes]]]:
+    """Dead letters of two accounts as the sink will write them when an account has no usable
+    install: some with the connector.errors.account header, some (older) without; one value
+    that does not decode. Returns each account's (source partition, value) pairs."""
+    def command(webinar: str, account: str, email: str) -> Command:
+        return Command(webinar, account, Attendance("REGISTERED", None, email, 1_767_261_600_000))
+
+    made: dict[str, list[tuple[int, bytes]]] = {"acct-a": [], "acct-b": []}
+    rows = [  # (account, header?, reason, source partition)
+        ("acct-a", True, "hubspot-install-revoked", 0),
+        ("acct-b", False, "hubspot-install-revoked", 1),
+        ("acct-a", False, "no-hubspot-install", 1),
+        ("acct-b", True, "hubspot-missing-scopes", 0),
+        ("acct-a", False, "hubspot-install-revoked", 0),
+    ]
+    for n, (account, header, reason, partition) in enumerate(rows):
+        value = command_value(command(f"web-{account}", account, f"p{n}@example.com"))
+        source = SourceRecord(t.commands, partition, 10 + n, f"web-{account}".encode(), value,
+                              [("traceparent", b"00-trace")])
+        put(producer, t.commands_dlq, DeadLetter(
+            source, Stage.SINK, reason, "no usable install", "connector.sink.Applier",
+            account=account if header else None))
+        made[account].append((partition, value))
+    put(producer, t.commands_dlq, DeadLetter(
+        SourceRecord(t.commands, 0, 20, b"web-x", b"\x00\xff"), Stage.DECODE, "undecodable",
+        "bad magic", "connector.sink.Intake"))
+    valid, _ = activity_value()  # the sample's account: acct-1
+    put(producer, t.activity_dlq, DeadLetter(
+        SourceRecord(t.activity, 0, 3, b"web-1", valid), Stage.NORMALIZE,
+        "no-contact-identifier", "no email", "connector.normalize.Normalizer"), partition=0)
+    assert producer.flush(30) == 0
+    return made
+
+
+def test_account_filter_lists_shows_and_redrives_exactly_one_accounts_dead_letters(
+        topics: Topics, producer_factory: Any) -> None:
+    made = account_letters(topics, producer_factory())
+    dlq = topics.commands_dlq
+
+    listed = {s["topic"]: s for s in ok_json(topics, "list", "--account", "acct-a")["topics"]}
+    assert listed[dlq]["records"] == 3 and listed[dlq]["skipped_undecodable"] == 1
+    assert listed[dlq]["by_reason"] == {"hubspot-install-revoked": 2, "no-hubspot-install": 1}
+    assert listed[topics.activity_dlq]["records"] == 0
+    everyone = {s["topic"]: s for s in ok_json(topics, "list")["topics"]}
+    assert everyone[dlq]["records"] == 6 and "skipped_undecodable" not in everyone[dlq]
+
+    shown = cli(topics, "show", dlq, "--account", "acct-b", "--json")
+    assert shown.exit_code == 0, shown.output
+    records = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert [r["reason"] for r in records] == ["hubspot-install-revoked", "hubspot-missing-scopes"]
+    assert {r["value"]["decoded"]["externalAccountId"] for r in records} == {"acct-b"}
+    assert "2 of 6 record(s) shown; 1 skipped as undecodable" in shown.stderr
+    (platform,) = json_lines(topics, "show", topics.activity_dlq, "--account", "acct-1")
+    assert platform["value"]["decoded"]["accountId"] == "acct-1"
+    assert json_lines(topics, "show", topics.activity_dlq, "--account", "acct-a") == []
+
+    dry = ok_json(topics, "redrive", dlq, "--account", "acct-a")
+    assert (dry["selected"], dry["skipped_undecodable"], dry["accounts"]) == (3, 1, ["acct-a"])
+    assert commands_on(topics) == []
+
+    done = ok_json(topics, "redrive", dlq, "--account", "acct-a", "--execute")
+    assert (done["selected"], done["sent"], done["failed"]) == (3, 3, 0)
+    codec = build_codec(TopicFormat(Framing.SINGLE_OBJECT, COMMAND_SCHEMA), "c", CATALOG)
+    sent = commands_on(topics)
+    assert sorted((m.partition(), m.value()) for m in sent) == sorted(made["acct-a"])
+    assert {codec.decode(m.value())["externalAccountId"] for m in sent} == {"acct-a"}
+    assert not any(name == "connector.errors.account" for m in sent for name, _ in m.headers())
+
+    text = cli(topics, "redrive", dlq, "--account", "acct-a", "--account", "acct-b")
+    assert text.exit_code == 0, text.output
+    assert "would redrive 2 record(s) from " + dlq + " (account acct-a, acct-b)" in text.stdout
+    assert "3 already redriven skipped" in text.stdout
+    assert "1 skipped as undecodable (--account cannot tell whose they are)" in text.stdout
+    assert len(commands_on(topics)) == 3  # B's are still pending, untouched
+    assert cli(topics, "show", dlq, "--account", "").exit_code == 2

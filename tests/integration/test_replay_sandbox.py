@@ -216,3 +216,44 @@ def test_backfill_bad_input_on_the_broker(kafka_bootstrap: str, create_topic: An
             create_topic)
     code, output = cli(env, "backfill", "--from", "1h", "--execute")
     assert code == 2 and "CONNECTOR_HUBSPOT__ACCESS_TOKEN" in output
+
+
+def test_backfill_for_one_account_sends_only_its_events_and_attendance(
+        kafka_bootstrap: str, create_topic: Any, sandbox: Any) -> None:
+    url, token, contacts = sandbox
+    env = hubspot_env(kafka_bootstrap, url, token)
+    settings = settings_for(env)
+    start = format_ms(int(time.time() * 1000) - 60_000)
+    mine = generate(SampleSpec(seed=81, webinars=1, people_per_webinar=40, contact_ids=contacts,
+                               account_id="acct-a"))
+    theirs = generate(SampleSpec(seed=82, webinars=2, people_per_webinar=30,
+                                 contact_ids=contacts, account_id="acct-b"))
+    publish(settings, mine, create_topic)
+    publish_more(settings, theirs)
+    by_vid = set(contacts)
+    records = sum(len(s.activities) + len(s.webinars) for s in (mine, theirs))
+
+    code, output = cli(env, "backfill", "--from", start, "--account", "acct-a", "--json")
+    assert code == 0, output
+    plan = json.loads(output)
+    assert plan["accounts"] == ["acct-a"] and plan["records"] == records
+    assert any(t.endswith("-accounts") for t in plan["temporary_topics"])
+
+    code, output = cli(env, "backfill", "--from", start, "--account", "acct-a", "--execute",
+                       "--timeout", "90")
+    assert code == 0, output
+    assert f"re-ran {records} record(s)" in output  # every record normalized ...
+    view, state = hubspot_view(url, by_vid)
+    assert view == predicted([mine])  # ... only acct-a's commands reached HubSpot
+    assert {e["external_event_id"] for e in state["events"]} == {
+        w["webinarId"] for w in mine.webinars}
+    assert {e["external_account_id"] for e in state["events"]} == {"acct-a"}
+    left_out = [line for line in output.splitlines() if line.startswith("left out ")]
+    assert len(left_out) == 1 and not left_out[0].startswith("left out 0 "), output
+
+    cluster = Cluster(settings.kafka.consumer_config())
+    try:
+        assert not [t for t in cluster.topics() if ".backfill-" in t]
+        assert not [g for g in cluster.group_ids() if ".backfill-" in g]
+    finally:
+        cluster.close()

@@ -65,6 +65,7 @@ def test_reset_offsets_file_errors(tmp_path: Path) -> None:
     (["--from", "whenever"], "neither a datetime"),
     (["--from", "1h", "--topic", "commands"], "'commands' is not one of"),
     ([], "Missing option '--from'"),
+    (["--from", "1h", "--account", " "], "expected a platform account id"),
 ])
 def test_backfill_usage_errors(args: list[str], expected: str) -> None:
     code, output = invoke("backfill", *args)
@@ -77,3 +78,4 @@ def test_help_documents_the_commands() -> None:
     assert code == 0 and "kafka-consumer-groups" in output and "--to-datetime" in output
     code, output = invoke("backfill", "--help")
     assert code == 0 and "temporary" in output and "progress bar" in output
+    assert "--account" in output and "only that account's commands" in output

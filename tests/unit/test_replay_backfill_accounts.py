@@ -1,0 +1,45 @@
+"""`replay backfill --account`: the plan names the accounts and the extra temporary topic the
+sink reads; the report says what was left out. (The run itself: tests/integration.)"""
+
+from __future__ import annotations
+
+from connector.config import Settings
+from connector.replay.backfill_plan import BackfillPlan, BackfillReport, Names
+
+T0 = 1_767_261_600_000
+SETTINGS = Settings()
+
+
+def plan(accounts: tuple[str, ...]) -> BackfillPlan:
+    names = Names.for_id(SETTINGS, "abc", by_account=bool(accounts))
+    return BackfillPlan(T0, T0 + 3_600_000, ("activity", "webinars"), names,
+                        {0: (10, 25)}, {0: (3, 4)}, {0: 0}, {0: 0}, accounts)
+
+
+def test_names_add_the_accounts_commands_topic_only_with_accounts() -> None:
+    commands = SETTINGS.topics.commands
+    plain, filtered = plan(()).names, plan(("acct-a",)).names
+    assert plain.account_commands is None
+    assert filtered.account_commands == f"{commands}.backfill-abc-accounts"
+    assert filtered.topics() == [*plain.topics(), f"{commands}.backfill-abc-accounts"]
+    assert all(".backfill-abc" in t for t in filtered.topics())  # deleted with the others
+
+
+def test_dry_run_names_the_accounts() -> None:
+    filtered = plan(("acct-a", "acct-b"))
+    text = "\n".join(filtered.describe(SETTINGS))
+    assert "accounts: acct-a, acct-b (every record of the range is normalized" in text
+    assert f"{SETTINGS.topics.commands}.backfill-abc-accounts" in text
+    assert filtered.as_json()["accounts"] == ["acct-a", "acct-b"]
+    assert filtered.as_json()["records"] == 16
+    assert "accounts:" not in "\n".join(plan(()).describe(SETTINGS))
+    assert plan(()).as_json()["accounts"] == []
+
+
+def test_report_says_what_other_accounts_did_not_get() -> None:
+    report = BackfillReport(copied=16, commands=7, other_accounts=12, undecodable=1)
+    lines = report.lines()
+    assert lines[0].startswith("re-ran 16 record(s)") and "sent 7 command(s)" in lines[0]
+    assert "left out 12 command(s) of other accounts" in lines
+    assert "1 command(s) did not decode and were not sent (their account is unknown)" in lines
+    assert not [line for line in BackfillReport(commands=7).lines() if "left out" in line]
