@@ -90,6 +90,13 @@ class CommandReader:
                 source=source, stage=Stage.SINK, reason=Reason.INVALID_COMMAND.value,
                 message=f"not a HubSpot command: {type(exc).__name__}: {exc}",
                 component=COMPONENT, exception_class=type(exc).__name__,
+                account=_account_of(decoded),
             ))
             return None
         return PendingCommand(source, command)
+
+
+def _account_of(decoded: object) -> str | None:
+    """The platform account a datum that is no command names, if it names one as text."""
+    account = decoded.get("externalAccountId") if isinstance(decoded, dict) else None
+    return account if isinstance(account, str) and account else None

@@ -98,6 +98,7 @@ class CommandFailure:
             attempts=p.attempts,
             first_failure_ms=p.first_failure_ms,
             last_failure_ms=p.last_failure_ms,
+            account=p.command.externalAccountId,  # `connector dlq --account` reads it
         )
 
 

@@ -95,6 +95,8 @@ def test_a_partly_failed_batch_fails_exactly_the_failed_inputs() -> None:
     assert (letter.reason, letter.http_status, letter.category, letter.correlation_id) == (
         Reason.INPUT_REJECTED, 207, "VALIDATION_ERROR", "cid-1")
     assert letter.attempts == 1 and "b***@x.io" in letter.message
+    assert letter.account == "acct"
+    assert ("connector.errors.account", b"acct") in letter.error_headers(0)
     assert seen == ["/marketing/v3/marketing-events/events/w1",
                     "/marketing/v3/marketing-events/901/attendance/register/email-create"]
 

@@ -71,7 +71,7 @@ class BadDatum:
     """Decodes every record into a datum that is not a command."""
 
     def decode_value(self, record: SourceRecord) -> Any:
-        return {"command": ("connector.v1.Nothing", {})}
+        return {"externalAccountId": "acct-7", "command": ("connector.v1.Nothing", {})}
 
 
 def test_a_datum_that_is_no_command_is_dead_lettered() -> None:
@@ -82,6 +82,7 @@ def test_a_datum_that_is_no_command_is_dead_lettered() -> None:
     assert (letter.stage, letter.reason) == (Stage.SINK, "invalid-command")
     assert letter.message == "not a HubSpot command: KeyError: 'Nothing'"
     assert letter.exception_class == "KeyError"
+    assert letter.account == "acct-7"  # what `connector dlq --account` filters on
 
 
 def test_a_record_of_a_partition_not_assigned_is_dropped() -> None:
