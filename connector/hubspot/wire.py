@@ -92,14 +92,18 @@ class RefreshingBearerAuth(BearerAuth):
     reports the token to ``expired(token)`` and sends the request once more with a fresh one:
     a token can expire between the provider's look at the clock and HubSpot's. Any other 401,
     or a second one, is the caller's answer (reference OAuth §4: a 401 alone is no refresh
-    signal). Safe to share between threads: each request keeps its own token."""
+    signal), unless ``any_401``: then every first 401 refreshes, which is how an uninstall
+    shows (the refresh is refused; reference OAuth §4: "if all calls 401 and refresh fails,
+    treat as uninstalled"). Safe to share between threads: each request keeps its own token."""
 
-    __slots__ = ("_bearer", "_expired", "_recent")
+    __slots__ = ("_any_401", "_bearer", "_expired", "_recent")
     requires_response_body = True
 
-    def __init__(self, bearer: Callable[[], str], expired: Callable[[str], object]) -> None:
+    def __init__(self, bearer: Callable[[], str], expired: Callable[[str], object], *,
+                 any_401: bool = False) -> None:
         self._bearer = bearer
         self._expired = expired
+        self._any_401 = any_401
         self._recent: deque[str] = deque(maxlen=2)  # echoes of these are scrubbed
         self._token = ""
 
@@ -107,7 +111,7 @@ class RefreshingBearerAuth(BearerAuth):
         token = self._current()
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
-        if response.status_code == 401 and says_expired(response.content):
+        if response.status_code == 401 and (self._any_401 or says_expired(response.content)):
             self._expired(token)
             request.headers["Authorization"] = f"Bearer {self._current()}"
             yield request

@@ -27,18 +27,27 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 
 from connector.clock import Clock
 from connector.config import Settings
 from connector.errors import ConfigError
-from connector.hubspot import DEFAULT_LIMITS, HubSpotClient, HubSpotHTTPError, HubSpotTimeoutError
+from connector.hubspot import (
+    DEFAULT_LIMITS,
+    HubSpotClient,
+    HubSpotHTTPError,
+    HubSpotTimeoutError,
+    RefreshingBearerAuth,
+)
 from connector.hubspot.transport import PerThreadTransport
+from connector.installs import AccessTokens, AccountRoutes, Registry, Route, open_registry
 from connector.kafka import TopicSpec, clients, ensure_topics
 from connector.kafka.lifecycle import until_available
 from connector.kafka.protocols import CommittingMember, DeliveryProducer
 from connector.serde.topic import TopicCodecs
+from connector.sink.accounts import Destination, Destinations
 from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
 from connector.sink.budget import RateBudget
@@ -145,9 +154,11 @@ def sink_executor(max_in_flight: int) -> Executor | None:
 
 def build_applier(settings: Settings, client: HubSpotClient, intake: Intake,
                   budget: RateBudget, metrics: Metrics,
-                  concurrency: Concurrency | None = None) -> Applier:
+                  concurrency: Concurrency | None = None, *,
+                  access_fatal: bool = True) -> Applier:
     """The applier: inline, waits for the rate budget and between retries through
-    ``intake.idle`` (which keeps polling); its latencies feed ``concurrency``."""
+    ``intake.idle`` (which keeps polling); its latencies feed ``concurrency``.
+    ``access_fatal``: see :class:`~connector.sink.send.RequestSender`."""
     policy = ObservedRetryPolicy(
         budget_seconds=settings.sink.retry_budget_seconds, clock=intake.clock,
         sleep=functools.partial(intake.idle, waiting_on="hubspot-retry-backoff"),
@@ -155,11 +166,64 @@ def build_applier(settings: Settings, client: HubSpotClient, intake: Intake,
     return Applier(client, budget=budget, policy=policy, clock=intake.clock,
                    sleep=functools.partial(intake.idle, waiting_on="hubspot-rate-budget"),
                    lists=ListTargets.from_settings(settings.hubspot.list_associations),
-                   on_latency=concurrency.observe if concurrency is not None else _ignore)
+                   on_latency=concurrency.observe if concurrency is not None else _ignore,
+                   access_fatal=access_fatal)
+
+
+@dataclass
+class AccountClients:
+    """App mode's HubSpot side: the install registry (followed), and a client per HubSpot
+    account the sink wrote to; closed together after the worker stopped."""
+
+    registry: Registry
+    clients: list[HubSpotClient]
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+        self.registry.close()
+
+
+def account_destinations(settings: Settings, intake: Intake, telemetry: Telemetry,
+                         transport: httpx.BaseTransport | None,
+                         clock: Clock) -> tuple[Destinations, AccountClients]:
+    """App mode: every platform account goes to its install's HubSpot account, each with its
+    own rate budget (110 / 10 s for an OAuth install), token, applier and concurrency,
+    made the first time one of its commands is seen. One connection pool serves them all."""
+    sink = settings.sink
+    registry = open_registry(settings, follow=True)
+    tokens = AccessTokens.from_settings(settings, registry.table, registry.writer, clock=clock)
+    routes = AccountRoutes.from_settings(settings, tokens)
+    shared = telemetry.http_transport(transport or PerThreadTransport(),
+                                      limits=connection_limits(sink.max_in_flight))
+    timeout = httpx.Timeout(settings.hubspot.request_timeout_seconds, connect=5.0)
+    parts = AccountClients(registry, [])
+
+    def build(route: Route) -> Destination:
+        client = HubSpotClient(RefreshingBearerAuth(route.bearer, route.expired, any_401=True),
+                               base_url=settings.hubspot.base_url, transport=shared,
+                               timeout=timeout)
+        parts.clients.append(client)
+        budget = RateBudget(window_limit=route.window_limit, window_seconds=route.window_seconds,
+                            daily_limit=sink.daily_limit if route.kind != "oauth" else None,
+                            clock=clock, paced=True)
+        concurrency = Concurrency(sink.max_in_flight)
+        applier = build_applier(settings, client, intake, budget, telemetry.metrics,
+                                concurrency, access_fatal=False)
+        log.info("sink.account_destination key=%s kind=%s", route.account_key, route.kind)
+        return Destination(route.account_key, applier, budget, concurrency)
+
+    return Destinations(resolve=routes.resolve, build=build), parts
 
 
 def _ignore(_seconds: float) -> None:
     return None
+
+
+class Closeable(Protocol):
+    """What build_worker hands back to be closed after the worker stopped."""
+
+    def close(self) -> None: ...
 
 
 def build_worker(
@@ -172,8 +236,9 @@ def build_worker(
     producer: DeliveryProducer | None = None,
     telemetry: Telemetry | None = None,
     progress: ProgressWatch | None = None,
-) -> tuple[SinkWorker, HubSpotClient]:
-    """The worker and its HubSpot client (close the client after the worker stopped).
+) -> tuple[SinkWorker, Closeable]:
+    """The worker and its HubSpot side: the client, or in app mode the clients and the
+    install registry (close it after the worker stopped).
 
     ``telemetry``: where spans and metrics go (None: nowhere). ``progress``: the watch the
     worker reports to (None: one of its own). A ``consumer`` given here must have the worker's
@@ -181,22 +246,34 @@ def build_worker(
     built here has."""
     sink = settings.sink
     telemetry = telemetry if telemetry is not None else Telemetry.disabled()
-    client = hubspot_client(settings, transport, telemetry)
+    app_mode = settings.hubspot.mode == "app"
+    client = None if app_mode else hubspot_client(settings, transport, telemetry)
     progress = progress if progress is not None else ProgressWatch(
         "sink", clock=clock, metrics=telemetry.metrics)
     offsets = AssignedOffsets(progress)
     intake = Intake(consumer if consumer is not None else sink_consumer(settings, offsets),
                     sink_options(settings), stop=stop, clock=clock, progress=progress,
                     offsets=offsets)
-    budget = RateBudget(window_limit=sink.window_limit, window_seconds=sink.window_seconds,
-                        daily_limit=sink.daily_limit, clock=clock, paced=True)
     concurrency = Concurrency(sink.max_in_flight)
+    budget: RateBudget | None = None
+    applier: Applier | None = None
+    destinations: Destinations | None = None
+    closeable: Closeable
+    if client is None:
+        destinations, closeable = account_destinations(settings, intake, telemetry, transport,
+                                                       clock)
+    else:
+        budget = RateBudget(window_limit=sink.window_limit, window_seconds=sink.window_seconds,
+                            daily_limit=sink.daily_limit, clock=clock, paced=True)
+        applier = build_applier(settings, client, intake, budget, telemetry.metrics,
+                                concurrency)
+        closeable = client
     worker = SinkWorker(
         intake,
         producer=producer if producer is not None else dead_letter_producer(settings),
         producer_factory=functools.partial(dead_letter_producer, settings)
         if producer is None else None,
-        applier=build_applier(settings, client, intake, budget, telemetry.metrics, concurrency),
+        applier=applier,
         decoder=TopicCodecs.from_settings(settings).decoder(settings.topics.commands),
         # A small group waiting a whole rate window outranks a full one that just formed.
         batcher=Batcher(max_inputs=sink.max_inputs_per_request,
@@ -207,8 +284,9 @@ def build_worker(
         telemetry=telemetry,
         executor=sink_executor(sink.max_in_flight),
         concurrency=concurrency,
+        destinations=destinations,
     )
-    return worker, client
+    return worker, closeable
 
 
 def run_sink(

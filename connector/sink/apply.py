@@ -34,6 +34,7 @@ from connector.hubspot import (
     ValidationError,
     WireInputs,
 )
+from connector.installs import InstallError
 from connector.normalize.command import EventCancel, EventComplete, EventUpsert
 from connector.sink.budget import RateBudget
 from connector.sink.flight import Flight
@@ -42,6 +43,7 @@ from connector.sink.outcome import (
     ApplyOutcome,
     CommandFailure,
     Reason,
+    install_reason,
     reason_for,
     split_batch_answer,
 )
@@ -80,10 +82,11 @@ class Applier:
         sleep: Callable[[float], None],
         lists: ListTargets | None = None,
         on_latency: Callable[[float], None] = lambda _seconds: None,
+        access_fatal: bool = True,
     ) -> None:
         self._client = client
         self._sender = RequestSender(budget=budget, policy=policy, clock=clock, sleep=sleep,
-                                     on_latency=on_latency)
+                                     on_latency=on_latency, access_fatal=access_fatal)
         self._lists = ListAssociator(client, self._sender, lists or ListTargets())
         self._object_ids: dict[EventKey, str] = {}
         self.last_lookup_error: HubSpotError | None = None
@@ -118,9 +121,16 @@ class Applier:
         """Apply one work item; every command ends applied, failed or missing. ``flight``:
         its prepaid slot and waits when it is one of several in flight (any thread)."""
         with self._sender.carrying(flight):
-            if isinstance(work, EventWork):
-                return self._event(work.pending)
-            return self._attendance(work)
+            try:
+                if isinstance(work, EventWork):
+                    return self._event(work.pending)
+                return self._attendance(work)
+            except InstallError as exc:  # its token could not be had: revoked, unreadable
+                reason = install_reason(exc)
+                log.warning("sink.install_unusable account=%s reason=%s", work.event.account,
+                            reason)
+                return ApplyOutcome(failed=[CommandFailure.from_error(p, reason, exc)
+                                            for p in work.items])
 
     def lookup(self, event: EventKey, items: Sequence[PendingCommand] = ()) -> str | None:
         """The event's objectId: cached, or one GET by external IDs (None when not found or

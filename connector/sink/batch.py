@@ -31,10 +31,11 @@ work item belongs to exactly one partition. The clock is injected; nothing here 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 
 from connector.clock import Clock
-from connector.sink.lanes import Lane, Lanes
+from connector.sink.lanes import Allowed, Lane, Lanes, Spare
 from connector.sink.persons import PersonOrder
 from connector.sink.request import EventKey, GroupKey, attendance_of, group_key, is_event_upsert
 from connector.sink.work import (
@@ -66,10 +67,15 @@ class Batcher:
                             max_wait_seconds=max_wait_seconds)
         self._persons = PersonOrder()
         self._held = 0
+        self._held_by: Counter[str] = Counter()  # per platform account (externalAccountId)
 
     def __len__(self) -> int:
         """Commands held (open, deferred and sealed)."""
         return self._held
+
+    def held_by(self, account: str) -> int:
+        """Commands held of one platform account."""
+        return self._held_by[account]
 
     @property
     def max_inputs(self) -> int:
@@ -93,11 +99,11 @@ class Batcher:
         if attendance_of(pending.command) is None:
             self.seal_event(pending.event)
             self._lanes.push(EventWork(pending), self._clock())
-            self._held += 1
+            self._count(pending.event, 1)
             return
         key = group_key(pending.command)  # raises ValueError before anything changes
         person = (key.event, person_name(pending))
-        self._held += 1
+        self._count(key.event, 1)
         if self._persons.is_busy(person):
             self._persons.defer(person, pending)
             return
@@ -162,20 +168,22 @@ class Batcher:
 
     # ----------------------------------------------------------------- taking work
 
-    def next_due(self, *, spare: bool = True) -> float | None:
-        """When :meth:`take` (with the same ``spare``) will next have work, as things stand:
-        now when something is sealed, else when the first open group becomes a candidate
-        (None when nothing is held)."""
-        return self._lanes.next_due(self._clock(), spare)
+    def next_due(self, *, spare: Spare = True, allowed: Allowed | None = None) -> float | None:
+        """When :meth:`take` (with the same ``spare`` and ``allowed``) will next have work, as
+        things stand: now when something is sealed, else when the first open group becomes a
+        candidate (None when nothing is held)."""
+        return self._lanes.next_due(self._clock(), spare, allowed)
 
-    def take(self, *, spare: bool = True, everything: bool = False) -> Work | None:
+    def take(self, *, spare: Spare = True, everything: bool = False,
+             allowed: Allowed | None = None) -> Work | None:
         """The work item to send now (removed), or None when nothing may go yet.
 
         Call it when the rate budget has a slot. ``spare``: the budget has more slots than the
         commands held need at full batches, so an open group may go once it has lingered;
         otherwise only once it ranks like a full batch (requests are what is scarce).
-        ``everything``: every open group is a candidate (draining)."""
-        chosen = self._lanes.best(self._clock(), spare, everything)
+        ``everything``: every open group is a candidate (draining). ``allowed``: only work of
+        these events (whose HubSpot account has a free slot); ``spare`` may answer per event."""
+        chosen = self._lanes.best(self._clock(), spare, everything, allowed)
         if chosen is None:
             return None
         if isinstance(chosen, AttendanceBatch):
@@ -191,8 +199,14 @@ class Batcher:
         return None if work is None else self._handed_out(work)
 
     def _handed_out(self, work: Work) -> Work:
-        self._held -= len(work.items)
+        self._count(work.event, -len(work.items))
         return work
+
+    def _count(self, event: EventKey, commands: int) -> None:
+        self._held += commands
+        self._held_by[event.account] += commands
+        if not self._held_by[event.account]:
+            del self._held_by[event.account]
 
     def landed(self, work: Work) -> None:
         """A taken work item's outcome was settled: its lane may hand out what it held back
@@ -204,7 +218,7 @@ class Batcher:
         first)."""
         since = work.opened_at if isinstance(work, AttendanceBatch) else self._clock()
         self._lanes.lane(work.event).push_front(since, work)
-        self._held += len(work.items)
+        self._count(work.event, len(work.items))
 
     # ----------------------------------------------------------------- taking commands out
 
@@ -219,7 +233,8 @@ class Batcher:
                 del lanes[event]
         taken += self._persons.extract(predicate)
         self._release()
-        self._held -= len(taken)
+        for p in taken:
+            self._count(p.event, -1)
         return sorted(taken, key=lambda p: (p.partition, p.offset))
 
     def _extract_open(self, event: EventKey, lane: Lane,

@@ -18,21 +18,23 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 from collections import Counter, deque
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from concurrent.futures import Executor, Future
 from contextlib import nullcontext, suppress
 
+from connector.installs import NoRoute
+from connector.sink.accounts import Destination, Destinations
 from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
-from connector.sink.budget import RateBudget
 from connector.sink.dead_letters import DeadLetters
 from connector.sink.errors import HubSpotAccessError, SinkInterrupted
-from connector.sink.flight import Concurrency, Flight, InlineExecutor, sliced_sleep
+from connector.sink.flight import Flight, InlineExecutor, sliced_sleep
 from connector.sink.interrupts import Interrupts
 from connector.sink.missing import MissingEvents
 from connector.sink.offsets import AssignedOffsets
-from connector.sink.outcome import ApplyOutcome
+from connector.sink.outcome import ApplyOutcome, CommandFailure, Reason
 from connector.sink.reporting import BudgetGauge
+from connector.sink.request import EventKey
 from connector.sink.work import AttendanceBatch, Partition, Work, operation_of, partition_of
 from connector.telemetry import Metrics, Tracing
 from connector.telemetry.progress import ProgressWatch
@@ -46,16 +48,17 @@ DRAIN_SLICE_SECONDS = 0.05
 class Dispatcher:
     """Takes work from the batcher while the budget allows, launches it, settles the outcome."""
 
-    def __init__(self, batcher: Batcher, *, applier: Applier, missing: MissingEvents,
-                 budget: RateBudget | None, offsets: AssignedOffsets, interrupts: Interrupts,
+    def __init__(self, batcher: Batcher, *, destinations: Destinations,
+                 missing: MissingEvents, offsets: AssignedOffsets, interrupts: Interrupts,
                  dead_letters: DeadLetters, gauge: BudgetGauge, tracing: Tracing,
                  metrics: Metrics, progress: ProgressWatch, stats: Counter[str],
-                 executor: Executor | None = None,
-                 concurrency: Concurrency | None = None) -> None:
+                 executor: Executor | None = None, max_in_flight: int = 1) -> None:
+        """``destinations``: the HubSpot accounts work goes to (one, or one per account).
+        ``max_in_flight``: work items in flight at most across accounts (one account alone is
+        held to its concurrency target)."""
         self._batcher = batcher
-        self._applier = applier
+        self._destinations = destinations
         self._missing = missing
-        self._budget = budget
         self._offsets = offsets
         self._interrupts = interrupts
         self._dead_letters = dead_letters
@@ -65,9 +68,10 @@ class Dispatcher:
         self._progress = progress
         self._stats = stats
         self._executor = executor if executor is not None else InlineExecutor()
-        self.concurrency = concurrency if concurrency is not None else Concurrency(1)
+        self._max_in_flight = max_in_flight
         self.pooled = not isinstance(self._executor, InlineExecutor)
         self._flying: dict[Future[ApplyOutcome], Flight] = {}
+        self._destination_of: dict[Future[ApplyOutcome], Destination] = {}
         self._flying_commands = 0
         #: Flights done on their thread, not yet settled here (appended by their thread).
         self._done: deque[Future[ApplyOutcome]] = deque()
@@ -90,13 +94,14 @@ class Dispatcher:
         parked events."""
         self.collect()
         while len(self._flying) < self._room():
-            slots = self._slots()
-            if not (everything or slots):
-                break
-            work = self._batcher.take(spare=self._is_spare(slots), everything=everything)
+            ready = self._ready(everything)
+            if not ready and self._destinations.is_single:
+                break  # (with many, work of an account that lost its install may still go)
+            work = self._batcher.take(spare=self._spare(ready), everything=everything,
+                                      allowed=self._allowed(ready))
             if work is None:
                 break
-            self._launch(work, prepaid=slots > 0)
+            self._launch(work)
             if not self.pooled:
                 self.collect()
         self._missing.probe_due()
@@ -134,7 +139,7 @@ class Dispatcher:
             try:
                 self._batcher.seal_all(key)
                 while (work := self._batcher.pop_ready(key)) is not None:
-                    self._launch(work, prepaid=False)
+                    self._launch(work, prepay=False)
                     self.collect()
             except SinkInterrupted:
                 pass
@@ -145,13 +150,24 @@ class Dispatcher:
         timeout = poll_seconds
         if self._flying:
             timeout = LANDING_SLICE_SECONDS
-        slots = self._slots()
-        due = self._batcher.next_due(spare=self._is_spare(max(slots, 1)))
-        if due is not None:
-            wait = max(0.0, due - now)
-            if not slots and self._budget is not None:
-                wait = max(wait, self._budget.delay())
-            timeout = min(timeout, wait)
+        if self._destinations.is_single:
+            [single] = self._destinations
+            slots = single.slots(self._batcher.max_inputs)
+            due = self._batcher.next_due(spare=self._is_spare(single, max(slots, 1)))
+            if due is not None:
+                wait = max(0.0, due - now)
+                if not slots and single.budget is not None:
+                    wait = max(wait, single.budget.delay())
+                timeout = min(timeout, wait)
+        else:
+            ready = self._ready(everything=False)
+            due = self._batcher.next_due(spare=self._spare(ready), allowed=self._allowed(ready))
+            if due is not None:
+                timeout = min(timeout, max(0.0, due - now))
+            for destination in self._destinations:  # held back by their budgets: until a slot
+                if (destination not in ready and destination.budget is not None
+                        and destination.flying < destination.room() and self._held(destination)):
+                    timeout = min(timeout, destination.budget.delay())
         probe = self._missing.parking.next_probe()
         if probe is not None:
             timeout = min(timeout, max(0.0, probe - now))
@@ -167,45 +183,95 @@ class Dispatcher:
             self._metrics.set_in_flight(len(self._flying), self._room())
 
     def _room(self) -> int:
-        """Work items the concurrency target allows in flight now."""
-        budget = self._budget
-        rate = budget.window_limit / budget.window_seconds if budget is not None else None
-        return self.concurrency.target(rate)
+        """Work items allowed in flight now: the one account's concurrency target, or across
+        accounts (each held to its own target) the configured ceiling."""
+        if self._destinations.is_single:
+            [single] = self._destinations
+            return single.room()
+        return self._max_in_flight
 
-    def _slots(self) -> int:
-        """Requests the rate budget allows now."""
-        return self._budget.free() if self._budget is not None else self._batcher.max_inputs
+    def _ready(self, everything: bool) -> dict[Destination, int]:
+        """The destinations that may take a work item now, with their free slots: room for
+        one more in flight, and a slot in their budget (any, when ``everything``)."""
+        unlimited = self._batcher.max_inputs
+        ready: dict[Destination, int] = {}
+        for destination in self._destinations:
+            if destination.flying >= destination.room():
+                continue
+            slots = destination.slots(unlimited)
+            if slots or everything:
+                ready[destination] = slots
+        return ready
 
-    def _is_spare(self, slots: int) -> bool:
-        """The free slots could carry every held command at full batches."""
-        return slots * self._batcher.max_inputs >= len(self._batcher)
+    def _allowed(self, ready: dict[Destination, int]) -> Callable[[EventKey], bool] | None:
+        """Which events' work may be taken: those of a ready destination, and those of an
+        account without one (taken to be dead-lettered); None: every event (one account)."""
+        if self._destinations.is_single:
+            return None
+        of = self._destinations.of
+        return lambda event: (d := of(event.account)) in ready or isinstance(d, NoRoute)
+
+    def _spare(self, ready: dict[Destination, int]) -> bool | Callable[[EventKey], bool]:
+        """Whether an event's account has slots to spare (see :meth:`_is_spare`)."""
+        if self._destinations.is_single:
+            [(single, slots)] = ready.items()
+            return self._is_spare(single, slots)
+        spare = {d for d, slots in ready.items() if self._is_spare(d, slots)}
+        of = self._destinations.of
+        return lambda event: (d := of(event.account)) in spare or isinstance(d, NoRoute)
+
+    def _held(self, destination: Destination) -> int:
+        if self._destinations.is_single:
+            return len(self._batcher)
+        return sum(self._batcher.held_by(account) for account in destination.accounts)
+
+    def _is_spare(self, destination: Destination, slots: int) -> bool:
+        """The free slots could carry every held command (of the account) at full batches."""
+        return slots * self._batcher.max_inputs >= self._held(destination)
 
     # ----------------------------------------------------------------- launching, landing
 
-    def _launch(self, work: Work, *, prepaid: bool) -> None:
-        """Send ``work`` on the executor, with a slot reserved now when one is free."""
-        budget = self._budget
-        ticket = budget.acquire() if prepaid and budget is not None else None
+    def _launch(self, work: Work, *, prepay: bool = True) -> None:
+        """Send ``work`` on the executor to its account, with a slot reserved now when one is
+        free (``prepay``); work of an account that has no route is dead-lettered."""
+        destination = self._destinations.of(work.event.account)
+        if isinstance(destination, NoRoute):
+            self._refuse(work, destination)
+            return
+        budget = destination.budget
+        ticket = budget.acquire() if prepay and budget is not None else None
         sleep = sliced_sleep(lambda: self._interrupts.check(work)) if self.pooled else None
         flight = Flight(work, ticket, sleep)
         self._progress.waiting_on("hubspot")
-        future = self._executor.submit(self._fly, flight)
+        destination.flying += 1
+        future = self._executor.submit(self._fly, flight, destination.applier)
         self._flying[future] = flight
+        self._destination_of[future] = destination
         self._flying_commands += len(work.items)
         future.add_done_callback(self._landed)
         self._report_in_flight()
+
+    def _refuse(self, work: Work, no_route: NoRoute) -> None:
+        """Dead-letter a taken work item whose account has no usable HubSpot install (it was
+        revoked, or lost its scopes, while the work was held)."""
+        self._batcher.landed(work)
+        reason = Reason(no_route.reason)
+        failures = [CommandFailure(p, reason, no_route.detail) for p in work.items]
+        key = partition_of(work)
+        if key in self._offsets:
+            self._settle(key, ApplyOutcome(failed=failures))
 
     def _landed(self, future: Future[ApplyOutcome]) -> None:
         self._done.append(future)
         self.landing.set()
 
-    def _fly(self, flight: Flight) -> ApplyOutcome:
+    def _fly(self, flight: Flight, applier: Applier) -> ApplyOutcome:
         """Apply one work item (on a pool thread, or inline)."""
         work = flight.work
         applying = nullcontext() if self.pooled else self._interrupts.applying(work)
         with applying, self._tracing.sink_batch([p.source for p in work.items],
                                                 operation=operation_of(work)):
-            return self._applier.execute(work, flight)
+            return applier.execute(work, flight)
 
     def collect(self, keys: Collection[Partition] | None = None) -> None:
         """Settle every landed flight (of ``keys``). Raises HubSpotAccessError when one met
@@ -242,9 +308,11 @@ class Dispatcher:
         work = flight.work
         key = partition_of(work)
         self._batcher.landed(work)
+        destination = self._destination_of.pop(future)
+        destination.flying -= 1
         unused = flight.take_ticket()
-        if unused is not None and self._budget is not None:
-            self._budget.settle(None, admitted=False, ticket=unused)
+        if unused is not None and destination.budget is not None:
+            destination.budget.settle(None, admitted=False, ticket=unused)
         self._gauge.report()
         try:
             outcome = future.result()

@@ -139,6 +139,12 @@ class Lane:
         return taken
 
 
+#: Whether the rate budget has slots to spare: one answer, or one per event (its account's).
+Spare = bool | Callable[[EventKey], bool]
+#: Which events' lanes may hand out work now.
+Allowed = Callable[[EventKey], bool]
+
+
 class Lanes:
     """Every event's lane, the sealing order, and the choice of the next work item."""
 
@@ -205,30 +211,39 @@ class Lanes:
         fill = len(group.items) / self.max_inputs
         return max(lingered, group.opened_at + self.max_wait_seconds * (1.0 - fill))
 
-    def next_due(self, now: float, spare: bool) -> float | None:
+    def next_due(self, now: float, spare: Spare,
+                 allowed: Allowed | None = None) -> float | None:
         """``now`` when a sealed head may go, else when the first open group that may go
         becomes a candidate (None when nothing may go: nothing is held, or what is held waits
-        for flying work to land)."""
+        for flying work to land). ``allowed``: only lanes of these events (their HubSpot
+        account can take a request); ``spare`` may be a question per event."""
         due: float | None = None
-        for lane in self.by_event.values():
+        for event, lane in self.by_event.items():
+            if allowed is not None and not allowed(event):
+                continue
             if lane.sealed:
                 if not lane.flying or lane.may_go(lane.sealed[0].work):
                     return now
                 continue  # it goes once the flying work landed
+            lane_spare = spare(event) if callable(spare) else spare
             for group in lane.open.values():
                 if lane.flying and not lane.may_go(group):
                     continue
-                at = self.eligible_at(group, spare)
+                at = self.eligible_at(group, lane_spare)
                 if due is None or at < due:
                     due = at
         return due
 
-    def best(self, now: float, spare: bool, everything: bool) -> Lane | AttendanceBatch | None:
+    def best(self, now: float, spare: Spare, everything: bool,
+             allowed: Allowed | None = None) -> Lane | AttendanceBatch | None:
         """The best candidate: a lane's sealed head, or an open group of a lane with none
-        (``everything``: every open group is a candidate)."""
+        (``everything``: every open group is a candidate; ``allowed``, ``spare``: as for
+        :meth:`next_due`)."""
         best: Rank | None = None
         chosen: Lane | AttendanceBatch | None = None
-        for lane in self.by_event.values():
+        for event, lane in self.by_event.items():
+            if allowed is not None and not allowed(event):
+                continue
             if lane.sealed:
                 if lane.flying and not lane.may_go(lane.sealed[0].work):
                     continue
@@ -236,8 +251,9 @@ class Lanes:
                 if best is None or rank > best:
                     best, chosen = rank, lane
                 continue
+            lane_spare = spare(event) if callable(spare) else spare
             for group in lane.open.values():
-                if not everything and now < self.eligible_at(group, spare):
+                if not everything and now < self.eligible_at(group, lane_spare):
                     continue
                 if lane.flying and not lane.may_go(group):
                     continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 
 from connector.hubspot.errors import HubSpotHTTPError, NotFoundError
 from connector.sink.apply import Applier
@@ -32,7 +33,8 @@ log = logging.getLogger("connector.sink")
 class MissingEvents:
     """Parks the commands of missing events, probes for the events, releases or expires them."""
 
-    def __init__(self, parking: ParkingLot, *, batcher: Batcher, applier: Applier,
+    def __init__(self, parking: ParkingLot, *, batcher: Batcher,
+                 applier: Callable[[EventKey], Applier | None],
                  offsets: AssignedOffsets, dead_letters: DeadLetters, tracing: Tracing,
                  gauge: BudgetGauge, progress: ProgressWatch, stats: Counter[str]) -> None:
         self.parking = parking
@@ -88,15 +90,16 @@ class MissingEvents:
         for parked in self.parking.due():
             if not parked.items or parked.items[0].partition not in self._offsets:
                 continue
+            applier = self._applier(parked.event)  # None: its account has no route now
             with self._tracing.sink_batch([p.source for p in parked.items],
                                           operation="get_event"):
-                found = self._applier.lookup(parked.event, parked.items)
+                found = applier.lookup(parked.event, parked.items) if applier else None
             self._gauge.report()
             self._progress.progressed()
             if found:
                 self.release(parked.event)
                 continue
-            self.parking.probed(parked.event, self._applier.last_lookup_error)
+            self.parking.probed(parked.event, applier.last_lookup_error if applier else None)
             if self.parking.is_expired(parked.event):
                 self._expire(parked.event)
 

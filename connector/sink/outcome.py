@@ -12,11 +12,14 @@ from typing import Any
 
 from connector.dlq import DeadLetter, Stage
 from connector.hubspot import (
+    AuthenticationError,
     HubSpotHTTPError,
+    MissingScopesError,
     Response,
     StandardError,
     UnexpectedResponseError,
 )
+from connector.installs import InstallError, InstallRevoked, InstallUnreadable
 from connector.redact import mask_emails
 from connector.sink.request import EventKey, attendance_of, subject_of
 from connector.sink.retry import Disposition, classify
@@ -37,6 +40,11 @@ class Reason(StrEnum):
     INVALID_COMMAND = "invalid-command"
     UNDECODABLE = "undecodable"
     LIST_ASSOCIATION_FAILED = "list-association-failed"
+    # The account's HubSpot install (app mode): connector.installs.routing's reasons.
+    NO_INSTALL = "no-hubspot-install"
+    INSTALL_REVOKED = "hubspot-install-revoked"
+    MISSING_SCOPES = "hubspot-missing-scopes"
+    INSTALL_UNREADABLE = "hubspot-install-unreadable"
 
 
 def qualified(cls: type) -> str:
@@ -45,12 +53,26 @@ def qualified(cls: type) -> str:
 
 
 def reason_for(error: BaseException) -> Reason:
-    """The reason of a request that failed for good."""
+    """The reason of a request that failed for good (a 401/403 reaches here only when it is
+    one account's among many: its install no longer works, or lacks the scopes)."""
     if isinstance(error, UnexpectedResponseError):
         return Reason.UNEXPECTED_RESPONSE
+    if isinstance(error, AuthenticationError):
+        return Reason.INSTALL_REVOKED
+    if isinstance(error, MissingScopesError):
+        return Reason.MISSING_SCOPES
     if classify(error) is Disposition.RETRY:
         return Reason.RETRIES_EXHAUSTED
     return Reason.REJECTED
+
+
+def install_reason(error: InstallError) -> Reason:
+    """The reason of commands whose account's token could not be had."""
+    if isinstance(error, InstallRevoked):
+        return Reason.INSTALL_REVOKED
+    if isinstance(error, InstallUnreadable):
+        return Reason.INSTALL_UNREADABLE
+    return Reason.NO_INSTALL
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,8 +38,12 @@ class RequestSender:
 
     def __init__(self, *, budget: RateBudget, policy: RetryPolicy, clock: Clock,
                  sleep: Callable[[float], None],
-                 on_latency: Callable[[float], None] = lambda _seconds: None) -> None:
+                 on_latency: Callable[[float], None] = lambda _seconds: None,
+                 access_fatal: bool = True) -> None:
+        """``access_fatal``: a 401/403 stops the worker (one token for every account); else it
+        fails the request's commands alone (one HubSpot account among many, app mode)."""
         self._budget = budget
+        self._access_fatal = access_fatal
         self._policy = policy
         self._clock = clock
         self._sleep = sleep
@@ -119,9 +123,9 @@ class RequestSender:
             return response
 
     def _settle_error(self, error: HubSpotHTTPError) -> None:
-        """Settle the budget from an error answer; 401/403 stop the worker."""
+        """Settle the budget from an error answer; 401/403 stop the worker (when fatal)."""
         self._budget.settle(error.rate_limit, admitted=not isinstance(error, RateLimitedError))
-        if classify(error) is Disposition.FATAL:
+        if self._access_fatal and classify(error) is Disposition.FATAL:
             raise HubSpotAccessError.from_http_error(error) from error
 
     def _daily_exhausted(self, error: RateLimitedError, items: Sequence[PendingCommand]) -> None:

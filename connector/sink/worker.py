@@ -44,10 +44,12 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
+from connector.installs import NoRoute
 from connector.kafka.clients import KafkaException, TopicPartition
 from connector.kafka.lifecycle import close_within
 from connector.kafka.protocols import DeliveryProducer
 from connector.serde.topic import TopicDecoder
+from connector.sink.accounts import Destination, Destinations
 from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
 from connector.sink.budget import RateBudget
@@ -60,9 +62,11 @@ from connector.sink.flight import Concurrency
 from connector.sink.intake import Intake
 from connector.sink.missing import MissingEvents
 from connector.sink.offsets import AssignedOffsets
+from connector.sink.outcome import CommandFailure, Reason
 from connector.sink.park import ParkingLot
 from connector.sink.reporting import BudgetGauge, ProgressReporter
-from connector.sink.work import Partition
+from connector.sink.request import EventKey
+from connector.sink.work import Partition, PendingCommand
 from connector.telemetry import Telemetry
 
 log = logging.getLogger("connector.sink")
@@ -80,7 +84,7 @@ class SinkWorker:
         intake: Intake,
         *,
         producer: DeliveryProducer,
-        applier: Applier,
+        applier: Applier | None,
         decoder: TopicDecoder,
         batcher: Batcher,
         parking: ParkingLot,
@@ -89,6 +93,7 @@ class SinkWorker:
         producer_factory: Callable[[], DeliveryProducer] | None = None,
         executor: Executor | None = None,
         concurrency: Concurrency | None = None,
+        destinations: Destinations | None = None,
     ) -> None:
         """``intake``: the consumer side, whose options, clock, progress watch and offsets
         the worker shares. ``producer_factory`` builds a new dead-letter producer after a fatal
@@ -108,24 +113,46 @@ class SinkWorker:
             producer_factory=producer_factory)
         self._committer = Committer(intake, self._dead_letters)
         gauge = BudgetGauge(budget, metrics)
+        concurrency = concurrency if concurrency is not None else Concurrency(1)
+        if destinations is None:  # one HubSpot account for every platform account
+            if applier is None:
+                raise ValueError("give the applier, or the destinations")
+            destinations = Destinations.single(
+                Destination("default", applier, budget, concurrency))
+        self._destinations = destinations
         self._missing = MissingEvents(
-            parking, batcher=batcher, applier=applier, offsets=intake.offsets,
+            parking, batcher=batcher, applier=self._applier_of, offsets=intake.offsets,
             dead_letters=self._dead_letters, tracing=telemetry.tracing, gauge=gauge,
             progress=progress, stats=self.stats)
         self._dispatcher = Dispatcher(
-            batcher, applier=applier, missing=self._missing, budget=budget,
+            batcher, destinations=destinations, missing=self._missing,
             offsets=intake.offsets, interrupts=self._interrupts,
             dead_letters=self._dead_letters, gauge=gauge, tracing=telemetry.tracing,
             metrics=metrics, progress=progress, stats=self.stats, executor=executor,
-            concurrency=concurrency)
+            max_in_flight=concurrency.ceiling)
         self._reader = CommandReader(
-            decoder, self._missing.admit, offsets=intake.offsets,
+            decoder, self._admit, offsets=intake.offsets,
             dead_letters=self._dead_letters, tracing=telemetry.tracing, metrics=metrics,
             stats=self.stats)
         self._reporter = ProgressReporter(intake, budget=budget, dead_letters=self._dead_letters,
                                           parked=self._missing)
         self._lag = telemetry.lag_monitor(self._options.group or self._options.topic)
         self._closing = False
+
+    def _applier_of(self, event: EventKey) -> Applier | None:
+        destination = self._destinations.of(event.account)
+        return None if isinstance(destination, NoRoute) else destination.applier
+
+    def _admit(self, pending: PendingCommand) -> None:
+        """A command in: held for its HubSpot account, or dead-lettered when its account has
+        no usable install (app mode)."""
+        destination = self._destinations.of(pending.event.account)
+        if isinstance(destination, NoRoute):
+            failure = CommandFailure(pending, Reason(destination.reason), destination.detail)
+            self._dead_letters.send(failure.dead_letter())
+            self.stats["no_route"] += 1
+            return
+        self._missing.admit(pending)
 
     @property
     def offsets(self) -> AssignedOffsets:

@@ -37,7 +37,7 @@ class Tokens:
 
 
 def client_answering(answer: httpx.Response | dict[str, httpx.Response],
-                     tokens: Tokens, seen: list[str]) -> HubSpotClient:
+                     tokens: Tokens, seen: list[str], *, any_401: bool = False) -> HubSpotClient:
     def handler(request: httpx.Request) -> httpx.Response:
         token = request.headers["Authorization"].removeprefix("Bearer ")
         seen.append(token)
@@ -45,7 +45,7 @@ def client_answering(answer: httpx.Response | dict[str, httpx.Response],
             return answer.get(token, httpx.Response(200, json=EVENT))
         return answer
 
-    return HubSpotClient(RefreshingBearerAuth(tokens.bearer, tokens.expired),
+    return HubSpotClient(RefreshingBearerAuth(tokens.bearer, tokens.expired, any_401=any_401),
                          transport=httpx.MockTransport(handler))
 
 
@@ -66,6 +66,14 @@ def test_an_invalid_token_is_not_retried() -> None:
         client.get_event(external_account_id="a", external_event_id="w")
     assert not raised.value.is_expired
     assert seen == ["token-1"] and tokens.reported == []
+
+
+def test_with_any_401_an_invalid_token_is_refreshed_once_too() -> None:
+    tokens, seen = Tokens(), []
+    answers = {"token-1": httpx.Response(401, json=INVALID)}
+    client = client_answering(answers, tokens, seen, any_401=True)
+    assert client.get_event(external_account_id="a", external_event_id="w").status == 200
+    assert seen == ["token-1", "token-2"] and tokens.reported == ["token-1"]
 
 
 def test_a_second_expired_answer_is_the_callers_not_a_loop() -> None:

@@ -1,0 +1,160 @@
+"""The sink with one destination per HubSpot account (app mode): each account's commands go
+with its own token under its own rate budget, so a throttled account holds up nobody else; an
+account without a usable install is dead-lettered with the reason and the account, at once
+when its command arrives and for the work it still held when its install went away."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from connector.dlq.envelope import H_ACCOUNT, H_REASON
+from connector.hubspot import HubSpotClient
+from connector.installs import NoRoute, Route
+from connector.installs.routing import StaticToken
+from connector.normalize.command import Attendance, Command, EventUpsert
+from connector.serde.topic import TopicDecoder
+from connector.sink.accounts import Destination, Destinations
+from connector.sink.apply import Applier
+from connector.sink.batch import Batcher
+from connector.sink.budget import RateBudget
+from connector.sink.flight import Concurrency
+from connector.sink.intake import Intake
+from connector.sink.options import SinkOptions
+from connector.sink.park import ParkingLot
+from connector.sink.retry import RetryPolicy
+from connector.sink.worker import SinkWorker
+from tests.unit.test_sink_in_flight import HubSpot, RealTimeConsumer
+from tests.unit.test_sink_worker import CODEC, TOPIC
+from tests.unit.test_sink_worker_kafka import Producer
+
+T0 = 1_767_261_600_000
+
+
+class NoClock:
+    now = 0.0
+
+
+def commands_of(account: str, events: int, people: int) -> list[tuple[int, Command]]:
+    out: list[tuple[int, Command]] = [
+        (e % 2, Command(f"{account}-w{e}", account, EventUpsert(f"W{e}", "O", "WEBINAR")))
+        for e in range(events)]
+    for n in range(people):
+        for e in range(events):
+            out.append((e % 2, Command(f"{account}-w{e}", account, Attendance(
+                "REGISTERED", None, f"p{n}@{account}.io", T0 + n))))
+    return out
+
+
+class Accounts:
+    """Routes: acct-slow and acct-fast have installs (each its own HubSpot and budget);
+    acct-none has none; ``revoke(account)`` takes an install away."""
+
+    def __init__(self, clock: Any) -> None:
+        self.hubspots = {"acct-slow": HubSpot(0.001), "acct-fast": HubSpot(0.001)}
+        self.limits = {"acct-slow": 1, "acct-fast": 10_000}  # acct-slow: one request an hour
+        self.revoked: set[str] = set()
+        self.clock = clock
+        self.built: list[str] = []
+
+    def resolve(self, account: str) -> Route | NoRoute:
+        if account in self.revoked:
+            return NoRoute(account, "hubspot-install-revoked", "the app was uninstalled")
+        if account not in self.hubspots:
+            return NoRoute(account, "no-hubspot-install", f"{account} has no HubSpot install")
+        return Route(account, f"hub-{account}", "oauth", 1, self.limits[account], 3600,
+                     StaticToken(f"token-{account}"))
+
+    def build(self, route: Route, intake: Intake) -> Destination:
+        self.built.append(route.account_key)
+        budget = RateBudget(window_limit=route.window_limit,
+                            window_seconds=route.window_seconds, daily_limit=None,
+                            clock=self.clock)
+        concurrency = Concurrency(4, initial=4)
+        policy = RetryPolicy(budget_seconds=60, clock=self.clock, sleep=intake.idle,
+                             base_seconds=0.001, cap_seconds=0.01, rng=random.Random(1))
+        client = HubSpotClient(route.bearer(), transport=httpx.MockTransport(
+            self.hubspots[route.platform_account]))
+        applier = Applier(client, budget=budget, policy=policy, clock=self.clock,
+                          sleep=intake.idle, on_latency=concurrency.observe, access_fatal=False)
+        return Destination(route.account_key, applier, budget, concurrency)
+
+
+def worker(commands: list[tuple[int, Command]],
+           accounts: Accounts) -> tuple[SinkWorker, Producer]:
+    clock = time.time
+    consumer = RealTimeConsumer(NoClock(), commands)  # type: ignore[arg-type]
+    intake = Intake(consumer, SinkOptions(topic=TOPIC, dlq_topic=f"{TOPIC}.dlq",
+                                          poll_seconds=0.01, landing_seconds=10,
+                                          drain_seconds=0.2),
+                    stop=threading.Event(), clock=clock)
+    destinations = Destinations(resolve=accounts.resolve,
+                                build=lambda route: accounts.build(route, intake))
+    producer = Producer()
+    sink = SinkWorker(
+        intake, producer=producer, applier=None, decoder=TopicDecoder(CODEC),
+        batcher=Batcher(max_inputs=5, linger_seconds=0.0, clock=clock, max_wait_seconds=1),
+        parking=ParkingLot(budget_seconds=60, clock=clock), executor=ThreadPoolExecutor(8),
+        concurrency=Concurrency(8, initial=8), destinations=destinations)
+    consumer.on_commit = sink.on_commit
+    sink.start()
+    return sink, producer
+
+
+def step_until(sink: SinkWorker, done: Any, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, dict(sink.stats)
+        sink.step()
+
+
+def letters(producer: Producer) -> list[dict[str, bytes]]:
+    return [dict(d["headers"]) for d in producer.delivered]
+
+
+def test_a_throttled_account_holds_up_nobody_and_an_account_without_install_is_dead_lettered(
+        ) -> None:
+    accounts = Accounts(time.time)
+    slow, fast = commands_of("acct-slow", 2, 20), commands_of("acct-fast", 2, 20)
+    orphan = commands_of("acct-none", 1, 3)
+    mixed = [c for trio in zip(slow, fast, orphan + [None] * len(slow), strict=False)
+             for c in trio if c is not None]
+    sink, producer = worker(mixed, accounts)
+    try:
+        step_until(sink, lambda: sink.stats["applied"] >= len(fast)
+                   and len(producer.delivered) >= len(orphan))
+    finally:
+        sink.request_stop()  # acct-slow's work cannot go within the hour: a bounded drain
+        sink.stop()
+    fast_hub, slow_hub = accounts.hubspots["acct-fast"], accounts.hubspots["acct-slow"]
+    assert len(fast_hub.applied) == 2 * 20  # every person of every webinar, all of them
+    assert len(fast_hub.upserted) == 2
+    assert len(slow_hub.upserted) + len(slow_hub.applied) <= 1  # its budget: one request
+    assert sorted(accounts.built) == ["hub-acct-fast", "hub-acct-slow"]
+    dead = letters(producer)
+    assert len(dead) == len(orphan)
+    assert {(h[H_REASON], h[H_ACCOUNT]) for h in dead} == {
+        (b"no-hubspot-install", b"acct-none")}
+
+
+def test_work_held_for_an_account_whose_install_went_away_is_dead_lettered() -> None:
+    accounts = Accounts(time.time)
+    slow = commands_of("acct-slow", 1, 12)  # more than its one request can carry
+    sink, producer = worker(slow, accounts)
+    try:
+        step_until(sink, lambda: sink.stats["consumed"] >= len(slow)
+                   and len(accounts.hubspots["acct-slow"].upserted) == 1)
+        accounts.revoked.add("acct-slow")
+        step_until(sink, lambda: len(producer.delivered) >= len(slow) - 1)
+    finally:
+        sink.request_stop()  # acct-slow's work cannot go within the hour: a bounded drain
+        sink.stop()
+    dead = letters(producer)
+    assert len(dead) == len(slow) - 1  # all but the upsert its one request carried
+    assert {(h[H_REASON], h[H_ACCOUNT]) for h in dead} == {
+        (b"hubspot-install-revoked", b"acct-slow")}
