@@ -59,15 +59,20 @@ class Response(Generic[T]):
     correlation_id: str | None
 
 
+def checked_token(token: str) -> str:
+    """``token``, if it can go in an ``Authorization`` header (ValueError if not)."""
+    if not token or any(c in token for c in "\r\n"):
+        raise ValueError("token must be a non-empty single-line string")
+    return token
+
+
 class BearerAuth(httpx.Auth):
     """Adds ``Authorization: Bearer <token>``; its repr shows only a masked fingerprint."""
 
     __slots__ = ("_token",)
 
     def __init__(self, token: str) -> None:
-        if not token or any(c in token for c in "\r\n"):
-            raise ValueError("token must be a non-empty single-line string")
-        self._token = token
+        self._token = checked_token(token)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = f"Bearer {self._token}"
@@ -117,9 +122,7 @@ class RefreshingBearerAuth(BearerAuth):
             yield request
 
     def _current(self) -> str:
-        token = self._bearer()
-        if not token or any(c in token for c in "\r\n"):
-            raise ValueError("the bearer token must be a non-empty single-line string")
+        token = checked_token(self._bearer())
         if token != self._token:
             self._token = token
             self._recent.append(token)
