@@ -44,8 +44,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sink",),
     # the Kafka drivers: workers assembled from their collaborators
     ("runtime",),
-    # replay, the HTTP side, chaos runs, the demo and its synthetic input
-    ("replay", "serve", "chaos", "demo"),
+    # replay, the HTTP side, chaos runs
+    ("replay", "serve", "chaos"),
+    # the demo: the pipeline, and serve's install flow driven as customers' browsers drive it
+    ("demo",),
     ("cli",),
     ("__main__",),
 )
