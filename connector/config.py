@@ -238,6 +238,10 @@ class TelemetrySettings(Section):
     #: `connector run` serves /metrics and /healthz on this port (0 = off).
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
     metrics_host: str = "0.0.0.0"
+    #: Accounts with series of their own in the per-account metrics (connector.sink.account.*);
+    #: later ones share account="other", so a metric has at most this + 1 series per process
+    #: (connector.telemetry.accounts). 0: every account is "other".
+    account_series_limit: Annotated[int, Field(ge=0)] = 100
 
 
 class ServeSettings(Section):

@@ -155,10 +155,11 @@ def sink_executor(max_in_flight: int) -> Executor | None:
 def build_applier(settings: Settings, client: HubSpotClient, intake: Intake,
                   budget: RateBudget, metrics: Metrics,
                   concurrency: Concurrency | None = None, *,
-                  access_fatal: bool = True) -> Applier:
+                  access_fatal: bool = True, account: str | None = None) -> Applier:
     """The applier: inline, waits for the rate budget and between retries through
     ``intake.idle`` (which keeps polling); its latencies feed ``concurrency``.
-    ``access_fatal``: see :class:`~connector.sink.send.RequestSender`."""
+    ``access_fatal``, ``account`` (app mode: the HubSpot account's key, its 429s counted
+    apart): see :class:`~connector.sink.send.RequestSender`."""
     policy = ObservedRetryPolicy(
         budget_seconds=settings.sink.retry_budget_seconds, clock=intake.clock,
         sleep=functools.partial(intake.idle, waiting_on="hubspot-retry-backoff"),
@@ -167,7 +168,7 @@ def build_applier(settings: Settings, client: HubSpotClient, intake: Intake,
                    sleep=functools.partial(intake.idle, waiting_on="hubspot-rate-budget"),
                    lists=ListTargets.from_settings(settings.hubspot.list_associations),
                    on_latency=concurrency.observe if concurrency is not None else _ignore,
-                   access_fatal=access_fatal)
+                   access_fatal=access_fatal, account=account, metrics=metrics)
 
 
 @dataclass
@@ -200,6 +201,8 @@ def account_destinations(settings: Settings, intake: Intake, telemetry: Telemetr
     parts = AccountClients(registry, [])
 
     def build(route: Route) -> Destination:
+        """The HubSpot account's destination; its budget and 429s reported per account (by
+        its key, never its token: connector.telemetry.accounts bounds the series)."""
         client = HubSpotClient(RefreshingBearerAuth(route.bearer, route.expired, any_401=True),
                                base_url=settings.hubspot.base_url, transport=shared,
                                timeout=timeout)
@@ -209,8 +212,10 @@ def account_destinations(settings: Settings, intake: Intake, telemetry: Telemetr
                             clock=clock, paced=True)
         concurrency = Concurrency(sink.max_in_flight)
         applier = build_applier(settings, client, intake, budget, telemetry.metrics,
-                                concurrency, access_fatal=False)
-        log.info("sink.account_destination key=%s kind=%s", route.account_key, route.kind)
+                                concurrency, access_fatal=False, account=route.account_key)
+        telemetry.metrics.watch_account_budget(route.account_key, budget)
+        log.info("sink.account_destination key=%s kind=%s account=%s", route.account_key,
+                 route.kind, route.platform_account)
         return Destination(route.account_key, applier, budget, concurrency)
 
     return Destinations(resolve=routes.resolve, build=build), parts

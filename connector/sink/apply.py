@@ -59,6 +59,7 @@ from connector.sink.request import (
 from connector.sink.retry import Disposition, RetryPolicy, classify
 from connector.sink.send import RequestSender
 from connector.sink.work import AttendanceBatch, EventWork, PendingCommand, Work
+from connector.telemetry import NOOP_METRICS, Metrics
 
 log = logging.getLogger("connector.sink")
 
@@ -70,7 +71,9 @@ class Applier:
     item runs on the consumer's thread; a work item in flight on a pool thread waits its
     :class:`~connector.sink.flight.Flight`'s way. Work items may run on several threads at
     once: the objectId cache is a dict (its reads and writes are atomic), the rest is per call.
-    ``on_latency`` receives each answer's round trip."""
+    ``on_latency`` receives each answer's round trip. ``account`` and ``metrics``: the HubSpot
+    account's key and where its 429s count (app mode; see
+    :class:`~connector.sink.send.RequestSender`)."""
 
     def __init__(
         self,
@@ -83,10 +86,13 @@ class Applier:
         lists: ListTargets | None = None,
         on_latency: Callable[[float], None] = lambda _seconds: None,
         access_fatal: bool = True,
+        account: str | None = None,
+        metrics: Metrics = NOOP_METRICS,
     ) -> None:
         self._client = client
         self._sender = RequestSender(budget=budget, policy=policy, clock=clock, sleep=sleep,
-                                     on_latency=on_latency, access_fatal=access_fatal)
+                                     on_latency=on_latency, access_fatal=access_fatal,
+                                     account=account, metrics=metrics)
         self._lists = ListAssociator(client, self._sender, lists or ListTargets())
         self._object_ids: dict[EventKey, str] = {}
         self.last_lookup_error: HubSpotError | None = None
@@ -141,8 +147,8 @@ class Applier:
         try:
             response = self._sender.send(lambda: self._get_event(event), items)
         except HubSpotError as exc:
-            log.info("sink.event_lookup_failed event=%s status=%s", event.event,
-                     getattr(exc, "status", None))
+            log.info("sink.event_lookup_failed account=%s event=%s status=%s", event.account,
+                     event.event, getattr(exc, "status", None))
             self.last_lookup_error = exc
             return None
         self.remember(event, response.value.object_id)

@@ -1,6 +1,11 @@
 """The sink's dead letters: logged, counted, produced to the dead-letter topic, and their
 commands finished once the producer confirmed the delivery (so no commit passes an undelivered
-one; :mod:`connector.sink.outbox` keeps each letter until then)."""
+one; :mod:`connector.sink.outbox` keeps each letter until then).
+
+A letter whose platform account is known (a command's ``externalAccountId``) names it in its
+log line and counts in ``connector.sink.account.dead_letters`` (its series bounded by
+:mod:`connector.telemetry.accounts`); one that did not decode has no account and counts in
+``connector.dead_letters`` only, as every letter does."""
 
 from __future__ import annotations
 
@@ -46,15 +51,17 @@ class DeadLetters:
         """Log, count and produce one dead letter."""
         s = letter.source
         log.warning(
-            "sink.dead_letter reason=%s topic=%s partition=%s offset=%s status=%s category=%s "
-            "correlation_id=%s attempts=%s",
-            letter.reason, s.topic, s.partition, s.offset, letter.http_status, letter.category,
-            letter.correlation_id, letter.attempts,
+            "sink.dead_letter reason=%s account=%s topic=%s partition=%s offset=%s status=%s "
+            "category=%s correlation_id=%s attempts=%s",
+            letter.reason, letter.account, s.topic, s.partition, s.offset, letter.http_status,
+            letter.category, letter.correlation_id, letter.attempts,
         )
         args = letter.produce_args(self._dlq_topic, int(self._clock() * 1000))
         self._outbox.send((s.topic, s.partition), s.offset, args)
         self._stats["dead_lettered"] += 1
         self._metrics.dead_letter(s.topic, letter.reason)
+        if letter.account:
+            self._metrics.account_dead_letter(letter.account, letter.reason)
         self._metrics.records_out(self._dlq_topic)
 
     def pump(self, timeout: float = 0.0) -> None:

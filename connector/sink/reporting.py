@@ -1,6 +1,8 @@
 """What the sink tells its watchers: the rate budget left, its backlog and what it waits on.
 
-:class:`BudgetGauge` sets the rate-budget gauge after each request or probe.
+:class:`BudgetGauge` sets the rate-budget gauge after each request or probe (private-app mode's
+one budget; in app mode each HubSpot account's budget is read by the metrics when they are
+collected, ``connector.sink.account.budget.*``, registered as its destination is built).
 :class:`ProgressReporter` runs at every commit interval: the backlog (lag from locally cached
 watermarks, commands held, offsets not yet confirmed, dead letters undelivered) and what the
 worker waits on (``dead-letter-delivery``, ``kafka-commit``, ``kafka-fetch``, ``hubspot``, ...).

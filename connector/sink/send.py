@@ -11,6 +11,11 @@ Requests of several work items go out together from a pool's threads (:mod:`~con
 flight`): :meth:`RequestSender.carrying` makes a :class:`~connector.sink.flight.Flight` the
 calling thread's for the duration, so its first request uses the slot reserved for it and its
 waits sleep its way. Each answer's round trip is reported to ``on_latency``.
+
+A sender writes to one HubSpot account: its log lines name the account's key (never its
+token), and in app mode (``account`` given) each 429 counts for that account
+(``connector.sink.account.throttled``). In private-app mode there is one account:
+``connector.hubspot.throttled`` is its count.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from typing import TypeVar
 
 from connector.clock import Clock
 from connector.hubspot import HubSpotError, HubSpotHTTPError, RateLimitedError, Response
+from connector.installs.routing import DEFAULT_ACCOUNT_KEY
 from connector.sink.budget import RateBudget
 from connector.sink.errors import HubSpotAccessError
 from connector.sink.flight import Flight
 from connector.sink.retry import Disposition, RetryPolicy, classify
 from connector.sink.work import PendingCommand
+from connector.telemetry import NOOP_METRICS, Metrics
 
 T = TypeVar("T")
 log = logging.getLogger("connector.sink")
@@ -39,10 +46,17 @@ class RequestSender:
     def __init__(self, *, budget: RateBudget, policy: RetryPolicy, clock: Clock,
                  sleep: Callable[[float], None],
                  on_latency: Callable[[float], None] = lambda _seconds: None,
-                 access_fatal: bool = True) -> None:
+                 access_fatal: bool = True, account: str | None = None,
+                 metrics: Metrics = NOOP_METRICS) -> None:
         """``access_fatal``: a 401/403 stops the worker (one token for every account); else it
-        fails the request's commands alone (one HubSpot account among many, app mode)."""
+        fails the request's commands alone (one HubSpot account among many, app mode).
+        ``account``: the key of the HubSpot account written to (``Route.account_key``), whose
+        429s count in ``metrics`` per account (None: private-app mode's one account, not
+        counted apart)."""
         self._budget = budget
+        self._account = account
+        self._account_name = account or DEFAULT_ACCOUNT_KEY  # what log lines say
+        self._metrics = metrics
         self._access_fatal = access_fatal
         self._policy = policy
         self._clock = clock
@@ -96,7 +110,7 @@ class RequestSender:
             delay = self._reserve()
             if delay > 0:
                 started = self._clock()
-                log.debug("sink.rate_wait seconds=%.3f", delay)
+                log.debug("sink.rate_wait account=%s seconds=%.3f", self._account_name, delay)
                 self._wait(delay)
                 waited[0] += self._clock() - started
                 continue
@@ -123,13 +137,18 @@ class RequestSender:
             return response
 
     def _settle_error(self, error: HubSpotHTTPError) -> None:
-        """Settle the budget from an error answer; 401/403 stop the worker (when fatal)."""
-        self._budget.settle(error.rate_limit, admitted=not isinstance(error, RateLimitedError))
+        """Settle the budget from an error answer (a 429 counts for the account); 401/403 stop
+        the worker (when fatal)."""
+        throttled = isinstance(error, RateLimitedError)
+        self._budget.settle(error.rate_limit, admitted=not throttled)
+        if throttled and self._account is not None:
+            self._metrics.account_throttled(self._account)
         if self._access_fatal and classify(error) is Disposition.FATAL:
             raise HubSpotAccessError.from_http_error(error) from error
 
     def _daily_exhausted(self, error: RateLimitedError, items: Sequence[PendingCommand]) -> None:
-        log.warning("sink.daily_limit correlation_id=%s", error.correlation_id)
+        log.warning("sink.daily_limit account=%s correlation_id=%s", self._account_name,
+                    error.correlation_id)
         self._budget.daily_exhausted()
         self._failed(items)
 

@@ -22,9 +22,12 @@ A sink::
     with tracing.sink_batch([p.source for p in work.items], operation="upsert"):
         client.record_external_attendance(...)   # CLIENT span + latency per request
 
+Per-account series (app mode's sink) carry a bounded ``account`` label: see :mod:`.accounts`.
+
 Logs: :func:`configure_logging` and :func:`register_secret` (see :mod:`.logs`).
 """
 
+from connector.telemetry.accounts import OTHER_ACCOUNTS, AccountLabels
 from connector.telemetry.exporters import TelemetryConfig
 from connector.telemetry.http import TracingTransport, route_of, safe_url
 from connector.telemetry.lag import LagMonitor
@@ -36,7 +39,7 @@ from connector.telemetry.logs import (
     redact,
     register_secret,
 )
-from connector.telemetry.metrics import NOOP_METRICS, ConnectorMetrics, Metrics
+from connector.telemetry.metrics import NOOP_METRICS, AccountBudget, ConnectorMetrics, Metrics
 from connector.telemetry.propagation import extract_context, inject_context
 from connector.telemetry.scope import NOOP_RECORD, NOOP_SCOPE, RecordTrace, SpanScope
 from connector.telemetry.telemetry import Telemetry
@@ -46,6 +49,9 @@ __all__ = [
     "NOOP_METRICS",
     "NOOP_RECORD",
     "NOOP_SCOPE",
+    "OTHER_ACCOUNTS",
+    "AccountBudget",
+    "AccountLabels",
     "ConnectorMetrics",
     "JsonFormatter",
     "KeyValueFormatter",

@@ -26,15 +26,31 @@ Instruments (for Prometheus, dots become underscores, counters get ``_total`` an
 - ``connector.worker.stalled`` (gauge): 1 while a worker is stalled, else 0, by ``worker``
 - ``connector.worker.progress.age`` (gauge, s): seconds a worker has had work without making
   progress (0 while idle), by ``worker`` (the rule: ``connector.telemetry.progress``)
+
+Per account (app mode's sink; the ``account`` label is bounded by
+:class:`~connector.telemetry.accounts.AccountLabels`: the first N accounts each have a value,
+later ones share ``other``; dead letters are counted in private-app mode too):
+
+- ``connector.sink.account.budget.used`` (gauge): requests counted in the HubSpot account's
+  current rate window (ours and others sharing the app), by ``account`` (its key: the hub id,
+  or ``private:<hash>`` of a private-app token)
+- ``connector.sink.account.budget.limit`` (gauge): that window's limit, by ``account``. Two
+  gauges rather than a ratio: the accounts lumped in ``other`` add up (used / limit of their
+  sums is their share), where ratios would not
+- ``connector.sink.account.throttled`` (counter): 429 answers, by ``account`` (its key)
+- ``connector.sink.account.dead_letters`` (counter): sink dead letters whose platform account is
+  known, by ``account`` (the ``externalAccountId``) and ``reason``
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from connector.telemetry.accounts import DEFAULT_ACCOUNT_SERIES_LIMIT, AccountLabels
 
 RECORDS_IN = "connector.records.in"
 RECORDS_OUT = "connector.records.out"
@@ -50,10 +66,29 @@ OPEN_ATTENDANCES = "connector.normalizer.attendances.open"
 STATE_SIZE = "connector.normalizer.state.size"
 WORKER_STALLED = "connector.worker.stalled"
 WORKER_PROGRESS_AGE = "connector.worker.progress.age"
+ACCOUNT_BUDGET_USED = "connector.sink.account.budget.used"
+ACCOUNT_BUDGET_LIMIT = "connector.sink.account.budget.limit"
+ACCOUNT_THROTTLED = "connector.sink.account.throttled"
+ACCOUNT_DEAD_LETTERS = "connector.sink.account.dead_letters"
 
 #: Seconds; HubSpot answers in tens to hundreds of ms, batches can take seconds, timeout is 30 s.
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 FILL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+
+
+class AccountBudget(Protocol):
+    """What the per-account budget gauges read when metrics are collected (the sink's
+    ``RateBudget``; telemetry does not import the sink)."""
+
+    @property
+    def used(self) -> int:
+        """Requests counted in the current window."""
+        ...
+
+    @property
+    def window_limit(self) -> int:
+        """Requests the window allows."""
+        ...
 
 
 class Metrics:
@@ -100,6 +135,16 @@ class Metrics:
         """Whether ``worker`` is stalled, and for how many seconds it has had work without
         progress (see ``connector.telemetry.progress``)."""
 
+    def watch_account_budget(self, account: str, budget: AccountBudget) -> None:
+        """Report the rate budget of HubSpot account ``account`` (its key, never a token) from
+        now on: read when metrics are collected, so the sink does nothing per request."""
+
+    def account_throttled(self, account: str) -> None:
+        """HubSpot answered 429 to a request for HubSpot account ``account`` (its key)."""
+
+    def account_dead_letter(self, account: str, reason: str) -> None:
+        """The sink dead-lettered a command of platform account ``account`` for ``reason``."""
+
 
 NOOP_METRICS = Metrics()
 
@@ -142,7 +187,11 @@ class ConnectorMetrics(Metrics):
 
     enabled = True
 
-    def __init__(self, meter: Meter) -> None:
+    def __init__(self, meter: Meter, *,
+                 account_series_limit: int = DEFAULT_ACCOUNT_SERIES_LIMIT) -> None:
+        """``account_series_limit``: accounts with a series of their own (see
+        :class:`~connector.telemetry.accounts.AccountLabels`), HubSpot accounts and platform
+        accounts each."""
         self._in = _Sums()
         self._out = _Sums()
         self._dead = _Sums()
@@ -153,6 +202,11 @@ class ConnectorMetrics(Metrics):
         self._lag: dict[str, dict[tuple[str, int], int]] = {}
         self._progress: dict[str, tuple[int, float]] = {}
         self._in_flight: dict[str, int] = {}
+        self._hubspot_accounts = AccountLabels(account_series_limit, kind="hubspot-account")
+        self._platform_accounts = AccountLabels(account_series_limit, kind="platform-account")
+        self._budgets: dict[str, tuple[str, AccountBudget]] = {}
+        self._account_throttled = _Sums()
+        self._account_dead = _Sums()
 
         meter.create_observable_counter(
             RECORDS_IN, [self._observe(self._in, ("topic",))], unit="{record}",
@@ -196,6 +250,23 @@ class ConnectorMetrics(Metrics):
         meter.create_observable_gauge(
             WORKER_PROGRESS_AGE, [self._observe_progress(1)], unit="s",
             description="Seconds the worker has had work without making progress (0 if idle)")
+        self._account_instruments(meter)
+
+    def _account_instruments(self, meter: Meter) -> None:
+        """The per-account series (the module docstring), ``account`` bounded."""
+        meter.create_observable_gauge(
+            ACCOUNT_BUDGET_USED, [self._observe_budgets(lambda b: b.used)], unit="{request}",
+            description="Requests counted in the HubSpot account's current rate window")
+        meter.create_observable_gauge(
+            ACCOUNT_BUDGET_LIMIT, [self._observe_budgets(lambda b: b.window_limit)],
+            unit="{request}", description="Requests the HubSpot account's rate window allows")
+        meter.create_observable_counter(
+            ACCOUNT_THROTTLED, [self._observe(self._account_throttled, ("account",))],
+            unit="{request}", description="HubSpot answers with status 429, by HubSpot account")
+        meter.create_observable_counter(
+            ACCOUNT_DEAD_LETTERS,
+            [self._observe(self._account_dead, ("account", "reason"))], unit="{record}",
+            description="Sink dead letters, by platform account and reason")
 
     # -- hot path ------------------------------------------------------------------------------
 
@@ -261,6 +332,21 @@ class ConnectorMetrics(Metrics):
     def set_worker_progress(self, worker: str, *, stalled: bool, seconds: float) -> None:
         self._progress[worker] = (int(stalled), seconds)
 
+    # -- per account ---------------------------------------------------------------------------
+
+    def watch_account_budget(self, account: str, budget: AccountBudget) -> None:
+        self._budgets[account] = (self._hubspot_accounts.label(account), budget)
+
+    def account_throttled(self, account: str) -> None:
+        shard = self._account_throttled.shard()
+        key = (self._hubspot_accounts.label(account),)
+        shard[key] = shard.get(key, 0) + 1
+
+    def account_dead_letter(self, account: str, reason: str) -> None:
+        shard = self._account_dead.shard()
+        key = (self._platform_accounts.label(account), reason)
+        shard[key] = shard.get(key, 0) + 1
+
     # -- callbacks (run by the metric reader, on its thread) -----------------------------------
 
     @staticmethod
@@ -269,6 +355,16 @@ class ConnectorMetrics(Metrics):
             return [Observation(value, dict(zip(names, key if isinstance(key, tuple) else (key,),
                                                  strict=True)))
                     for key, value in sums.totals().items()]
+        return callback
+
+    def _observe_budgets(self, read: Callable[[AccountBudget], int]) -> Any:
+        """A callback reporting ``read(budget)`` by account label; the accounts lumped in
+        ``other`` are summed (used and limit alike, so their ratio stays meaningful)."""
+        def callback(_options: CallbackOptions) -> Iterable[Observation]:
+            totals: dict[str, int] = {}
+            for label, budget in list(self._budgets.values()):
+                totals[label] = totals.get(label, 0) + read(budget)
+            return [Observation(value, {"account": label}) for label, value in totals.items()]
         return callback
 
     def _observe_rate_budget(self, _options: CallbackOptions) -> Iterable[Observation]:

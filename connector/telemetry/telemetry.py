@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from connector.telemetry import exporters
+from connector.telemetry.accounts import DEFAULT_ACCOUNT_SERIES_LIMIT
 from connector.telemetry.http import TracingTransport
 from connector.telemetry.lag import LagMonitor
 from connector.telemetry.metrics import NOOP_METRICS, ConnectorMetrics, Metrics
@@ -66,11 +67,13 @@ class Telemetry:
     @classmethod
     def for_tests(cls, *, sample_ratio: float = 1.0, prometheus: bool = False,
                   rng: random.Random | None = None,
-                  lag_interval_seconds: float = 5.0) -> Telemetry:
+                  lag_interval_seconds: float = 5.0,
+                  account_series_limit: int = DEFAULT_ACCOUNT_SERIES_LIMIT) -> Telemetry:
         """Spans into an in-memory exporter (synchronously), metrics via an in-memory reader.
 
         Read them with :meth:`finished_spans` and :meth:`metric_value`.
         ``lag_interval_seconds=0`` refreshes consumer lag on every poll.
+        ``account_series_limit``: see :class:`~connector.telemetry.accounts.AccountLabels`.
         """
         spans = InMemorySpanExporter()
         processors = [SimpleSpanProcessor(spans)]
@@ -85,7 +88,8 @@ class Telemetry:
         return cls(
             tracing=OtelTracing.over(tracer_provider, processors, INSTRUMENTATION_NAME,
                                      sample_ratio, rng),
-            metrics=ConnectorMetrics(meter_provider.get_meter(INSTRUMENTATION_NAME)),
+            metrics=ConnectorMetrics(meter_provider.get_meter(INSTRUMENTATION_NAME),
+                                     account_series_limit=account_series_limit),
             tracer_provider=tracer_provider, meter_provider=meter_provider,
             span_exporter=spans, metric_reader=reader, prometheus_registry=registry,
             lag_interval_seconds=lag_interval_seconds,
@@ -107,7 +111,10 @@ class Telemetry:
         if config.metrics != "none":
             reader, registry = exporters.metric_reader(config)
             meter_provider = exporters.meter_provider(config.service_name, [reader])
-            metrics = ConnectorMetrics(meter_provider.get_meter(INSTRUMENTATION_NAME))
+            metrics = ConnectorMetrics(
+                meter_provider.get_meter(INSTRUMENTATION_NAME),
+                account_series_limit=getattr(config, "account_series_limit",
+                                             DEFAULT_ACCOUNT_SERIES_LIMIT))
         return cls(tracing=tracing, metrics=metrics, tracer_provider=tracer_provider,
                    meter_provider=meter_provider, prometheus_registry=registry,
                    propagate_to_hubspot=config.propagate_to_hubspot,
