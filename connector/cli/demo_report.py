@@ -1,4 +1,5 @@
-"""The demo's summary: HubSpot's counts next to the input's prediction, the event, dead letters."""
+"""The demo's summary: HubSpot's counts next to the input's prediction, the event, dead letters;
+with ``--accounts``, one line per platform account and the HubSpot account it installed into."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import click
 
+from connector.demo.accounts import AccountOutcome, AccountsResult
 from connector.demo.run import DemoResult
 from connector.sample.oracle import Expected
 
@@ -66,3 +68,48 @@ def _print_dead_letters(dead_letters: list[tuple[str, Counter[str]]]) -> None:
     for topic, reasons in dead_letters:
         listed = ", ".join(f"{n} x {reason}" for reason, n in reasons.most_common()) or "none"
         click.echo(f"  {topic}: {listed}")
+
+
+def print_accounts_summary(result: AccountsResult) -> None:
+    """Print the app-mode summary: per platform account, the HubSpot account it installed into,
+    its participations HubSpot shows against the prediction, whether they match (and nothing
+    of another account's is there), its dead letters."""
+    click.echo("")
+    click.echo(f"{'platform account':<18}{'HubSpot account':<17}{'webinars':<10}"
+               f"{'shown':>7}{'predicted':>11}  {'match':<7}dead letters")
+    for outcome in result.outcomes:
+        click.echo(f"{outcome.account:<18}{outcome.hub_id:<17}"
+                   f"{','.join(outcome.webinar_ids):<10}{len(outcome.shown):>7}"
+                   f"{len(outcome.predicted):>11}  {'yes' if outcome.matched else 'no':<7}"
+                   f"{_reasons(outcome.dead_letters)}")
+    for outcome in result.outcomes:
+        if not outcome.matched:
+            _print_difference(outcome)
+    click.echo(f"HubSpot account {result.default_hub_id} (no install): "
+               + (", ".join(result.default_hub_events) or "no marketing events"))
+    if result.unattributed_dead_letters:
+        click.echo(f"dead letters naming no account: "
+                   f"{_reasons(result.unattributed_dead_letters)}")
+    accounts = len(result.outcomes)
+    if result.matched:
+        click.echo(f"\nOK: each of {accounts} HubSpot accounts shows its own platform account's "
+                   f"webinars as the input predicts, and nothing of another's "
+                   f"({result.elapsed:.0f}s)")
+    else:
+        failed = sum(1 for o in result.outcomes if not o.matched)
+        click.echo(f"\nDIFFERENT: {failed} of {accounts} HubSpot accounts differ from the "
+                   f"prediction ({result.elapsed:.0f}s)")
+
+
+def _reasons(reasons: Counter[str]) -> str:
+    return ", ".join(f"{n} x {reason}" for reason, n in reasons.most_common()) or "none"
+
+
+def _print_difference(outcome: AccountOutcome) -> None:
+    predicted, shown = outcome.predicted, outcome.shown
+    missing = sum(1 for key, value in predicted.items() if shown.get(key) != value)
+    extra = len(set(shown) - set(predicted))
+    click.echo(f"  {outcome.account} -> {outcome.hub_id}: {missing} predicted not shown, "
+               f"{extra} shown not predicted"
+               + (f"; events of another account: {', '.join(outcome.foreign_events)}"
+                  if outcome.foreign_events else ""))

@@ -15,7 +15,8 @@ from typing import Any
 from connector.config import Settings, load_settings
 from connector.demo.cluster import Say, local_kafka
 from connector.demo.publish import publish_to_platform
-from connector.dlq.envelope import H_HTTP_STATUS, H_REASON, header_map
+from connector.dlq.account import account_lookup
+from connector.dlq.record import DeadLetterRecord
 from connector.kafka.reader import read_all
 from connector.runtime.workers import pipeline_workers, run_workers
 from connector.sample import Sample, SampleSpec, generate
@@ -57,16 +58,22 @@ class DemoResult:
     dead_letters: list[tuple[str, Counter[str]]]
 
 
-def demo_settings(bootstrap: str, url: str, token: str) -> Settings:
-    """The connector's settings for a local cluster and a sandbox, tuned to react quickly."""
-    return load_settings({
+def demo_env(bootstrap: str, url: str) -> dict[str, str]:
+    """The settings (as ``CONNECTOR_*`` variables) every demo shares: a local cluster and a
+    sandbox, tuned to react quickly."""
+    return {
         "CONNECTOR_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "CONNECTOR_HUBSPOT__BASE_URL": url,
-        "CONNECTOR_HUBSPOT__ACCESS_TOKEN": token,
         "CONNECTOR_NORMALIZER__IDLE_PUNCTUATION_SECONDS": "2",
         "CONNECTOR_NORMALIZER__INSTANCE_ID": "demo",
         "CONNECTOR_SINK__LINGER_MS": "100",
-    })
+    }
+
+
+def demo_settings(bootstrap: str, url: str, token: str) -> Settings:
+    """The connector's settings for a local cluster and a sandbox (private-app mode, one token),
+    tuned to react quickly."""
+    return load_settings({**demo_env(bootstrap, url), "CONNECTOR_HUBSPOT__ACCESS_TOKEN": token})
 
 
 @contextlib.contextmanager
@@ -108,41 +115,86 @@ def _run_pipeline(settings: Settings, url: str, by_vid: set[int], predicted: Vie
                   timeout: float) -> View:
     """Normalizer and sink in threads until HubSpot shows ``predicted`` (or the timeout, or a
     worker fails); returns what it shows last."""
+    shown: list[View] = [{}]
+
+    def matches() -> bool:
+        shown[0] = hubspot_view(url, by_vid)[0]
+        return shown[0] == predicted
+
+    run_pipeline_until(settings, matches, timeout)
+    return shown[0]
+
+
+def run_pipeline_until(settings: Settings, done: Callable[[], bool], timeout: float) -> bool:
+    """Normalizer and sink in threads, ``done`` asked about once a second, until it answers
+    True (then True), or ``timeout`` seconds have passed, or a worker has failed (then False);
+    the workers are stopped either way."""
     stop = threading.Event()
     runner = threading.Thread(target=run_workers, args=(settings, pipeline_workers(), stop),
                               daemon=True)
     runner.start()
-    shown = wait_for_prediction(url, by_vid, predicted, timeout, runner)
+    finished = wait_until(done, timeout, runner)
     stop.set()
     runner.join(60)
-    return shown
+    return finished
+
+
+def wait_until(done: Callable[[], bool], timeout: float, runner: threading.Thread) -> bool:
+    """Whether ``done`` answered True (asked once a second) before ``timeout`` seconds passed
+    and while ``runner`` (the workers) was alive."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and runner.is_alive():
+        if done():
+            return True
+        time.sleep(1.0)
+    return False
 
 
 def wait_for_prediction(url: str, by_vid: set[int], predicted: View, timeout: float,
                         runner: threading.Thread) -> View:
     """What the sandbox shows once it matches ``predicted``, or at ``timeout`` seconds, or when
     ``runner`` (the workers) has ended."""
-    deadline = time.monotonic() + timeout
-    shown: View = {}
-    while time.monotonic() < deadline and runner.is_alive():
-        shown, _ = hubspot_view(url, by_vid)
-        if shown == predicted:
-            break
-        time.sleep(1.0)
-    return shown
+    shown: list[View] = [{}]
+
+    def matches() -> bool:
+        shown[0] = hubspot_view(url, by_vid)[0]
+        return shown[0] == predicted
+
+    wait_until(matches, timeout, runner)
+    return shown[0]
+
+
+def dead_letter_topics(settings: Settings) -> list[str]:
+    """The dead-letter topics: the platform topics' and the commands'."""
+    return [settings.topics.dlq_for(settings.topics.activity),
+            settings.topics.dlq_for(settings.topics.webinars), settings.topics.commands_dlq]
 
 
 def dead_letter_reasons(settings: Settings) -> list[tuple[str, Counter[str]]]:
     """Each dead-letter topic (the platform topics' and the commands') with its records counted
     by reason, ``(HTTP <status>)`` added where HubSpot answered one."""
-    topics = [settings.topics.dlq_for(settings.topics.activity),
-              settings.topics.dlq_for(settings.topics.webinars), settings.topics.commands_dlq]
     found = []
-    for topic in topics:
+    for topic, counted in dead_letters_by_account(settings):
         reasons: Counter[str] = Counter()
-        for message in read_all(settings.kafka, topic, timeout=10):
-            headers = header_map(message.headers())
-            status = headers.get(H_HTTP_STATUS)
-            reasons[headers.get(H_REASON, "?") + (f" (HTTP {status})" if status else "")] += 1
+        for (_, reason), n in counted.items():
+            reasons[reason] += n
         found.append((topic, reasons))
+    return found
+
+
+def dead_letters_by_account(settings: Settings) -> list[tuple[str, Counter[tuple[str, str]]]]:
+    """Each dead-letter topic with its records counted by (platform account, reason): the
+    account as `connector dlq --account` finds it (the header the stage wrote, else the original
+    value decoded; ``?`` when neither names one), the reason with ``(HTTP <status>)`` added where
+    HubSpot answered one."""
+    found = []
+    with account_lookup(settings) as account_of:
+        for topic in dead_letter_topics(settings):
+            counted: Counter[tuple[str, str]] = Counter()
+            for message in read_all(settings.kafka, topic, timeout=10):
+                record = DeadLetterRecord.from_message(message)
+                status = record.http_status
+                reason = (record.reason or "?") + (f" (HTTP {status})" if status else "")
+                counted[(account_of(record) or "?", reason)] += 1
+            found.append((topic, counted))
     return found

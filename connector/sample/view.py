@@ -5,7 +5,8 @@
 ``GET /_sandbox/state``) as (externalEventId, person) -> :class:`~connector.sample.oracle.Expected`,
 to compare with what the input predicts. A person is ``vid:<id>`` when the contact was written by
 id and ``email:<address>`` otherwise, as the oracle keys them; pass ``by_vid`` with the contact ids
-the platform knew (written by vid) to tell the two apart.
+the platform knew (written by vid) to tell the two apart. A sandbox with several HubSpot
+accounts is read one account at a time: pass ``hub_id`` (default: the sandbox's default account).
 """
 
 from __future__ import annotations
@@ -31,9 +32,14 @@ def create_known_contacts(url: str, token: str, count: int) -> tuple[int, ...]:
     return tuple(ids)
 
 
-def hubspot_view(url: str, by_vid: set[int]) -> tuple[View, dict[str, Any]]:
-    """What the sandbox at ``url`` shows (see :func:`final_state`), and its state document."""
-    state = httpx.get(f"{url}/_sandbox/state", timeout=10).json()
+def hubspot_view(url: str, by_vid: set[int], *, hub_id: int | None = None
+                 ) -> tuple[View, dict[str, Any]]:
+    """What the sandbox at ``url`` shows (see :func:`final_state`), and its state document: of
+    HubSpot account ``hub_id`` (default: the sandbox's default account)."""
+    params = {} if hub_id is None else {"hub_id": str(hub_id)}
+    response = httpx.get(f"{url}/_sandbox/state", params=params, timeout=10)
+    response.raise_for_status()
+    state = response.json()
     return final_state(state, by_vid), state
 
 
