@@ -39,7 +39,7 @@ from connector.installs.registry import (
     Registry,
     open_registry,
 )
-from connector.installs.routing import AccountRoutes, NoRoute, Route
+from connector.installs.routing import AccountRoutes, HubBearer, NoRoute, Route
 from connector.installs.secrets import SecretCipher
 from connector.installs.state import StateSigner
 from connector.installs.tokens import AccessTokens, oauth_client_from
@@ -47,6 +47,7 @@ from connector.installs.tokens import AccessTokens, oauth_client_from
 __all__ = [
     "AccessTokens",
     "AccountRoutes",
+    "HubBearer",
     "Install",
     "InstallAdmin",
     "InstallError",

@@ -23,6 +23,9 @@ Two modes, one question (``resolve(platform_account)``):
 
 A :class:`Route` answers ``bearer()`` (the current token, refreshed when due) and
 ``expired(token)`` (after a 401 ``EXPIRED_AUTHENTICATION``: the next ``bearer()`` refreshes).
+The sink sends every request to one HubSpot account with a :class:`HubBearer`: the token of any
+of the platform accounts routed there that still has an active install, so an operator revoking
+one of them (or unlinking it) never takes the others' requests down with it.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from typing import Literal, Protocol
 from connector.config import Settings
 from connector.errors import ConfigError
 from connector.hubspot.oauth import WRITE_SCOPE
-from connector.installs.errors import InstallUnreadable
+from connector.installs.errors import InstallNotFound, InstallRevoked, InstallUnreadable
 from connector.installs.model import OAUTH, PRIVATE_APP, InstallKind
 from connector.installs.tokens import AccessTokens
 
@@ -111,6 +114,46 @@ class NoRoute:
     platform_account: str
     reason: NoRouteReason
     detail: str
+
+
+class HubBearer:
+    """The bearer of one HubSpot account (a budget key) that several platform accounts may
+    write to: HubSpot takes any of their tokens (one app, one hub), so the token of the account
+    first routed there is sent while its install lasts, then another routed account's.
+
+    ``accounts`` is the live set of platform accounts routed to the HubSpot account (the sink's
+    destination adds to it). When every install is gone, the current account's failure is
+    raised: an uninstall of the app from the hub revokes each of them in turn, as it should.
+    Thread-safe: the accounts are copied before they are tried.
+    """
+
+    def __init__(self, credentials: Credentials, first: str, accounts: set[str]) -> None:
+        self._credentials = credentials
+        self._current = first
+        self._accounts = accounts
+
+    def __repr__(self) -> str:
+        return f"HubBearer(current={self._current!r})"
+
+    def bearer(self) -> str:
+        """A token of an active install routed here, the current account's first."""
+        current = self._current
+        failure: InstallNotFound | InstallRevoked | None = None
+        for account in [current, *sorted(self._accounts - {current})]:
+            try:
+                token = self._credentials.bearer(account)
+            except (InstallNotFound, InstallRevoked) as exc:
+                failure = failure or exc
+                continue
+            self._current = account
+            return token
+        assert failure is not None  # the current account was tried
+        raise failure
+
+    def expired(self, token: str) -> bool:
+        """A 401 EXPIRED_AUTHENTICATION refused ``token``: the next :meth:`bearer` refreshes
+        the current account's (True when that changed anything)."""
+        return self._credentials.invalidate(self._current, token)
 
 
 def private_key(token: str) -> str:

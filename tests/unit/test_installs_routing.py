@@ -7,9 +7,10 @@ import pytest
 from connector.config import load_settings
 from connector.errors import ConfigError
 from connector.hubspot.oauth import TokenGrant
+from connector.installs.errors import InstallNotFound, InstallRevoked
 from connector.installs.model import Install
 from connector.installs.registry import InstallTable
-from connector.installs.routing import AccountRoutes, NoRoute, Route, private_key
+from connector.installs.routing import AccountRoutes, HubBearer, NoRoute, Route, private_key
 from connector.installs.tokens import AccessTokens
 from tests.unit.installs_helpers import NOW, FakeClock, FakeRefresher, MemoryWriter, oauth_install
 
@@ -105,7 +106,6 @@ def test_each_reason_an_account_has_no_route(setup: str, reason: str, detail: st
 
 def test_a_revocation_during_a_refresh_is_seen_by_the_next_resolve() -> None:
     from connector.hubspot.errors import RefreshTokenRevoked
-    from connector.installs.errors import InstallRevoked
 
     clock = FakeClock()
     table = InstallTable()
@@ -130,3 +130,24 @@ def test_private_app_links_are_not_checked_for_scopes() -> None:
     assert link.missing_scopes(["crm.objects.marketing_events.write"]) == ()
     routes, _, _ = app_routes(link)
     assert isinstance(routes.resolve("acct-p"), Route)
+
+
+def test_a_hub_bearer_goes_on_with_another_accounts_token_when_one_is_revoked() -> None:
+    routes, table, _ = app_routes(
+        oauth_install("acct-1", hub_id=111, access="access-one", expires_at=NOW + 1800),
+        oauth_install("acct-2", hub_id=111, access="access-two", expires_at=NOW + 1800))
+    one = routes.resolve("acct-1")
+    assert isinstance(one, Route)
+    bearer = HubBearer(one.credentials, "acct-1", {"acct-1", "acct-2"})
+    assert bearer.bearer() == "access-one"
+
+    revoked = table.get("acct-1")
+    assert revoked is not None
+    table.put(revoked.revoked("revoked-by-operator", now=NOW + 1))
+    assert bearer.bearer() == "access-two"  # acct-2's install still writes to hub 111
+    assert bearer.expired("access-two") is True  # the current account's token is the one refreshed
+    assert "access-two" not in repr(bearer)
+
+    table.remove("acct-2")  # unlinked too: nothing left to write with
+    with pytest.raises(InstallNotFound):  # the current account's failure (acct-2's)
+        bearer.bearer()
