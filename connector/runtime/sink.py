@@ -41,8 +41,17 @@ from connector.hubspot import (
     HubSpotTimeoutError,
     RefreshingBearerAuth,
 )
+from connector.hubspot.oauth import OAuthClient
 from connector.hubspot.transport import PerThreadTransport
-from connector.installs import AccessTokens, AccountRoutes, Registry, Route, open_registry
+from connector.installs import (
+    AccessTokens,
+    AccountRoutes,
+    HubBearer,
+    Registry,
+    Route,
+    oauth_client_from,
+    open_registry,
+)
 from connector.kafka import TopicSpec, clients, ensure_topics
 from connector.kafka.lifecycle import until_available
 from connector.kafka.protocols import CommittingMember, DeliveryProducer
@@ -173,15 +182,18 @@ def build_applier(settings: Settings, client: HubSpotClient, intake: Intake,
 
 @dataclass
 class AccountClients:
-    """App mode's HubSpot side: the install registry (followed), and a client per HubSpot
-    account the sink wrote to; closed together after the worker stopped."""
+    """App mode's HubSpot side: the install registry (followed), the app's OAuth client (token
+    refreshes) and a client per HubSpot account the sink wrote to; closed together after the
+    worker stopped."""
 
     registry: Registry
+    oauth: OAuthClient
     clients: list[HubSpotClient]
 
     def close(self) -> None:
         for client in self.clients:
             client.close()
+        self.oauth.close()
         self.registry.close()
 
 
@@ -192,18 +204,26 @@ def account_destinations(settings: Settings, intake: Intake, telemetry: Telemetr
     own rate budget (110 / 10 s for an OAuth install), token, applier and concurrency,
     made the first time one of its commands is seen. One connection pool serves them all."""
     sink = settings.sink
-    registry = open_registry(settings, follow=True)
-    tokens = AccessTokens.from_settings(settings, registry.table, registry.writer, clock=clock)
+    oauth = oauth_client_from(settings, clock=clock)  # first: a ConfigError leaves nothing open
+    try:
+        registry = open_registry(settings, follow=True)
+    except BaseException:
+        oauth.close()
+        raise
+    tokens = AccessTokens.from_settings(settings, registry.table, registry.writer, oauth,
+                                        clock=clock)
     routes = AccountRoutes.from_settings(settings, tokens)
     shared = telemetry.http_transport(transport or PerThreadTransport(),
                                       limits=connection_limits(sink.max_in_flight))
     timeout = httpx.Timeout(settings.hubspot.request_timeout_seconds, connect=5.0)
-    parts = AccountClients(registry, [])
+    parts = AccountClients(registry, oauth, [])
 
     def build(route: Route) -> Destination:
         """The HubSpot account's destination; its budget and 429s reported per account (by
         its key, never its token: connector.telemetry.accounts bounds the series)."""
-        client = HubSpotClient(RefreshingBearerAuth(route.bearer, route.expired, any_401=True),
+        accounts: set[str] = set()  # the platform accounts routed here; the destination's
+        bearer = HubBearer(route.credentials, route.platform_account, accounts)
+        client = HubSpotClient(RefreshingBearerAuth(bearer.bearer, bearer.expired, any_401=True),
                                base_url=settings.hubspot.base_url, transport=shared,
                                timeout=timeout)
         parts.clients.append(client)
@@ -216,7 +236,7 @@ def account_destinations(settings: Settings, intake: Intake, telemetry: Telemetr
         telemetry.metrics.watch_account_budget(route.account_key, budget)
         log.info("sink.account_destination key=%s kind=%s account=%s", route.account_key,
                  route.kind, route.platform_account)
-        return Destination(route.account_key, applier, budget, concurrency)
+        return Destination(route.account_key, applier, budget, concurrency, accounts=accounts)
 
     return Destinations(resolve=routes.resolve, build=build), parts
 

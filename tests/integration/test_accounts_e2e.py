@@ -7,13 +7,14 @@ private-app token with `connector accounts link`; one never installs. Access tok
 and are refreshed ahead of expiry, and once during the first phase every live token is expired
 at once, so requests in flight meet 401 EXPIRED_AUTHENTICATION and refresh. The pipeline
 (normalizer and sink, app mode) carries two phases of webinars per account; between them one
-account's HubSpot uninstalls the app.
+account's HubSpot uninstalls the app and an operator revokes another account, whose HubSpot
+account stays installed for the platform account sharing it.
 
-Every account's HubSpot ends as the oracle says; the account without an install and the
-uninstalled account have every remaining command in the dead-letter topic with their reason,
-while every other account reaches its outcome (nothing lost, nothing waiting behind them);
-after a re-install through the same flow, `connector dlq redrive --account` puts the
-uninstalled account's commands in HubSpot.
+Every account's HubSpot ends as the oracle says; the account without an install, the
+uninstalled and the revoked account have every remaining command in the dead-letter topic with
+their reason, while every other account reaches its outcome (nothing lost, nothing waiting
+behind them); after a re-install through the same flow, `connector dlq redrive --account` puts
+the stopped accounts' commands in HubSpot.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ OAUTH_INSTALLS = {
 PRIVATE_LINKED = "acct-10"
 NO_INSTALL = "acct-12"
 UNINSTALLED = "acct-09"
+OPERATOR_REVOKED = "acct-02"  # its hub (70000001) stays installed for acct-01
 ACCOUNTS = tuple(f"acct-{n:02d}" for n in range(1, 13))
 PEOPLE = 24
 GUARD = 180.0  # longest wait for the pipeline: a guard, never a timing
@@ -251,23 +253,26 @@ def test_every_account_reaches_its_own_hubspot_account(world: World, create_topi
             f"{sandbox.url}/_sandbox/installs/{DEFAULT_HUB}/uninstall",
             json={"app_id": APP_ID})
         assert uninstalled.status_code == 200, uninstalled.text
+        assert world.cli("accounts", "revoke", OPERATOR_REVOKED)["status"] == "revoked"
         publish(settings, second.sample)
-        flowing = tuple(a for a in installed if a != UNINSTALLED)
+        stopped = (UNINSTALLED, OPERATOR_REVOKED)
+        flowing = tuple(a for a in installed if a not in stopped)
         both = combined(first, second)
-        revoked = commands_of(settings, UNINSTALLED, webinars_of(second, UNINSTALLED))
-        assert revoked
+        revoked = {a: commands_of(settings, a, webinars_of(second, a)) for a in stopped}
+        assert all(revoked.values())
 
         def settled() -> bool:
             return (world.matches(both, flowing)
-                    and sources(letters_of(settings, UNINSTALLED)) == revoked)
+                    and all(sources(letters_of(settings, a)) == revoked[a] for a in stopped))
 
-        wait_for(settled, GUARD, "the others to show both phases, the uninstalled account's "
+        wait_for(settled, GUARD, "the others to show both phases, the stopped accounts' "
                                  "second phase to be dead-lettered")
-        assert world.shown(UNINSTALLED) == first.predicted[UNINSTALLED]
-        assert {h[H_REASON] for h in letters_of(settings, UNINSTALLED)} == {
-            "hubspot-install-revoked"}
-        show = world.cli("accounts", "show", UNINSTALLED)
-        assert show["status"] == "revoked", show
+        for account in stopped:
+            assert world.shown(account) == first.predicted[account]
+            assert {h[H_REASON] for h in letters_of(settings, account)} == {
+                "hubspot-install-revoked"}
+            show = world.cli("accounts", "show", account)
+            assert show["status"] == "revoked", show
 
         no_install = letters_of(settings, NO_INSTALL)
         assert sources(no_install) == commands_of(
@@ -276,10 +281,11 @@ def test_every_account_reaches_its_own_hubspot_account(world: World, create_topi
         for account in flowing:
             assert letters_of(settings, account) == [], account
 
-        world.install(UNINSTALLED, DEFAULT_HUB)  # the customer installs again
+        for account in stopped:  # the customers install again
+            world.install(account, OAUTH_INSTALLS[account])
         redriven = world.cli("dlq", "redrive", settings.topics.commands_dlq,
-                             "--account", UNINSTALLED, "--execute")
-        assert redriven["sent"] == len(revoked), redriven
+                             "--account", UNINSTALLED, "--account", OPERATOR_REVOKED, "--execute")
+        assert redriven["sent"] == sum(len(r) for r in revoked.values()), redriven
         wait_for(lambda: world.matches(both, installed), GUARD,
                  "the redriven account to show both phases")
     finally:
