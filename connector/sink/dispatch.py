@@ -52,10 +52,12 @@ class Dispatcher:
                  missing: MissingEvents, offsets: AssignedOffsets, interrupts: Interrupts,
                  dead_letters: DeadLetters, gauge: BudgetGauge, tracing: Tracing,
                  metrics: Metrics, progress: ProgressWatch, stats: Counter[str],
-                 executor: Executor | None = None, max_in_flight: int = 1) -> None:
+                 executor: Executor | None = None, max_in_flight: int = 1,
+                 behind: Callable[[], bool] = lambda: False) -> None:
         """``destinations``: the HubSpot accounts work goes to (one, or one per account).
         ``max_in_flight``: work items in flight at most across accounts (one account alone is
-        held to its concurrency target)."""
+        held to its concurrency target). ``behind``: the input holds more than was read (see
+        :meth:`_spare`)."""
         self._batcher = batcher
         self._destinations = destinations
         self._missing = missing
@@ -69,6 +71,7 @@ class Dispatcher:
         self._stats = stats
         self._executor = executor if executor is not None else InlineExecutor()
         self._max_in_flight = max_in_flight
+        self._behind = behind
         self.pooled = not isinstance(self._executor, InlineExecutor)
         self._flying: dict[Future[ApplyOutcome], Flight] = {}
         self._destination_of: dict[Future[ApplyOutcome], Destination] = {}
@@ -216,7 +219,12 @@ class Dispatcher:
         if self._destinations.is_single:
             [(single, slots)] = ready.items()
             return self._is_spare(single, slots)
-        spare = {d for d, slots in ready.items() if self._is_spare(d, slots)}
+        # Many accounts: each budget alone nearly always has slots to spare, but what the
+        # process can send (its CPU, its requests in flight) is shared by all of them. While
+        # the input is behind, a group that waits fills, and a partial request would spend
+        # that shared capacity: no account's budget counts as spare then.
+        spare = set() if self._behind() else {
+            d for d, slots in ready.items() if self._is_spare(d, slots)}
         of = self._destinations.of
         return lambda event: (d := of(event.account)) in spare or isinstance(d, NoRoute)
 

@@ -50,6 +50,9 @@ class Intake:
         self._max_buffered = max(options.max_buffered, 1)
         self._paused: set[Partition] = set()
         self._stash: list[ConsumedMessage] = []
+        #: The input holds more than the sink has read: the last poll came back full, or
+        #: backpressure paused the partitions. Held groups will fill if they wait.
+        self.behind = False
 
     @property
     def stashed(self) -> int:
@@ -70,8 +73,9 @@ class Intake:
             wake.wait(seconds)
             wake.clear()
             seconds = 0.0
-        messages += self.consumer.consume(self.options.max_poll_records, seconds)
-        return messages
+        polled = self.consumer.consume(self.options.max_poll_records, seconds)
+        self.behind = len(polled) >= self.options.max_poll_records or bool(self._paused)
+        return messages + polled
 
     def _backpressure(self, held: int) -> None:
         """Pause every assigned partition while ``max_buffered`` commands are held; resume

@@ -129,7 +129,7 @@ class SinkWorker:
             offsets=intake.offsets, interrupts=self._interrupts,
             dead_letters=self._dead_letters, gauge=gauge, tracing=telemetry.tracing,
             metrics=metrics, progress=progress, stats=self.stats, executor=executor,
-            max_in_flight=concurrency.ceiling)
+            max_in_flight=concurrency.ceiling, behind=lambda: intake.behind)
         self._reader = CommandReader(
             decoder, self._admit, offsets=intake.offsets,
             dead_letters=self._dead_letters, tracing=telemetry.tracing, metrics=metrics,

@@ -85,20 +85,23 @@ class Accounts:
         return Destination(route.account_key, applier, budget, concurrency)
 
 
-def worker(commands: list[tuple[int, Command]],
-           accounts: Accounts) -> tuple[SinkWorker, Producer]:
+def worker(commands: list[tuple[int, Command]], accounts: Accounts, *,
+           max_poll_records: int = 500, max_wait_seconds: float = 1,
+           consumer: RealTimeConsumer | None = None) -> tuple[SinkWorker, Producer]:
     clock = time.time
-    consumer = RealTimeConsumer(NoClock(), commands)  # type: ignore[arg-type]
+    if consumer is None:
+        consumer = RealTimeConsumer(NoClock(), commands)  # type: ignore[arg-type]
     intake = Intake(consumer, SinkOptions(topic=TOPIC, dlq_topic=f"{TOPIC}.dlq",
                                           poll_seconds=0.01, landing_seconds=10,
-                                          drain_seconds=0.2),
+                                          drain_seconds=0.2, max_poll_records=max_poll_records),
                     stop=threading.Event(), clock=clock)
     destinations = Destinations(resolve=accounts.resolve,
                                 build=lambda route: accounts.build(route, intake))
     producer = Producer()
     sink = SinkWorker(
         intake, producer=producer, applier=None, decoder=TopicDecoder(CODEC),
-        batcher=Batcher(max_inputs=5, linger_seconds=0.0, clock=clock, max_wait_seconds=1),
+        batcher=Batcher(max_inputs=5, linger_seconds=0.0, clock=clock,
+                        max_wait_seconds=max_wait_seconds),
         parking=ParkingLot(budget_seconds=60, clock=clock), executor=ThreadPoolExecutor(8),
         concurrency=Concurrency(8, initial=8), destinations=destinations)
     consumer.on_commit = sink.on_commit
@@ -158,3 +161,29 @@ def test_work_held_for_an_account_whose_install_went_away_is_dead_lettered() -> 
     assert len(dead) == len(slow) - 1  # all but the upsert its one request carried
     assert {(h[H_REASON], h[H_ACCOUNT]) for h in dead} == {
         (b"hubspot-install-revoked", b"acct-slow")}
+
+
+def test_a_partial_batch_waits_to_fill_while_the_input_is_behind() -> None:
+    """Each account's budget alone has slots to spare, but the process's capacity is shared:
+    while polls come back full (more is waiting), a partial group waits; once the input is
+    read, it goes at once."""
+    accounts = Accounts(time.time)
+    fast = commands_of("acct-fast", 1, 3)  # an upsert and three people: a partial batch of 5
+    backlog = commands_of("acct-none", 1, 3000)  # dead-lettered at once; keeps input behind
+    consumer = RealTimeConsumer(NoClock(), fast + backlog)  # type: ignore[arg-type]
+    sink, _ = worker([], accounts, max_poll_records=4, max_wait_seconds=3600,
+                     consumer=consumer)
+    hub = accounts.hubspots["acct-fast"]
+    unread_when_sent: list[int] = []
+    try:
+        def sent() -> bool:
+            if hub.applied and not unread_when_sent:
+                unread_when_sent.append(sum(len(q) for q in consumer.queues.values()))
+            return sink.stats["applied"] >= len(fast)
+
+        step_until(sink, sent)
+    finally:
+        sink.request_stop()
+        sink.stop()
+    assert len(hub.applied) == 3
+    assert unread_when_sent == [0]  # not one attendance request before the backlog was read
