@@ -205,6 +205,10 @@ class SinkSettings(Section):
     #: once, so this bounds how full its requests get, and memory grows with it
     #: (docs/performance.md; bench/sink_backlog.py ranks bounds).
     max_buffered_commands: PositiveInt = 100_000
+    #: App mode: commands one platform account may hold; beyond it the account's records stay
+    #: in Kafka and are read again once it holds half of it (connector.sink.shares), so one
+    #: slow or throttled account never fills max_buffered_commands for everybody.
+    max_held_per_account: PositiveInt = 20_000
     #: Requests per rolling window for this app (HubSpot: 100-250 per 10 s depending on tier).
     window_limit: PositiveInt = 100
     window_seconds: PositiveInt = 10

@@ -82,11 +82,13 @@ class GroupMember(Protocol):
 
 class CommittingMember(GroupMember, Protocol):
     """The sink's consumer: commits its own offsets, asynchronously (the answer comes to its
-    ``on_commit``), and pauses partitions while the worker holds too much."""
+    ``on_commit``), pauses partitions while the worker holds too much, and seeks a partition
+    back to read an account's skipped records again."""
 
     def pause(self, partitions: list[TopicPartition], /) -> None: ...
     def resume(self, partitions: list[TopicPartition], /) -> None: ...
     def commit(self, *, offsets: list[TopicPartition], asynchronous: Literal[True]) -> None: ...
+    def seek(self, partition: TopicPartition, /) -> None: ...
 
 
 class GroupPositions(Protocol):

@@ -109,6 +109,7 @@ def sink_options(settings: Settings) -> SinkOptions:
     return SinkOptions(topic=settings.topics.commands, dlq_topic=settings.topics.commands_dlq,
                        group=settings.sink.group_id,
                        max_buffered=settings.sink.max_buffered_commands,
+                       max_held_per_account=settings.sink.max_held_per_account,
                        landing_seconds=settings.hubspot.request_timeout_seconds + 5.0)
 
 

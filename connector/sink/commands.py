@@ -23,6 +23,7 @@ from connector.serde.topic import TopicDecoder
 from connector.sink.dead_letters import DeadLetters
 from connector.sink.offsets import AssignedOffsets
 from connector.sink.outcome import COMPONENT, Reason
+from connector.sink.shares import AccountShares
 from connector.sink.work import PendingCommand
 from connector.telemetry import Metrics, Tracing
 from connector.telemetry.tracing import RecordTrace
@@ -36,7 +37,11 @@ class CommandReader:
 
     def __init__(self, decoder: TopicDecoder, admit: Callable[[PendingCommand], None], *,
                  offsets: AssignedOffsets, dead_letters: DeadLetters, tracing: Tracing,
-                 metrics: Metrics, stats: Counter[str]) -> None:
+                 metrics: Metrics, stats: Counter[str],
+                 shares: AccountShares | None = None) -> None:
+        """``shares``: the accounts' shares (app mode), which say which records of a partition
+        sought back are read again."""
+        self._shares = shares
         self._decoder = decoder
         self._admit = admit
         self._offsets = offsets
@@ -60,6 +65,11 @@ class CommandReader:
         if tracker is None:
             return  # not ours any more
         source = SourceRecord.from_message(record)
+        if (self._shares is not None
+                and self._shares.rereading((source.topic, source.partition))
+                and tracker.below_read_position(source.offset)
+                and not self._read_again(source)):
+            return  # handled when first read
         tracker.seen(source.offset)
         self._stats["consumed"] += 1
         self._metrics.records_in(source.topic)
@@ -70,6 +80,15 @@ class CommandReader:
             pending = self._command(source, rt)
             if pending is not None:
                 self._admit(pending)
+
+    def _read_again(self, source: SourceRecord) -> bool:
+        """A record of a partition sought back, below its read position: whether it is a
+        skipped record of an account read again (else it was handled when first read; one
+        that does not decode was dead-lettered then)."""
+        assert self._shares is not None
+        decoded = self._decoder.decode_value(source)
+        account = None if isinstance(decoded, DecodeFailure) else _account_of(decoded)
+        return self._shares.again((source.topic, source.partition), account, source.offset)
 
     def _command(self, source: SourceRecord, rt: RecordTrace) -> PendingCommand | None:
         with rt.decode():  # the datum alone: a Decoded around it would only be unwrapped

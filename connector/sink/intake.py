@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 
 from connector.clock import Clock
-from connector.kafka.clients import TopicPartition
+from connector.kafka.clients import KafkaException, TopicPartition
 from connector.kafka.protocols import CommittingMember, ConsumedMessage
 from connector.sink.interrupts import Interrupts
 from connector.sink.offsets import AssignedOffsets
@@ -75,7 +75,8 @@ class Intake:
             seconds = 0.0
         polled = self.consumer.consume(self.options.max_poll_records, seconds)
         self.behind = len(polled) >= self.options.max_poll_records or bool(self._paused)
-        return messages + polled
+        messages.extend(polled)
+        return messages
 
     def _backpressure(self, held: int) -> None:
         """Pause every assigned partition while ``max_buffered`` commands are held; resume
@@ -92,6 +93,19 @@ class Intake:
             self.consumer.resume(_partitions([key for key in self._paused
                                               if key in self.offsets]))
             self._paused.clear()
+
+    def rewind(self, key: Partition, offset: int) -> bool:
+        """Read ``key`` again from ``offset``: what was stashed of it is dropped (it comes
+        again), and the seek purges what the consumer had fetched of it. False when the
+        consumer refused the seek (logged; the caller tries again later)."""
+        topic, partition = key
+        try:
+            self.consumer.seek(TopicPartition(topic, partition, offset))
+        except KafkaException as exc:
+            log.warning("sink.rewind_failed partition=%s offset=%s error=%s", key, offset, exc)
+            return False
+        self._stash = [m for m in self._stash if (m.topic(), m.partition()) != key]
+        return True
 
     def idle(self, seconds: float, waiting_on: str = "hubspot-wait") -> None:
         """The sink's ``sleep``: pause the partitions, keep polling, resume.

@@ -40,6 +40,10 @@ class OffsetTracker:
         """A command was applied or dead-lettered."""
         self._unfinished.discard(offset)
 
+    def below_read_position(self, offset: int) -> bool:
+        """``offset`` was read before (a partition sought back reads it again)."""
+        return self._next is not None and offset < self._next
+
     @property
     def unfinished(self) -> int:
         """How many commands are still in hand."""

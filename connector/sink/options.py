@@ -22,6 +22,9 @@ class SinkOptions:
     max_poll_records: int = 500
     #: Commands held (batched and stashed) at which every partition is paused.
     max_buffered: int = 100_000
+    #: Commands one platform account may hold (app mode; None: no share, every account may
+    #: hold up to ``max_buffered``): see connector.sink.shares.
+    max_held_per_account: int | None = None
     #: How long ``stop`` waits for dead letters to be delivered.
     dlq_timeout_seconds: float = 10.0
     #: A commit without an answer after this long is sent again.

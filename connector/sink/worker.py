@@ -66,6 +66,7 @@ from connector.sink.outcome import CommandFailure, Reason
 from connector.sink.park import ParkingLot
 from connector.sink.reporting import BudgetGauge, ProgressReporter
 from connector.sink.request import EventKey
+from connector.sink.shares import AccountShares, Decision
 from connector.sink.work import Partition, PendingCommand
 from connector.telemetry import Telemetry
 
@@ -130,10 +131,13 @@ class SinkWorker:
             dead_letters=self._dead_letters, gauge=gauge, tracing=telemetry.tracing,
             metrics=metrics, progress=progress, stats=self.stats, executor=executor,
             max_in_flight=concurrency.ceiling, behind=lambda: intake.behind)
+        held = self._options.max_held_per_account
+        self._shares = (AccountShares(held, batcher.held_by, intake.rewind)
+                        if held is not None and not destinations.is_single else None)
         self._reader = CommandReader(
             decoder, self._admit, offsets=intake.offsets,
             dead_letters=self._dead_letters, tracing=telemetry.tracing, metrics=metrics,
-            stats=self.stats)
+            stats=self.stats, shares=self._shares)
         self._reporter = ProgressReporter(intake, budget=budget, dead_letters=self._dead_letters,
                                           parked=self._missing)
         self._lag = telemetry.lag_monitor(self._options.group or self._options.topic)
@@ -144,8 +148,17 @@ class SinkWorker:
         return None if isinstance(destination, NoRoute) else destination.applier
 
     def _admit(self, pending: PendingCommand) -> None:
-        """A command in: held for its HubSpot account, or dead-lettered when its account has
-        no usable install (app mode)."""
+        """A command in: held for its HubSpot account, left in Kafka while its account holds
+        its share (app mode, read again later), or dead-lettered when its account has no
+        usable install (app mode)."""
+        if self._shares is not None:
+            decision = self._shares.decide(pending.partition, pending.event.account,
+                                           pending.offset)
+            if decision is not Decision.TAKE:
+                self.stats["skipped"] += 1
+                if decision is Decision.SKIP:  # (a floor stays unfinished: no commit passes)
+                    self.intake.offsets.finished(pending.partition, pending.offset)
+                return
         destination = self._destinations.of(pending.event.account)
         if isinstance(destination, NoRoute):
             failure = CommandFailure(pending, Reason(destination.reason), destination.detail)
@@ -206,6 +219,8 @@ class SinkWorker:
             self._dispatcher.flush()
         except SinkInterrupted as exc:
             log.info("sink.interrupted reason=%s", exc)
+        if self._shares is not None:
+            self._shares.release()
         self.commit()
 
     def _poll_timeout(self) -> float:
@@ -309,6 +324,8 @@ class SinkWorker:
     def _forget(self, keys: list[Partition]) -> None:
         self.intake.offsets.forget(keys)
         self.intake.forget(keys)
+        if self._shares is not None:
+            self._shares.forget(keys)
         for key in keys:
             self.batcher.drop_partition(key)
             self._missing.parking.drop_partition(key)

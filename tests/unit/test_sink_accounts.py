@@ -87,13 +87,16 @@ class Accounts:
 
 def worker(commands: list[tuple[int, Command]], accounts: Accounts, *,
            max_poll_records: int = 500, max_wait_seconds: float = 1,
-           consumer: RealTimeConsumer | None = None) -> tuple[SinkWorker, Producer]:
+           consumer: RealTimeConsumer | None = None, max_buffered: int = 100_000,
+           max_held_per_account: int | None = None) -> tuple[SinkWorker, Producer]:
     clock = time.time
     if consumer is None:
         consumer = RealTimeConsumer(NoClock(), commands)  # type: ignore[arg-type]
     intake = Intake(consumer, SinkOptions(topic=TOPIC, dlq_topic=f"{TOPIC}.dlq",
                                           poll_seconds=0.01, landing_seconds=10,
-                                          drain_seconds=0.2, max_poll_records=max_poll_records),
+                                          drain_seconds=0.2, max_poll_records=max_poll_records,
+                                          max_buffered=max_buffered,
+                                          max_held_per_account=max_held_per_account),
                     stop=threading.Event(), clock=clock)
     destinations = Destinations(resolve=accounts.resolve,
                                 build=lambda route: accounts.build(route, intake))
@@ -187,3 +190,54 @@ def test_a_partial_batch_waits_to_fill_while_the_input_is_behind() -> None:
         sink.stop()
     assert len(hub.applied) == 3
     assert unread_when_sent == [0]  # not one attendance request before the backlog was read
+
+
+def interleaved(*streams: list[tuple[int, Command]]) -> list[tuple[int, Command]]:
+    return [c for group in zip(*streams, strict=True) for c in group]
+
+
+def test_an_account_stuck_at_its_share_leaves_the_buffer_to_the_others() -> None:
+    """acct-slow can send one request an hour; its commands beyond its share stay in Kafka,
+    so the global bound (40 held) never fills and acct-fast gets everything through; no
+    commit passes acct-slow's first record left in Kafka."""
+    accounts = Accounts(time.time)
+    slow, fast = commands_of("acct-slow", 1, 200), commands_of("acct-fast", 1, 200)
+    consumer = RealTimeConsumer(NoClock(), interleaved(slow, fast))  # type: ignore[arg-type]
+    sink, _ = worker([], accounts, consumer=consumer, max_buffered=40, max_held_per_account=10)
+    try:
+        step_until(sink, lambda: sink.stats["applied"] >= len(fast) + 1)  # + slow's upsert
+        sink.commit(force=True)
+        step_until(sink, lambda: 0 in consumer.committed)
+    finally:
+        sink.request_stop()
+        sink.stop()
+    assert len(accounts.hubspots["acct-fast"].applied) == 200
+    assert sink.batcher.held_by("acct-slow") <= 10
+    # the floor: acct-slow's first record left in Kafka, its 11th attendance command (the
+    # upsert went, 10 are held): offset 2 x 11 of the interleaved partition
+    assert consumer.committed[0] <= 2 * 11
+
+
+def test_an_account_read_again_gets_every_command_once_and_in_order() -> None:
+    """acct-slow drains slower than it is read: it skips and is read again many times, and
+    every person of it is applied exactly once, as is every person of acct-fast; the commit
+    reaches the end."""
+    accounts = Accounts(time.time)
+    accounts.hubspots["acct-slow"] = HubSpot(0.01)
+    accounts.limits["acct-slow"] = 10_000
+    slow, fast = commands_of("acct-slow", 2, 150), commands_of("acct-fast", 2, 150)
+    consumer = RealTimeConsumer(NoClock(), interleaved(slow, fast))  # type: ignore[arg-type]
+    sink, _ = worker([], accounts, consumer=consumer, max_buffered=60, max_held_per_account=8)
+    try:
+        step_until(sink, lambda: sink.stats["applied"] >= len(slow) + len(fast))
+        sink.commit(force=True)
+        step_until(sink, lambda: consumer.committed == consumer.ends)
+    finally:
+        sink.request_stop()
+        sink.stop()
+    assert consumer.seeks  # it was read again
+    for account in ("acct-slow", "acct-fast"):
+        applied = accounts.hubspots[account].applied
+        assert len(applied) == 2 * 150, account
+        assert all(len(interactions) == 1 for interactions in applied.values()), account
+    assert sink.stats["applied"] == len(slow) + len(fast)

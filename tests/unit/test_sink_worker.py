@@ -64,6 +64,13 @@ class Consumer:
         self.answers: list[list[TopicPartition]] = []
         self.ends = {p: len(q) for p, q in self.queues.items()}
         self.next = dict.fromkeys(self.queues, 0)
+        self.logs = {p: list(q) for p, q in self.queues.items()}  # every record, for seek
+        self.seeks: list[tuple[int, int]] = []
+
+    def seek(self, tp: TopicPartition) -> None:
+        """Read the partition again from ``tp.offset`` (what was fetched past it is gone)."""
+        self.seeks.append((tp.partition, tp.offset))
+        self.queues[tp.partition] = deque(self.logs[tp.partition][tp.offset:])
 
     def subscribe(self, topics: list[str], **callbacks: Any) -> None:
         callbacks["on_assign"](self, [TopicPartition(TOPIC, p) for p in self.queues])
