@@ -102,10 +102,12 @@ class Backfill:
         self.report = BackfillReport()
 
     def run(self) -> BackfillReport:
-        token = self.settings.hubspot.access_token
-        if token is None or not token.get_secret_value():
+        hubspot = self.settings.hubspot
+        token = hubspot.access_token
+        if hubspot.mode == "private-app" and (token is None or not token.get_secret_value()):
+            # (app mode: each account's install is its token; Settings checked that mode)
             raise ConfigError("CONNECTOR_HUBSPOT__ACCESS_TOKEN ([hubspot] access_token) is "
-                              "required to backfill into HubSpot")
+                              "required to backfill into HubSpot in private-app mode")
         started = self.clock()
         try:
             self._create_topics()
