@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
+from cryptography.fernet import Fernet
 
 from connector.config import Settings, load_settings
 from connector.kafka.reader import read_all
@@ -47,6 +48,29 @@ def pipeline_env(bootstrap: str, **overrides: str) -> dict[str, str]:
     return env
 
 
+def app_mode_env(bootstrap: str, sandbox_url: str, redirect: str, *, client_id: str,
+                 client_secret: str, app_id: int, link_secret: str,
+                 **overrides: str) -> dict[str, str]:
+    """:func:`pipeline_env` in app mode against a sandbox's OAuth app, with a fresh install
+    registry topic and encryption key; ``redirect``: serve's OAuth callback."""
+    return pipeline_env(
+        bootstrap,
+        CONNECTOR_TOPICS__INSTALLS=f"installs-{uuid.uuid4().hex[:8]}",
+        CONNECTOR_HUBSPOT__MODE="app",
+        CONNECTOR_HUBSPOT__BASE_URL=sandbox_url,
+        CONNECTOR_HUBSPOT__AUTHORIZE_URL=f"{sandbox_url}/oauth/authorize",
+        CONNECTOR_HUBSPOT__CLIENT_ID=client_id,
+        CONNECTOR_HUBSPOT__CLIENT_SECRET=client_secret,
+        CONNECTOR_HUBSPOT__APP_ID=str(app_id),
+        CONNECTOR_HUBSPOT__REDIRECT_URL=redirect,
+        CONNECTOR_INSTALLS__ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        CONNECTOR_INSTALLS__STATE_SECRET="test-state-secret-0123456789",
+        CONNECTOR_INSTALLS__INSTALL_LINK_SECRET=link_secret,
+        CONNECTOR_SERVE__KAFKA_CHECK_SECONDS="1",
+        CONNECTOR_TELEMETRY__METRICS="none",
+        **overrides)
+
+
 def settings_for(env: dict[str, str], **overrides: str) -> Settings:
     return load_settings({**env, **overrides})
 
@@ -55,6 +79,11 @@ def publish(settings: Settings, sample: Sample, create_topics: Callable[..., Any
     """Create the platform topics (3 partitions each) and publish the sample, raw framing."""
     create_topics(settings.topics.activity, 3, {"cleanup.policy": "delete"})
     create_topics(settings.topics.webinars, 3, {"cleanup.policy": "compact"})
+    publish_more(settings, sample)
+
+
+def publish_more(settings: Settings, sample: Sample) -> None:
+    """Publish the sample to the platform topics (made before), raw framing."""
     producer = Producer({**settings.kafka.producer_config(), "enable.idempotence": True,
                          "linger.ms": 20})
     publish_sample(

@@ -25,7 +25,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,8 +32,6 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from confluent_kafka import Producer
-from cryptography.fernet import Fernet
 
 from connector.cli import main
 from connector.config import Settings
@@ -49,18 +46,14 @@ from connector.runtime.sink import run_sink
 from connector.runtime.workers import run_workers
 from connector.sample import Sample, SampleSpec, generate
 from connector.sample.oracle import expected_outcome
-from connector.sample.publish import publish_sample
 from connector.sample.view import View, final_state
 from connector.sandbox.app import create_app
 from connector.sandbox.config import OAuthAppConfig, SandboxConfig
 from connector.sandbox.server import RunningSandbox, serve_in_thread
-from connector.serde.catalog import ACTIVITY_SCHEMA, WEBINAR_SCHEMA
-from connector.serde.codec import Framing
-from connector.serde.topic import TopicFormat, build_codec
 from tests.pipeline_helpers import (
-    CATALOG,
+    app_mode_env,
     decode_commands,
-    pipeline_env,
+    publish_more,
     settings_for,
     sink_caught_up,
     wait_for,
@@ -166,39 +159,17 @@ def world(kafka_bootstrap: str) -> Iterator[World]:
                                          access_token_ttl_seconds=20.0,
                                          request_log_size=100_000, window_limit=190)
     with serve_in_thread(create_app(config)) as sandbox:
-        env = pipeline_env(
-            kafka_bootstrap,
-            CONNECTOR_TOPICS__INSTALLS=f"installs-{uuid.uuid4().hex[:8]}",
-            CONNECTOR_HUBSPOT__MODE="app",
-            CONNECTOR_HUBSPOT__BASE_URL=sandbox.url,
-            CONNECTOR_HUBSPOT__AUTHORIZE_URL=f"{sandbox.url}/oauth/authorize",
-            CONNECTOR_HUBSPOT__CLIENT_ID=CLIENT_ID,
-            CONNECTOR_HUBSPOT__CLIENT_SECRET=CLIENT_SECRET,
-            CONNECTOR_HUBSPOT__APP_ID=str(APP_ID),
-            CONNECTOR_HUBSPOT__REDIRECT_URL=redirect_url(serve_url),
-            CONNECTOR_INSTALLS__ENCRYPTION_KEYS=Fernet.generate_key().decode(),
-            CONNECTOR_INSTALLS__STATE_SECRET="e2e-state-secret-0123456789",
-            CONNECTOR_INSTALLS__INSTALL_LINK_SECRET=LINK_SECRET,
+        env = app_mode_env(
+            kafka_bootstrap, sandbox.url, redirect_url(serve_url), client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET, app_id=APP_ID, link_secret=LINK_SECRET,
             CONNECTOR_INSTALLS__REFRESH_MARGIN_SECONDS="5",
             CONNECTOR_NORMALIZER__IDLE_PUNCTUATION_SECONDS="2",
             CONNECTOR_SINK__LINGER_MS="100",
             # a small share: accounts skip and are read again (seek) on the real broker
-            CONNECTOR_SINK__MAX_HELD_PER_ACCOUNT=str(SHARE),
-            CONNECTOR_SERVE__KAFKA_CHECK_SECONDS="1",
-            CONNECTOR_TELEMETRY__METRICS="none")
+            CONNECTOR_SINK__MAX_HELD_PER_ACCOUNT=str(SHARE))
         settings = settings_for(env)
         with serving(settings, sock), httpx.Client(follow_redirects=False, timeout=30) as http:
             yield World(sandbox, settings, env, serve_url, http)
-
-
-def publish(settings: Settings, sample: Sample) -> None:
-    producer = Producer({**settings.kafka.producer_config(), "enable.idempotence": True,
-                         "linger.ms": 20})
-    publish_sample(
-        producer, sample, activity_topic=settings.topics.activity,
-        webinar_topic=settings.topics.webinars,
-        activity_encoder=build_codec(TopicFormat(Framing.RAW, ACTIVITY_SCHEMA), "a", CATALOG),
-        webinar_encoder=build_codec(TopicFormat(Framing.RAW, WEBINAR_SCHEMA), "w", CATALOG))
 
 
 def commands_of(settings: Settings, account: str, webinars: set[str]) -> set[tuple[int, int]]:
@@ -254,7 +225,7 @@ def test_every_account_reaches_its_own_hubspot_account(world: World, create_topi
     started_ms = int(time.time() * 1000)
     create_topic(settings.topics.activity, 3, {"cleanup.policy": "delete"})
     create_topic(settings.topics.webinars, 3, {"cleanup.policy": "compact"})
-    publish(settings, first.sample)
+    publish_more(settings, first.sample)
     stop = threading.Event()
     workers = threading.Thread(target=run_workers, daemon=True, args=(
         settings, {"normalizer": run_normalizer, "sink": run_sink}, stop))
@@ -274,7 +245,7 @@ def test_every_account_reaches_its_own_hubspot_account(world: World, create_topi
         assert world.cli("accounts", "revoke", OPERATOR_REVOKED)["status"] == "revoked"
         # An operator's revoke reaches the sink through the registry topic, within a poll:
         # what it applied of the account before then stays applied, the rest is dead-lettered
-        publish(settings, second.sample)
+        publish_more(settings, second.sample)
         stopped = (UNINSTALLED, OPERATOR_REVOKED)
         flowing = tuple(a for a in installed if a not in stopped)
         both = combined(first, second)

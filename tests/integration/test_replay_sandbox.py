@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from confluent_kafka import Producer
 
 from connector.cli import main
 from connector.cli.replay import replay_group
@@ -24,14 +23,16 @@ from connector.runtime.sink import run_sink
 from connector.runtime.workers import run_workers
 from connector.sample import Sample, SampleSpec, generate
 from connector.sample.oracle import expected_outcome
-from connector.sample.publish import publish_sample
 from connector.sample.view import create_known_contacts, hubspot_view
 from connector.sandbox import SandboxConfig, create_app
 from connector.sandbox.server import serve_in_thread
-from connector.serde.catalog import ACTIVITY_SCHEMA, WEBINAR_SCHEMA
-from connector.serde.codec import Framing
-from connector.serde.topic import TopicFormat, build_codec
-from tests.pipeline_helpers import CATALOG, pipeline_env, publish, settings_for, wait_for
+from tests.pipeline_helpers import (
+    pipeline_env,
+    publish,
+    publish_more,
+    settings_for,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -142,15 +143,6 @@ def test_replaying_topics_into_a_sandbox_that_holds_their_data_changes_nothing(
 
     run_pipeline(replayed, "the replay to go through normalizer and sink")
     assert snapshot(url, by_vid) == before
-
-
-def publish_more(settings: Settings, sample: Sample) -> None:
-    producer = Producer({**settings.kafka.producer_config(), "enable.idempotence": True})
-    publish_sample(
-        producer, sample, activity_topic=settings.topics.activity,
-        webinar_topic=settings.topics.webinars,
-        activity_encoder=build_codec(TopicFormat(Framing.RAW, ACTIVITY_SCHEMA), "a", CATALOG),
-        webinar_encoder=build_codec(TopicFormat(Framing.RAW, WEBINAR_SCHEMA), "w", CATALOG))
 
 
 def test_backfill_sends_its_range_and_leaves_nothing_behind(

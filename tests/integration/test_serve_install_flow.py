@@ -6,8 +6,6 @@ every instance reads it. A link the platform did not sign goes nowhere."""
 
 from __future__ import annotations
 
-import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,27 +13,24 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 
-from connector.asgi_server import bind_socket
 from connector.config import Settings
+from connector.demo.installs import authorize, local_socket, redirect_url, serving
 from connector.hubspot.oauth import READ_SCOPE, WRITE_SCOPE
 from connector.installs.links import LinkSigner
 from connector.installs.registry import open_registry
 from connector.sandbox.app import create_app
 from connector.sandbox.config import OAuthAppConfig, SandboxConfig
 from connector.sandbox.server import serve_in_thread
-from connector.serve import INSTALL_PATH, build_serve, run_serve
-from tests.pipeline_helpers import pipeline_env, read_topic, settings_for
+from connector.serve import INSTALL_PATH
+from tests.pipeline_helpers import app_mode_env, read_topic, settings_for
 
 pytestmark = pytest.mark.integration
 
 APP_ID = 4004
 CLIENT_ID = "it-client-id-4004"
 CLIENT_SECRET = "it-client-secret-4004"
-STATE_SECRET = "it-state-secret-0123456789"
 LINK_SECRET = "it-platform-link-secret-0123456789"
-KEY = Fernet.generate_key().decode()
 GUARD = 30.0  # longest wait for the broker or a server: a guard, never a timing
 HUB_A, HUB_B, HUB_DECLINED = 70000001, 70000002, 70000003
 
@@ -54,16 +49,8 @@ class Stack:
         """Open the install link and approve (or decline) on the sandbox's authorize page as
         account ``hub_id``: the callback URL HubSpot sends the browser to."""
         link = LinkSigner(LINK_SECRET).sign(account, ttl_seconds=600)  # as the platform does
-        start = self.http.get(link.url(self.serve_url))
-        assert start.status_code == 302, start.text
-        authorize = start.headers["location"]
-        assert authorize.startswith(f"{self.sandbox_url}/oauth/authorize?")
-        extra = f"&hub_id={hub_id}" + ("&decline=1" if decline else "")
-        approved = self.http.get(authorize + extra)
-        assert approved.status_code == 302, approved.text
-        callback: str = approved.headers["location"]
-        assert callback.startswith(self.settings.hubspot.redirect_url or "?")
-        return callback
+        return authorize(self.http, self.serve_url, link.url(self.serve_url), hub_id,
+                         decline=decline)
 
     def installs_topic(self) -> list[Any]:
         return read_topic(self.bootstrap, self.settings.topics.installs, GUARD)
@@ -71,51 +58,18 @@ class Stack:
 
 @pytest.fixture
 def stack(kafka_bootstrap: str) -> Iterator[Stack]:
-    sock = bind_socket("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    redirect = f"http://localhost:{port}/hubspot/oauth/callback"  # HubSpot: no IP hosts
+    sock, serve_url = local_socket()
+    redirect = redirect_url(serve_url)  # HubSpot: no IP hosts
     oauth_app = OAuthAppConfig(app_id=APP_ID, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
                                redirect_uris=(redirect,),
                                scopes=frozenset({READ_SCOPE, WRITE_SCOPE}))
     sandbox_app = create_app(SandboxConfig.multi_account(3, oauth_apps=(oauth_app,)))
     with serve_in_thread(sandbox_app) as sandbox:
-        settings = settings_for(pipeline_env(
-            kafka_bootstrap,
-            CONNECTOR_TOPICS__INSTALLS=f"installs-{uuid.uuid4().hex[:8]}",
-            CONNECTOR_HUBSPOT__MODE="app",
-            CONNECTOR_HUBSPOT__BASE_URL=sandbox.url,
-            CONNECTOR_HUBSPOT__AUTHORIZE_URL=f"{sandbox.url}/oauth/authorize",
-            CONNECTOR_HUBSPOT__CLIENT_ID=CLIENT_ID,
-            CONNECTOR_HUBSPOT__CLIENT_SECRET=CLIENT_SECRET,
-            CONNECTOR_HUBSPOT__APP_ID=str(APP_ID),
-            CONNECTOR_HUBSPOT__REDIRECT_URL=redirect,
-            CONNECTOR_INSTALLS__ENCRYPTION_KEYS=KEY,
-            CONNECTOR_INSTALLS__STATE_SECRET=STATE_SECRET,
-            CONNECTOR_INSTALLS__INSTALL_LINK_SECRET=LINK_SECRET,
-            CONNECTOR_SERVE__KAFKA_CHECK_SECONDS="1",
-            CONNECTOR_TELEMETRY__METRICS="none"))
-        stop = threading.Event()
-        served = build_serve(settings, stop)
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                run_serve(served, sock, stop)
-            except BaseException as exc:  # reported by the fixture, not lost in the thread
-                failure.append(exc)
-
-        thread = threading.Thread(target=run, name="serve-under-test", daemon=True)
-        thread.start()
-        try:
-            with httpx.Client(follow_redirects=False, timeout=GUARD) as http:
-                yield Stack(settings, f"http://localhost:{port}", sandbox.url, http,
-                            kafka_bootstrap)
-        finally:
-            stop.set()
-            thread.join(GUARD)
-            sock.close()
-        assert not thread.is_alive(), "serve did not stop"
-        assert failure == []
+        settings = settings_for(app_mode_env(
+            kafka_bootstrap, sandbox.url, redirect, client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET, app_id=APP_ID, link_secret=LINK_SECRET))
+        with serving(settings, sock), httpx.Client(follow_redirects=False, timeout=GUARD) as http:
+            yield Stack(settings, serve_url, sandbox.url, http, kafka_bootstrap)
 
 
 def sandbox_installs(stack: Stack, hub_id: int) -> list[dict[str, Any]]:
