@@ -3,9 +3,10 @@
 On the real broker and the sandbox (one OAuth app, five hub ids): ten platform accounts install
 the app through the real HTTP flow (the platform's signed link, HubSpot's authorize page,
 `connector serve`'s OAuth callback), two by two into the same HubSpot account; one is linked to a
-private-app token with `connector accounts link`; one never installs. Access tokens live 20 s
-and are refreshed ahead of expiry, and once during the first phase every live token is expired
-at once, so requests in flight meet 401 EXPIRED_AUTHENTICATION and refresh. The pipeline
+private-app token with `connector accounts link`; one never installs. Access tokens live 60 s
+and are not refreshed ahead of expiry, and every live token is expired at once during the
+first phase and again before the second, so requests meet 401 EXPIRED_AUTHENTICATION, refresh
+and go again. The pipeline
 (normalizer and sink, app mode) carries two phases of webinars per account; between them one
 account's HubSpot uninstalls the app and an operator revokes another account, whose HubSpot
 account stays installed for the platform account sharing it.
@@ -156,13 +157,14 @@ def world(kafka_bootstrap: str) -> Iterator[World]:
                                redirect_uris=(redirect_url(serve_url),),
                                scopes=frozenset({READ_SCOPE, WRITE_SCOPE}))
     config = SandboxConfig.multi_account(hub_ids=HUBS[1:], oauth_apps=(oauth_app,),
-                                         access_token_ttl_seconds=20.0,
+                                         access_token_ttl_seconds=60.0,
                                          request_log_size=100_000, window_limit=190)
     with serve_in_thread(create_app(config)) as sandbox:
         env = app_mode_env(
             kafka_bootstrap, sandbox.url, redirect_url(serve_url), client_id=CLIENT_ID,
             client_secret=CLIENT_SECRET, app_id=APP_ID, link_secret=LINK_SECRET,
-            CONNECTOR_INSTALLS__REFRESH_MARGIN_SECONDS="5",
+            # no refresh ahead of expiry: every expiry, natural or forced, meets a 401
+            CONNECTOR_INSTALLS__REFRESH_MARGIN_SECONDS="0",
             CONNECTOR_NORMALIZER__IDLE_PUNCTUATION_SECONDS="2",
             CONNECTOR_SINK__LINGER_MS="100",
             # a small share: accounts skip and are read again (seek) on the real broker
@@ -243,6 +245,10 @@ def test_every_account_reaches_its_own_hubspot_account(world: World, create_topi
             json={"app_id": APP_ID})
         assert uninstalled.status_code == 200, uninstalled.text
         assert world.cli("accounts", "revoke", OPERATOR_REVOKED)["status"] == "revoked"
+        # every access token the sink holds dies before the second phase: its first requests
+        # meet 401 EXPIRED_AUTHENTICATION, refresh, and are sent again
+        assert world.http.post(f"{sandbox.url}/_sandbox/tokens/expire").json()["expired"] >= 1
+        logged_before_second = len(list(sandbox.app.sandbox.request_log))
         # An operator's revoke reaches the sink through the registry topic, within a poll:
         # what it applied of the account before then stays applied, the rest is dead-lettered
         publish_more(settings, second.sample)
@@ -286,25 +292,26 @@ def test_every_account_reaches_its_own_hubspot_account(world: World, create_topi
         assert redriven["sent"] == dead, redriven
         wait_for(lambda: world.matches(both, installed), GUARD,
                  "the redriven accounts to show both phases")
-
-        # a new customer installs and backfills what it published before
-        world.install(NO_INSTALL, BACKFILLED_HUB)
-        logged = len(list(sandbox.app.sandbox.request_log))
-        backfill = CliRunner().invoke(main, [
-            "replay", "backfill", "--from", format_ms(started_ms - 60_000),
-            "--account", NO_INSTALL, "--execute", "--timeout", str(int(GUARD))], env=world.env)
-        assert backfill.exit_code == 0, backfill.output
-        assert world.shown(NO_INSTALL) == both[NO_INSTALL]
-        sent = [r for r in list(sandbox.app.sandbox.request_log)[logged:]
-                if "marketing" in str(r.get("path", ""))]
-        assert sent and {r["hubId"] for r in sent} == {BACKFILLED_HUB}  # no other hub's
     finally:
         stop.set()
         workers.join(60)
     assert not workers.is_alive()
 
+    # a new customer installs and backfills what it published before (the live workers
+    # stopped: every request to HubSpot from here on is the backfill's)
+    world.install(NO_INSTALL, BACKFILLED_HUB)
+    logged = len(list(sandbox.app.sandbox.request_log))
+    backfill = CliRunner().invoke(main, [
+        "replay", "backfill", "--from", format_ms(started_ms - 60_000),
+        "--account", NO_INSTALL, "--execute", "--timeout", str(int(GUARD))], env=world.env)
+    assert backfill.exit_code == 0, backfill.output
+    assert world.shown(NO_INSTALL) == both[NO_INSTALL]
+    sent = [r for r in list(sandbox.app.sandbox.request_log)[logged:]
+            if "marketing" in str(r.get("path", ""))]
+    assert sent and {r["hubId"] for r in sent} == {BACKFILLED_HUB}  # no other hub's
+
     # the expired tokens met 401 EXPIRED_AUTHENTICATION, and the sink refreshed and went on
-    log = list(sandbox.app.sandbox.request_log)
+    log = list(sandbox.app.sandbox.request_log)[logged_before_second:]
     assert any(r.get("status") == 401 and "marketing" in str(r.get("path", "")) for r in log)
     assert letters_of(settings, NO_INSTALL) == no_install  # the redrive chose one account only
     # accounts went past their share and were read again (sought back) on the real broker
