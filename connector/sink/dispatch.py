@@ -211,8 +211,22 @@ class Dispatcher:
         account without one (taken to be dead-lettered); None: every event (one account)."""
         if self._destinations.is_single:
             return None
-        of = self._destinations.of
+        of = self._routes_now()
         return lambda event: (d := of(event.account)) in ready or isinstance(d, NoRoute)
+
+    def _routes_now(self) -> Callable[[str], Destination | NoRoute]:
+        """Destinations.of, each account resolved once for the question asked now (a take
+        asks it of every lane; resolving reads the install and its token's state)."""
+        of = self._destinations.of
+        known: dict[str, Destination | NoRoute] = {}
+
+        def lookup(account: str) -> Destination | NoRoute:
+            found = known.get(account)
+            if found is None:
+                found = known[account] = of(account)
+            return found
+
+        return lookup
 
     def _spare(self, ready: dict[Destination, int]) -> bool | Callable[[EventKey], bool]:
         """Whether an event's account has slots to spare (see :meth:`_is_spare`)."""
@@ -225,7 +239,7 @@ class Dispatcher:
         # that shared capacity: no account's budget counts as spare then.
         spare = set() if self._behind() else {
             d for d, slots in ready.items() if self._is_spare(d, slots)}
-        of = self._destinations.of
+        of = self._routes_now()
         return lambda event: (d := of(event.account)) in spare or isinstance(d, NoRoute)
 
     def _held(self, destination: Destination) -> int:
