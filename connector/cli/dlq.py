@@ -66,6 +66,9 @@ def selection_options(func: F) -> F:
                           "5xx (repeatable)."),
         click.option("--webinar", "webinars", multiple=True, metavar="ID",
                      help="webinarId, matched against the record key (repeatable)."),
+        click.option("--backfill", "backfills", multiple=True, metavar="ID",
+                     help="Dead letters of this backfill's run (connector.errors.backfill; "
+                          "`connector replay backfill` prints its id). Repeatable."),
         click.option("--record", "records", multiple=True, metavar="PARTITION:OFFSET",
                      help="One dead letter by its position in the dead-letter topic, e.g. 0:12 "
                           "(repeatable)."),
@@ -86,7 +89,8 @@ def _selection(ctx: click.Context, now_ms: int, params: dict[str, Any]) -> Recor
         return RecordFilter.parse(now_ms=now_ms, reasons=params["reasons"],
                                   statuses=params["statuses"], webinars=params["webinars"],
                                   records=params["records"], since=params["since"],
-                                  until=params["until"], accounts=params["accounts"])
+                                  until=params["until"], accounts=params["accounts"],
+                                  backfills=params["backfills"])
     except FilterError as exc:
         raise click.UsageError(str(exc), ctx) from None
 

@@ -36,8 +36,32 @@ H_LAST_FAILURE = OURS + "last.failure"
 #: The platform account (a command's externalAccountId, a record's accountId) when the stage that
 #: dead-letters the record knows it; `connector dlq --account` reads it before decoding the value.
 H_ACCOUNT = OURS + "account"
+#: The backfill whose run dead-lettered the record (`connector replay backfill`'s id); absent for
+#: the live pipeline's dead letters. `connector dlq --backfill` selects by it.
+H_BACKFILL = OURS + "backfill"
+#: On a record a backfill copied: its offset in the topic it was copied from (the dead letter of
+#: a copy names the original record, not the deleted copy).
+H_ORIGIN_OFFSET = "connector.backfill.origin.offset"
 
 CONNECTOR_NAME = "webinar-hubspot-connector"
+
+
+def from_backfill(headers: Headers, *, backfill_id: str, topic: str) -> Headers:
+    """A backfill's dead letter of a copied record, named after the original: its source topic
+    ``topic`` and the original offset (the copy's ``H_ORIGIN_OFFSET``), marked ``H_BACKFILL``.
+    The copy's own headers (the origin offset) are dropped."""
+    origin = header_map(headers).get(H_ORIGIN_OFFSET)
+    out: list[tuple[str, bytes | None]] = []
+    for name, value in headers:
+        if name in (H_ORIGIN_OFFSET, H_BACKFILL):
+            continue
+        if name == H_TOPIC:
+            value = topic.encode()
+        elif name == H_OFFSET and origin is not None:
+            value = origin.encode()
+        out.append((name, value))
+    out.append((H_BACKFILL, backfill_id.encode()))
+    return out
 
 
 class Stage(StrEnum):

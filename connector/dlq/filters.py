@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 
-from connector.dlq.envelope import H_HTTP_STATUS, H_REASON, H_TIME
+from connector.dlq.envelope import H_BACKFILL, H_HTTP_STATUS, H_REASON, H_TIME
 from connector.dlq.record import DeadLetterRecord
 
 _UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -109,12 +109,14 @@ class RecordFilter:
     until_ms: int | None = None
     #: platform accounts (externalAccountId / accountId)
     accounts: frozenset[str] = frozenset()
+    #: backfill ids (connector.errors.backfill): dead letters of those backfills' runs
+    backfills: frozenset[str] = frozenset()
 
     @classmethod
     def parse(cls, *, now_ms: int, reasons: tuple[str, ...] = (), statuses: tuple[str, ...] = (),
               webinars: tuple[str, ...] = (), records: tuple[str, ...] = (),
               since: str | None = None, until: str | None = None,
-              accounts: tuple[str, ...] = ()) -> RecordFilter:
+              accounts: tuple[str, ...] = (), backfills: tuple[str, ...] = ()) -> RecordFilter:
         """From option values; raises FilterError naming the option that is wrong."""
         since_ms = _option_time("--since", since, now_ms)
         until_ms = _option_time("--until", until, now_ms)
@@ -137,8 +139,12 @@ class RecordFilter:
         if any(not a.strip() for a in accounts):
             raise FilterError("--account: expected a platform account id (a command's "
                               "externalAccountId, a record's accountId), got ''")
+        if any(not b.strip() for b in backfills):
+            raise FilterError("--backfill: expected a backfill id (connector.errors.backfill, "
+                              "as `connector replay backfill` printed it), got ''")
         return cls(frozenset(reasons), parsed_statuses, frozenset(webinars), parsed_records,
-                   since_ms, until_ms, frozenset(a.strip() for a in accounts))
+                   since_ms, until_ms, frozenset(a.strip() for a in accounts),
+                   frozenset(b.strip() for b in backfills))
 
     @property
     def is_everything(self) -> bool:
@@ -166,6 +172,8 @@ class RecordFilter:
     def _matches_headers(self, record: DeadLetterRecord) -> bool:
         headers = record.header_map
         if self.reasons and headers.get(H_REASON) not in self.reasons:
+            return False
+        if self.backfills and headers.get(H_BACKFILL) not in self.backfills:
             return False
         if self.statuses:
             status = _int_or_none(headers.get(H_HTTP_STATUS))

@@ -7,7 +7,9 @@ Everything runs on temporary copies, named after a backfill id, and is deleted a
     <commands>.backfill-<id>    the commands the temporary normalizer emits
     <commands>.backfill-<id>-accounts   with --account: the chosen accounts' commands only
     <normalizer group>.backfill-<id>, <sink group>.backfill-<id>   the temporary groups
-    and the temporary normalizer's changelogs and dead-letter topics
+    and the temporary normalizer's changelogs and dead-letter topics (what it rejected is
+    kept first in the live dead-letter topics, marked with the backfill's id:
+    connector.replay.dead_letters)
 
 1. plan: the offsets of --from and --to per partition (offsets_for_times; --to defaults to the
    end offsets taken now, so records arriving during the backfill are the live pipeline's);
@@ -53,6 +55,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from connector.config import Settings
+from connector.dlq.envelope import H_ORIGIN_OFFSET
 from connector.errors import ConfigError
 from connector.kafka import TopicSpec, clients, ensure_topics
 from connector.kafka.clients import KafkaException
@@ -60,6 +63,7 @@ from connector.kafka.protocols import ProducerClient
 from connector.replay import state as normalizer_state
 from connector.replay.backfill_plan import BackfillPlan, BackfillReport
 from connector.replay.cluster import TP, Cluster, read_ranges
+from connector.replay.dead_letters import keep_dead_letters
 from connector.replay.errors import ReplayError
 from connector.replay.progress import Progress
 from connector.runtime.table import WebinarTable
@@ -99,7 +103,7 @@ class Backfill:
         self.timeout = timeout
         self.clock = clock
         self.poll_seconds = poll_seconds
-        self.report = BackfillReport()
+        self.report = BackfillReport(backfill_id=plan.names.backfill_id)
 
     def run(self) -> BackfillReport:
         hubspot = self.settings.hubspot
@@ -168,8 +172,10 @@ class Backfill:
                 if topic == topics.webinars and message.offset() < plan.webinars[partition][0]:
                     webinar_start[partition] += 1
                 _, timestamp = message.timestamp()
+                headers = [*(message.headers() or []),
+                           (H_ORIGIN_OFFSET, str(message.offset()).encode())]
                 producer.produce(target[topic], key=message.key(), value=message.value(),
-                                 headers=message.headers() or None, partition=partition,
+                                 headers=headers, partition=partition,
                                  timestamp=timestamp if timestamp > 0 else 0,
                                  on_delivery=delivered)
                 producer.poll(0)
@@ -240,12 +246,8 @@ class Backfill:
                 ends[tp] = message.offset() + 1
                 counts[tp] = counts.get(tp, 0) + 1
             self.report.commands = sum(counts.values())
-        # Counted by reading them: offsets also number each transaction's commit marker.
-        dead = [tp for name in self.names.dead_letters if name in self.cluster.topics()
-                for tp in self.cluster.resolve_all(name)]
-        self.report.normalizer_dead_letters = sum(1 for _ in read_ranges(
-            self.settings.kafka,
-            dict(self.cluster.watermarks(dead, uncommitted=True))))
+        self.report.normalizer_dead_letters = keep_dead_letters(
+            self.settings, self.cluster, self.names, self.plan.accounts, self._check_stop)
         if not ends:
             return
         settings = self.settings

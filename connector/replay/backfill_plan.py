@@ -109,7 +109,10 @@ class BackfillPlan:
                   f"temporary topics: {', '.join(self.names.topics())}",
                   f"temporary groups: {self.names.normalizer_group}, {self.names.sink_group}",
                   f"HubSpot: {settings.hubspot.base_url}; failed commands go to "
-                  f"{settings.topics.commands_dlq}"]
+                  f"{settings.topics.commands_dlq}, rejected records to "
+                  f"{settings.topics.dlq_for(settings.topics.activity)} and "
+                  f"{settings.topics.dlq_for(settings.topics.webinars)}, marked "
+                  f"connector.errors.backfill={self.names.backfill_id}"]
         return lines
 
     def as_json(self) -> dict[str, Any]:
@@ -136,6 +139,8 @@ class BackfillReport:
     #: --account: commands that did not decode, so their account is unknown (not sent)
     undecodable: int = 0
     normalizer_dead_letters: int = 0
+    #: The backfill's id, which its dead letters carry.
+    backfill_id: str = ""
     seconds: float = 0.0
     cleanup_problems: list[str] = field(default_factory=list)
 
@@ -148,8 +153,10 @@ class BackfillReport:
             out.append(f"{self.undecodable} command(s) did not decode and were not sent "
                        "(their account is unknown)")
         if self.normalizer_dead_letters:
-            out.append(f"{self.normalizer_dead_letters} record(s) were rejected again by the "
-                       "normalizer (the live pipeline dead-lettered them already)")
+            out.append(f"{self.normalizer_dead_letters} record(s) rejected by the normalizer: "
+                       "dead-lettered to the live dead-letter topics with "
+                       f"connector.errors.backfill={self.backfill_id} (`connector dlq show "
+                       f"<topic> --backfill {self.backfill_id}`)")
         out += [f"cleanup: {p}" for p in self.cleanup_problems]
         return out
 

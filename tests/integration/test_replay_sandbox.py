@@ -15,6 +15,8 @@ from click.testing import CliRunner
 from connector.cli import main
 from connector.cli.replay import replay_group
 from connector.config import Settings
+from connector.dlq.envelope import H_BACKFILL, H_OFFSET, H_PARTITION, H_TOPIC, header_map
+from connector.kafka.reader import read_all
 from connector.normalize.rules import Identity, identify
 from connector.replay.cluster import Cluster, read_ranges
 from connector.replay.spec import format_ms
@@ -180,8 +182,20 @@ def test_backfill_sends_its_range_and_leaves_nothing_behind(
     both = snapshot(url, by_vid)
     assert both["final"] == predicted([first, second]), output  # the plan, if it ever fails
     # Counted as records (not offsets, which also number the transactions' commit markers).
-    guests = sum(not isinstance(identify(a["participant"]), Identity) for a in first.activities)
-    assert f"\n{guests} record(s) were rejected again" in output, output
+    guests = [a for a in first.activities if not isinstance(identify(a["participant"]), Identity)]
+    assert f"\n{len(guests)} record(s) rejected by the normalizer" in output, output
+    # ... and kept in the live dead-letter topic, naming the original records and the backfill
+    backfill_id = output.split("backfill ", 1)[1].split(":", 1)[0]
+    letters = [(header_map(m.headers()), m.value()) for m in read_all(
+        settings.kafka.consumer_config(), settings.topics.dlq_for(settings.topics.activity),
+        timeout=10)]
+    ours = [(h, value) for h, value in letters if h.get(H_BACKFILL) == backfill_id]
+    assert len(ours) == len(guests) > 0
+    assert {h[H_TOPIC] for h, _ in ours} == {settings.topics.activity}
+    originals = {(m.partition(), m.offset()): m.value() for m in read_all(
+        settings.kafka.consumer_config(), settings.topics.activity, timeout=10)}
+    assert all(originals.get((int(h[H_PARTITION]), int(h[H_OFFSET]))) == value
+               for h, value in ours)  # each names its original record, offset and all
 
     for roles in (["--topic", "activity"], ["--topic", "webinars"], []):
         code, output = cli(env, "backfill", "--from", start, *roles, "--execute",

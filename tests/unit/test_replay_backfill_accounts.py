@@ -3,7 +3,21 @@ sink reads; the report says what was left out. (The run itself: tests/integratio
 
 from __future__ import annotations
 
+import pytest
+
 from connector.config import Settings
+from connector.dlq.envelope import (
+    H_BACKFILL,
+    H_OFFSET,
+    H_ORIGIN_OFFSET,
+    H_PARTITION,
+    H_REASON,
+    H_TOPIC,
+    from_backfill,
+    header_map,
+)
+from connector.dlq.filters import FilterError, RecordFilter
+from connector.dlq.record import DeadLetterRecord
 from connector.replay.backfill_plan import BackfillPlan, BackfillReport, Names
 
 T0 = 1_767_261_600_000
@@ -43,3 +57,26 @@ def test_report_says_what_other_accounts_did_not_get() -> None:
     assert "left out 12 command(s) of other accounts" in lines
     assert "1 command(s) did not decode and were not sent (their account is unknown)" in lines
     assert not [line for line in BackfillReport(commands=7).lines() if "left out" in line]
+
+
+def test_a_backfills_dead_letter_names_the_original_record_and_the_backfill() -> None:
+    copied = [("traceparent", b"00-x"), (H_TOPIC, b"webinar.activity.backfill-abc"),
+              (H_PARTITION, b"2"), (H_OFFSET, b"7"), (H_ORIGIN_OFFSET, b"1042"),
+              (H_REASON, b"no-contact-identifier")]
+    headers = header_map(from_backfill(copied, backfill_id="abc", topic="webinar.activity"))
+    assert headers[H_TOPIC] == "webinar.activity"  # not the deleted copy
+    assert (headers[H_PARTITION], headers[H_OFFSET]) == ("2", "1042")  # the original record
+    assert headers[H_BACKFILL] == "abc" and H_ORIGIN_OFFSET not in headers
+    assert headers["traceparent"] == "00-x" and headers[H_REASON] == "no-contact-identifier"
+
+
+def test_dlq_selects_a_backfills_dead_letters_by_its_id() -> None:
+    def letter(*headers: tuple[str, bytes]) -> DeadLetterRecord:
+        return DeadLetterRecord("webinar.activity.dlq", 0, 0, None, None, list(headers))
+
+    ours, live = letter((H_BACKFILL, b"abc")), letter((H_REASON, b"no-contact-identifier"))
+    selection = RecordFilter.parse(now_ms=T0, backfills=("abc",))
+    assert selection.matches(ours) and not selection.matches(live)
+    assert not RecordFilter.parse(now_ms=T0, backfills=("other",)).matches(ours)
+    with pytest.raises(FilterError, match="--backfill"):
+        RecordFilter.parse(now_ms=T0, backfills=(" ",))
