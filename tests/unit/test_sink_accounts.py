@@ -81,8 +81,13 @@ class Accounts:
         client = HubSpotClient(route.bearer(), transport=httpx.MockTransport(
             self.hubspots[route.platform_account]))
         applier = Applier(client, budget=budget, policy=policy, clock=self.clock,
-                          sleep=intake.idle, on_latency=concurrency.observe, access_fatal=False)
+                          sleep=intake.idle, on_latency=concurrency.observe, access_fatal=False,
+                          **self.applier_options(route, budget))
         return Destination(route.account_key, applier, budget, concurrency)
+
+    def applier_options(self, route: Route, budget: RateBudget) -> dict[str, Any]:
+        """More of the Applier's keyword arguments (a subclass wires telemetry)."""
+        return {}
 
 
 def worker(commands: list[tuple[int, Command]], accounts: Accounts, *,

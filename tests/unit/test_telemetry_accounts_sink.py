@@ -6,7 +6,6 @@ running worker counts."""
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections import Counter
@@ -18,7 +17,6 @@ import pytest
 
 from connector.config import load_settings
 from connector.dlq.envelope import DeadLetter, Stage
-from connector.hubspot import HubSpotClient
 from connector.installs.model import Install
 from connector.installs.registry import InstallTable
 from connector.installs.routing import Route, private_key
@@ -26,7 +24,6 @@ from connector.runtime import sink as runtime_sink
 from connector.serde.record import SourceRecord
 from connector.serde.topic import TopicDecoder
 from connector.sink.accounts import Destination, Destinations
-from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
 from connector.sink.budget import RateBudget
 from connector.sink.dead_letters import DeadLetters
@@ -36,7 +33,6 @@ from connector.sink.offsets import AssignedOffsets
 from connector.sink.options import SinkOptions
 from connector.sink.park import ParkingLot
 from connector.sink.request import EventKey
-from connector.sink.retry import RetryPolicy
 from connector.sink.worker import SinkWorker
 from connector.telemetry import Telemetry
 from connector.telemetry.progress import ProgressWatch
@@ -152,22 +148,10 @@ class ObservedAccounts(Accounts):
         super().__init__(clock)
         self.telemetry = telemetry
 
-    def build(self, route: Route, intake: Intake) -> Destination:
-        self.built.append(route.account_key)
-        budget = RateBudget(window_limit=route.window_limit,
-                            window_seconds=route.window_seconds, daily_limit=None,
-                            clock=self.clock)
-        concurrency = Concurrency(4, initial=4)
-        policy = RetryPolicy(budget_seconds=60, clock=self.clock, sleep=intake.idle,
-                             base_seconds=0.001, cap_seconds=0.01, rng=random.Random(1))
-        client = HubSpotClient(route.bearer(), transport=httpx.MockTransport(
-            self.hubspots[route.platform_account]))
+    def applier_options(self, route: Route, budget: RateBudget) -> dict[str, Any]:
         metrics = self.telemetry.metrics
-        applier = Applier(client, budget=budget, policy=policy, clock=self.clock,
-                          sleep=intake.idle, on_latency=concurrency.observe, access_fatal=False,
-                          account=route.account_key, metrics=metrics)
         metrics.watch_account_budget(route.account_key, budget)
-        return Destination(route.account_key, applier, budget, concurrency)
+        return {"account": route.account_key, "metrics": metrics}
 
 
 def test_a_running_worker_counts_each_accounts_budget_429s_and_dead_letters() -> None:
