@@ -81,12 +81,17 @@ def pause_before(attempt: int) -> float:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """A Kafka error worth waiting out: retriable, or one of a cluster that is away."""
+    """A Kafka error worth waiting out: retriable, or one of a cluster that is away (or whose
+    brokers are all still fenced: CreateTopics on a KRaft broker that has just restarted, until
+    its first heartbeat to the controller)."""
     if not isinstance(exc, KafkaException) or not exc.args:
         return False
     error = exc.args[0]
-    return isinstance(error, KafkaError) and (error.retriable()
-                                              or error.code() in _TRANSIENT_CODES)
+    if not isinstance(error, KafkaError):
+        return False
+    return (error.retriable() or error.code() in _TRANSIENT_CODES
+            or (error.code() == KafkaError.INVALID_REPLICATION_FACTOR
+                and "fenced" in error.str()))
 
 
 def until_available(call: Callable[[float], T], *, what: str, servers: str,

@@ -101,7 +101,7 @@ class GroupPositions(Protocol):
 
 class TransactionalMember(GroupMember, GroupPositions, Protocol):
     """The normalizer's consumer: its offsets go into its producer's transactions, and it
-    leaves the group (unsubscribe) before closing when the worker stops."""
+    leaves the group (unsubscribe) before closing, when the worker stops or restarts it."""
 
     def unsubscribe(self) -> None: ...
 

@@ -28,7 +28,7 @@ from typing import Any, cast
 
 from connector import native
 from connector.config import NormalizerSettings, TopicSettings
-from connector.kafka.clients import KafkaException
+from connector.kafka.clients import KafkaException, TopicPartition
 from connector.kafka.lifecycle import close_within, pause_before
 from connector.kafka.protocols import (
     TransactionalMember,
@@ -81,6 +81,29 @@ class NormalizerParts:
     wait: ClusterWait
 
 
+class MemberCallbacks:
+    """One consumer's ``on_assign`` / ``on_revoke`` (and ``on_lost``): the worker's
+    `RebalanceHandler` until `retire`, then nothing (confluent-kafka still assigns or unassigns
+    for a callback that does not)."""
+
+    def __init__(self, handler: RebalanceHandler) -> None:
+        self._handler: RebalanceHandler | None = handler
+
+    def on_assign(self, consumer: object, partitions: list[TopicPartition]) -> None:
+        handler = self._handler
+        if handler is not None:
+            handler.on_assign(consumer, partitions)
+
+    def on_revoke(self, consumer: object, partitions: list[TopicPartition]) -> None:
+        handler = self._handler
+        if handler is not None:
+            handler.on_revoke(consumer, partitions)
+
+    def retire(self) -> None:
+        """From now on the consumer's rebalances (its leave, its close) leave the state alone."""
+        self._handler = None
+
+
 class NormalizerWorker:
     """Runs until `stop` is set; call `run()`."""
 
@@ -119,8 +142,10 @@ class NormalizerWorker:
     def _start_and_run(self) -> None:
         wait = self.parts.wait
         partitions = wait.until_available("topic metadata", self.clients.partition_counts)
-        self.clients.create_missing(normalizer_topics(
-            self.topics, self.parts.changelogs, partitions, self.options.partitions))
+        topics = normalizer_topics(self.topics, self.parts.changelogs, partitions,
+                                   self.options.partitions)
+        # asked again while a broker restarts, as the metadata above (creating is idempotent)
+        wait.until_available("topic creation", lambda: self.clients.create_missing(topics))
         self.progress.waiting_on("webinar-table")
         reader = wait.until_available("the webinars topic", lambda: self.clients.webinar_table(
             self.topics.webinars, self.parts.webinar_decoder, self.table))
@@ -136,18 +161,26 @@ class NormalizerWorker:
             self.parts.commits.close()
             close_within(reader.close, CLOSE_SECONDS, "webinar-table")
 
-    def _consumer(self) -> TransactionalMember:
+    def _consumer(self) -> tuple[TransactionalMember, MemberCallbacks]:
         consumer = self.clients.group_member()
-        rebalance = self.parts.rebalance
+        callbacks = MemberCallbacks(self.parts.rebalance)
         consumer.subscribe([self.topics.activity, self.topics.webinars],
-                           on_assign=rebalance.on_assign, on_revoke=rebalance.on_revoke,
-                           on_lost=rebalance.on_revoke)
-        return consumer
+                           on_assign=callbacks.on_assign, on_revoke=callbacks.on_revoke,
+                           on_lost=callbacks.on_revoke)
+        return consumer, callbacks
 
     def _run_consumer(self, reader: WebinarTableReader) -> None:
         """One consumer's life: join, restore, loop; on RestartNeeded drop the state and
-        leave the next call to rejoin (static membership gets the same partitions back)."""
-        consumer = self._consumer()
+        leave the next call to rejoin (it restores from the changelogs).
+
+        Either way the consumer leaves the group here, on this thread, before it is closed:
+        close() runs on a helper thread (`close_within`) and serves whatever rebalance is still
+        pending, and an assignment arriving while a cooperative consumer closes can hang the
+        close (librdkafka #4527) inside confluent-kafka's fallback (incremental_)assign, which
+        holds the GIL: the whole process stops. And once its loop is over a consumer's
+        callbacks no longer reach the worker's state (`MemberCallbacks.retire`): from close()
+        they would restore and drop partitions concurrently with the next consumer's."""
+        consumer, callbacks = self._consumer()
         commits = self.parts.commits
         try:
             assert commits.producer is not None
@@ -155,10 +188,11 @@ class NormalizerWorker:
             commits.await_commit()
             self._restarts = 0
         except RestartNeeded as exc:
+            callbacks.retire()  # its state is dropped: nothing to restore, nothing to conclude
             self._restart_after(exc)
         finally:
-            if self.stop.is_set():
-                self._leave_group(consumer)
+            self._leave_group(consumer)
+            callbacks.retire()
             close_within(consumer.close, CLOSE_SECONDS, "normalizer-consumer")
 
     def _restart_after(self, exc: RestartNeeded) -> None:
@@ -174,9 +208,9 @@ class NormalizerWorker:
             self.stop.wait(pause_before(self._restarts))
 
     def _leave_group(self, consumer: TransactionalMember) -> None:
-        """Stopping: leave the group now, so the partitions move at once. A static member's
-        close() does not leave (KIP-345: a restart takes its partitions back), but an
-        unsubscribe does, once its revocation is served by a poll."""
+        """Leave the group now (stopping: the partitions move at once; restarting: no rebalance
+        is left for close() to serve). A static member's close() does not leave (KIP-345), but
+        an unsubscribe does, once its revocation is served by a poll."""
         try:
             consumer.unsubscribe()
             deadline = time.monotonic() + CLOSE_SECONDS

@@ -78,8 +78,9 @@ class NormalizerClients:
         metadata = admin(self.kafka).list_topics(timeout=10)
         return {name: len(topic.partitions) for name, topic in metadata.topics.items()}
 
-    def create_missing(self, specs: list[TopicSpec]) -> None:
-        ensure_topics(self.kafka.client_config(), specs)
+    def create_missing(self, specs: list[TopicSpec]) -> list[str]:
+        """Create those of ``specs`` that do not exist yet; returns the names created."""
+        return ensure_topics(self.kafka.client_config(), specs)
 
     def webinar_table(self, topic: str, decoder: TopicDecoder,
                       table: WebinarTable) -> WebinarTableReader:

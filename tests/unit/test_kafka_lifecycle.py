@@ -56,6 +56,22 @@ def test_an_error_that_is_not_the_cluster_being_away_raises_at_once() -> None:
     assert len(calls) == 1 and not is_transient(denied) and is_transient(TRANSPORT)
 
 
+def test_a_kraft_broker_still_fenced_after_its_restart_is_waited_for() -> None:
+    """CreateTopics right after a broker restart (the chaos run: a worker starting meanwhile);
+    a replication factor that the cluster cannot meet is still an error at once."""
+    fenced = KafkaException(KafkaError(
+        KafkaError.INVALID_REPLICATION_FACTOR,
+        "Unable to replicate the partition 1 time(s): All brokers are currently fenced."))
+    too_many = KafkaException(KafkaError(
+        KafkaError.INVALID_REPLICATION_FACTOR,
+        "Unable to replicate the partition 3 time(s): The target replication factor of 3 "
+        "cannot be reached because only 1 broker(s) are registered."))
+    calls, call = _failing(fenced)
+    assert until_available(call, what="x", servers="h:1", give_up_seconds=60,
+                           stop=threading.Event(), sleep=lambda _s: None) == "metadata"
+    assert len(calls) == 2 and is_transient(fenced) and not is_transient(too_many)
+
+
 def test_stop_ends_the_wait_with_none() -> None:
     stop = threading.Event()
     stop.set()
