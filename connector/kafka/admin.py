@@ -119,7 +119,9 @@ def _auto_create(client_config: clients.Source, specs: list[TopicSpec],
 
     librdkafka's mock cluster (`connector demo` without Java) names no controller among its
     brokers; it creates a topic, with its default partition count and no topic config, the
-    first time a producer asks for it.
+    first time a producer asks for it. A real broker may name none for a moment while it
+    restarts: a topic not auto-created is then a transient error, asked again by callers that
+    wait for the cluster (``until_available``).
     """
     producer = clients.producer(client_config, {"allow.auto.create.topics": True,
                                                 "enable.idempotence": False})
@@ -127,8 +129,12 @@ def _auto_create(client_config: clients.Source, specs: list[TopicSpec],
     for spec in specs:
         topic = producer.list_topics(spec.name, timeout=timeout).topics.get(spec.name)
         if topic is None or topic.error is not None:
-            raise ConnectorError(f"topic {spec.name} could not be created: the cluster has no "
-                                 f"controller and did not auto-create it ({topic and topic.error})")
+            # NOT_CONTROLLER: worth waiting out (lifecycle.is_transient). A real broker names
+            # no controller for a moment while it restarts, then CreateTopics works again.
+            raise KafkaException(KafkaError(
+                KafkaError.NOT_CONTROLLER,
+                f"topic {spec.name} could not be created: the cluster names no controller (a "
+                f"broker restarting?) and did not auto-create it ({topic and topic.error})"))
         created.append(spec.name)
         log.warning("topic_auto_created topic=%s partitions=%s reason=no-controller "
                     "wanted_partitions=%s wanted_config=%s", spec.name, len(topic.partitions),
