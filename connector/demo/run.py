@@ -150,20 +150,6 @@ def wait_until(done: Callable[[], bool], timeout: float, runner: threading.Threa
     return False
 
 
-def wait_for_prediction(url: str, by_vid: set[int], predicted: View, timeout: float,
-                        runner: threading.Thread) -> View:
-    """What the sandbox shows once it matches ``predicted``, or at ``timeout`` seconds, or when
-    ``runner`` (the workers) has ended."""
-    shown: list[View] = [{}]
-
-    def matches() -> bool:
-        shown[0] = hubspot_view(url, by_vid)[0]
-        return shown[0] == predicted
-
-    wait_until(matches, timeout, runner)
-    return shown[0]
-
-
 def dead_letter_topics(settings: Settings) -> list[str]:
     """The dead-letter topics: the platform topics' and the commands'."""
     return [settings.topics.dlq_for(settings.topics.activity),
