@@ -162,11 +162,15 @@ def reference_commands(settings: Settings) -> Counter[str]:
     return ids
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float, what: str,
+             explain: Callable[[], str] | None = None) -> None:
+    """Poll ``condition`` until true; on timeout fail with ``what`` (and ``explain()``: what
+    was still missing)."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            detail = f" ({explain()})" if explain is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
         time.sleep(0.5)
 
 

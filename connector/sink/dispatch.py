@@ -32,7 +32,7 @@ from connector.sink.flight import Flight, InlineExecutor, sliced_sleep
 from connector.sink.interrupts import Interrupts
 from connector.sink.missing import MissingEvents
 from connector.sink.offsets import AssignedOffsets
-from connector.sink.outcome import ApplyOutcome, CommandFailure, Reason
+from connector.sink.outcome import ApplyOutcome, CommandFailure
 from connector.sink.reporting import BudgetGauge
 from connector.sink.request import EventKey
 from connector.sink.work import AttendanceBatch, Partition, Work, operation_of, partition_of
@@ -277,8 +277,7 @@ class Dispatcher:
         """Dead-letter a taken work item whose account has no usable HubSpot install (it was
         revoked, or lost its scopes, while the work was held)."""
         self._batcher.landed(work)
-        reason = Reason(no_route.reason)
-        failures = [CommandFailure(p, reason, no_route.detail) for p in work.items]
+        failures = [CommandFailure.no_route(p, no_route) for p in work.items]
         key = partition_of(work)
         if key in self._offsets:
             self._settle(key, ApplyOutcome(failed=failures))

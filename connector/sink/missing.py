@@ -5,7 +5,10 @@ event (except upserts, which may create it) are parked in the
 :class:`~connector.sink.park.ParkingLot`. Due events are probed (one GET each, under the rate
 budget); an event found — by a probe or by an upsert that succeeded — is released and its
 commands go back to the batcher in order. An event still missing after the retry budget
-dead-letters every parked command as ``event-not-found``.
+dead-letters every parked command as ``event-not-found``. An event whose platform account lost
+its install meanwhile (app mode: revoked, uninstalled) is not probed: its parked commands are
+dead-lettered at its next probe with the install's reason, as a command read then would be, so
+they never hold their partition's commits back for the retry budget.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from connector.hubspot.errors import HubSpotHTTPError, NotFoundError
+from connector.installs import NoRoute
 from connector.sink.apply import Applier
 from connector.sink.batch import Batcher
 from connector.sink.dead_letters import DeadLetters
@@ -34,7 +38,7 @@ class MissingEvents:
     """Parks the commands of missing events, probes for the events, releases or expires them."""
 
     def __init__(self, parking: ParkingLot, *, batcher: Batcher,
-                 applier: Callable[[EventKey], Applier | None],
+                 applier: Callable[[EventKey], Applier | NoRoute],
                  offsets: AssignedOffsets, dead_letters: DeadLetters, tracing: Tracing,
                  gauge: BudgetGauge, progress: ProgressWatch, stats: Counter[str]) -> None:
         self.parking = parking
@@ -90,18 +94,28 @@ class MissingEvents:
         for parked in self.parking.due():
             if not parked.items or parked.items[0].partition not in self._offsets:
                 continue
-            applier = self._applier(parked.event)  # None: its account has no route now
+            applier = self._applier(parked.event)
+            if isinstance(applier, NoRoute):
+                self._refuse(parked.event, applier)
+                continue
             with self._tracing.sink_batch([p.source for p in parked.items],
                                           operation="get_event"):
-                found = applier.lookup(parked.event, parked.items) if applier else None
+                found = applier.lookup(parked.event, parked.items)
             self._gauge.report()
             self._progress.progressed()
             if found:
                 self.release(parked.event)
                 continue
-            self.parking.probed(parked.event, applier.last_lookup_error if applier else None)
+            self.parking.probed(parked.event, applier.last_lookup_error)
             if self.parking.is_expired(parked.event):
                 self._expire(parked.event)
+
+    def _refuse(self, event: EventKey, no_route: NoRoute) -> None:
+        items = self.parking.release(event)
+        log.info("sink.event_refused event=%s account=%s dead_lettered=%s reason=%s",
+                 event.event, event.account, len(items), no_route.reason)
+        for pending in items:
+            self._dead_letters.send(CommandFailure.no_route(pending, no_route).dead_letter())
 
     def _expire(self, event: EventKey) -> None:
         error = self.parking.last_error(event)

@@ -19,7 +19,7 @@ from connector.hubspot import (
     StandardError,
     UnexpectedResponseError,
 )
-from connector.installs import InstallError, InstallRevoked, InstallUnreadable
+from connector.installs import InstallError, InstallRevoked, InstallUnreadable, NoRoute
 from connector.redact import mask_emails
 from connector.sink.request import EventKey, attendance_of, subject_of
 from connector.sink.retry import Disposition, classify
@@ -87,6 +87,11 @@ class CommandFailure:
     category: str | None = None
     correlation_id: str | None = None
     stage: Stage = Stage.SINK
+
+    @classmethod
+    def no_route(cls, pending: PendingCommand, no_route: NoRoute) -> CommandFailure:
+        """Its platform account has no usable HubSpot install (app mode)."""
+        return cls(pending, Reason(no_route.reason), no_route.detail)
 
     @classmethod
     def from_error(cls, pending: PendingCommand, reason: Reason,

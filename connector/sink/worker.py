@@ -62,7 +62,7 @@ from connector.sink.flight import Concurrency
 from connector.sink.intake import Intake
 from connector.sink.missing import MissingEvents
 from connector.sink.offsets import AssignedOffsets
-from connector.sink.outcome import CommandFailure, Reason
+from connector.sink.outcome import CommandFailure
 from connector.sink.park import ParkingLot
 from connector.sink.reporting import BudgetGauge, ProgressReporter
 from connector.sink.request import EventKey
@@ -143,9 +143,9 @@ class SinkWorker:
         self._lag = telemetry.lag_monitor(self._options.group or self._options.topic)
         self._closing = False
 
-    def _applier_of(self, event: EventKey) -> Applier | None:
+    def _applier_of(self, event: EventKey) -> Applier | NoRoute:
         destination = self._destinations.of(event.account)
-        return None if isinstance(destination, NoRoute) else destination.applier
+        return destination if isinstance(destination, NoRoute) else destination.applier
 
     def _admit(self, pending: PendingCommand) -> None:
         """A command in: held for its HubSpot account, left in Kafka while its account holds
@@ -161,8 +161,7 @@ class SinkWorker:
                 return
         destination = self._destinations.of(pending.event.account)
         if isinstance(destination, NoRoute):
-            failure = CommandFailure(pending, Reason(destination.reason), destination.detail)
-            self._dead_letters.send(failure.dead_letter())
+            self._dead_letters.send(CommandFailure.no_route(pending, destination).dead_letter())
             self.stats["no_route"] += 1
             return
         self._missing.admit(pending)

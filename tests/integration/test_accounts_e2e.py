@@ -263,8 +263,14 @@ def test_every_account_reaches_its_own_hubspot_account(world: World, create_topi
             return (world.matches(both, flowing) and sink_caught_up(settings)
                     and sources(letters_of(settings, UNINSTALLED)) == phase_two(UNINSTALLED))
 
+        def unsettled() -> str:
+            behind = [a for a in flowing if world.shown(a) != both[a]]
+            missing = len(phase_two(UNINSTALLED) - sources(letters_of(settings, UNINSTALLED)))
+            return (f"accounts not at the oracle: {behind}; sink caught up: "
+                    f"{sink_caught_up(settings)}; {UNINSTALLED} dead letters missing: {missing}")
+
         wait_for(settled, GUARD, "the others to show both phases, the uninstalled account's "
-                                 "second phase to be dead-lettered")
+                                 "second phase to be dead-lettered", unsettled)
         assert phase_two(UNINSTALLED)
         assert sources(letters_of(settings, OPERATOR_REVOKED)) <= phase_two(OPERATOR_REVOKED)
         assert world.shown(UNINSTALLED) == first.predicted[UNINSTALLED]

@@ -246,3 +246,39 @@ def test_an_account_read_again_gets_every_command_once_and_in_order() -> None:
         assert len(applied) == 2 * 150, account
         assert all(len(interactions) == 1 for interactions in applied.values()), account
     assert sink.stats["applied"] == len(slow) + len(fast)
+
+
+class WithoutEvents(HubSpot):
+    """No event exists but those upserted: a look-up of another one is a 404."""
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(404, json={
+                "status": "error", "message": "Event not found", "category": "OBJECT_NOT_FOUND",
+                "correlationId": "c"})
+        return super().__call__(request)
+
+
+def test_commands_parked_for_a_missing_event_of_an_account_that_lost_its_install_go_at_once(
+        ) -> None:
+    """Attendance whose event HubSpot does not have is parked and probed, for up to the retry
+    budget (60 s here). Once its account's install is revoked, nothing can create the event:
+    the parked commands are dead-lettered at the next probe with the install's reason, and
+    the partition's commit is no longer held back."""
+    accounts = Accounts(time.time)
+    accounts.hubspots["acct-fast"] = WithoutEvents(0.001)
+    orphans = [(0, Command("acct-fast-w9", "acct-fast", Attendance(
+        "REGISTERED", None, f"p{n}@acct-fast.io", T0 + n))) for n in range(3)]
+    consumer = RealTimeConsumer(NoClock(), orphans)  # type: ignore[arg-type]
+    sink, producer = worker([], accounts, consumer=consumer)
+    try:
+        step_until(sink, lambda: sink.stats["parked"] >= len(orphans))
+        accounts.revoked.add("acct-fast")
+        step_until(sink, lambda: len(producer.delivered) >= len(orphans), seconds=30)
+        sink.commit(force=True)
+        step_until(sink, lambda: consumer.committed == consumer.ends, seconds=30)
+    finally:
+        sink.request_stop()
+        sink.stop()
+    assert {(h[H_REASON], h[H_ACCOUNT]) for h in letters(producer)} == {
+        (b"hubspot-install-revoked", b"acct-fast")}
