@@ -21,6 +21,7 @@ The confluent-kafka names the rest of the connector needs (``TopicPartition``, `
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -55,6 +56,7 @@ __all__ = [
     "TopicPartition",
     "admin",
     "consumer",
+    "produce_waiting",
     "producer",
     "read_committed_consumer",
     "transactional_producer",
@@ -94,6 +96,23 @@ def producer(source: Source, properties: Mapping[str, Any] | None = None) -> Pro
     """An idempotent producer: retries neither duplicate nor reorder a partition's records."""
     return Producer({**for_producer(_base(source)), "enable.idempotence": True,
                      **(properties or {})})
+
+
+def produce_waiting(client: Any, timeout: float = 60.0, **record: Any) -> None:
+    """``client.produce(**record)``, waiting while its local queue is full (``BufferError``:
+    a bulk copy outruns the broker) for deliveries to drain it; KafkaException (_QUEUE_FULL)
+    when it is still full after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.produce(**record)
+            return
+        except BufferError:
+            if time.monotonic() >= deadline:
+                raise KafkaException(KafkaError(
+                    KafkaError._QUEUE_FULL,
+                    f"the producer's queue stayed full for {timeout:.0f}s")) from None
+            client.poll(0.1)
 
 
 def transactional_producer(source: Source, transactional_id: str,

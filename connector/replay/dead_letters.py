@@ -67,8 +67,9 @@ def keep_dead_letters(settings: Settings, cluster: Cluster, names: Names,
                                   topic=source))
                 if account_of is not None and account_of(record) not in (*accounts, None):
                     continue  # another account's: this backfill sent it nothing
-                producer.produce(record.topic, key=record.key, value=record.value,
-                                 headers=record.headers, on_delivery=delivered)
+                clients.produce_waiting(producer, topic=record.topic, key=record.key,
+                                        value=record.value, headers=record.headers,
+                                        on_delivery=delivered)
                 producer.poll(0)
                 kept += 1
         if producer.flush(60) or failures:

@@ -236,7 +236,8 @@ def commit_with_state(client_config: clients.Source, group: str, transactional_i
             producer.begin_transaction()
             for (topic, partition), items in sorted(entries.items()):
                 for key, value in changelog.records(items):
-                    producer.produce(topic, key=key, value=value, partition=partition)
+                    clients.produce_waiting(producer, topic=topic, key=key, value=value,
+                                            partition=partition)
                     producer.poll(0)
             producer.send_offsets_to_transaction(
                 [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())],

@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from connector.config import KafkaSettings
+from connector.kafka import clients
 from connector.kafka.logs import CLIENT_LOGGER, client_logger
 from connector.kafka.roles import (
     CONSUMER_ONLY_PROPERTIES,
@@ -205,3 +206,35 @@ def test_a_line_without_a_thread_name_and_other_records_of_the_logger() -> None:
     assert first.endswith(' librdkafka facility=FAIL client=rdkafka#consumer-2 '
                           'text="broker down"'), first
     assert second.endswith(" connector.kafka.client something else=1"), second
+
+
+class FullQueue:
+    """A producer whose local queue is full for its first ``full`` produce() calls."""
+
+    def __init__(self, full: int) -> None:
+        self.full = full
+        self.produced: list[dict[str, object]] = []
+        self.polls = 0
+
+    def produce(self, **record: object) -> None:
+        if self.full:
+            self.full -= 1
+            raise BufferError("Local: Queue full")
+        self.produced.append(record)
+
+    def poll(self, timeout: float) -> int:
+        self.polls += 1
+        return 0
+
+
+def test_produce_waiting_lets_deliveries_drain_a_full_queue() -> None:
+    producer = FullQueue(full=2)
+    clients.produce_waiting(producer, topic="t", value=b"v")
+    assert producer.produced == [{"topic": "t", "value": b"v"}]
+    assert producer.polls == 2
+
+
+def test_produce_waiting_gives_up_with_a_kafka_error_when_the_queue_stays_full() -> None:
+    with pytest.raises(clients.KafkaException) as raised:
+        clients.produce_waiting(FullQueue(full=10 ** 9), timeout=0.0, topic="t", value=b"v")
+    assert raised.value.args[0].code() == clients.KafkaError._QUEUE_FULL
