@@ -219,6 +219,14 @@ class SinkSettings(Section):
     max_in_flight: Annotated[int, Field(ge=1, le=256)] = 64
 
 
+class ReplaySettings(Section):
+    """`connector replay backfill`."""
+
+    #: Commands a backfill holds at most while it plans their order (connector.replay.planned):
+    #: a range with more is planned in several passes over the commands, never more in memory.
+    plan_held_commands: PositiveInt = 200_000
+
+
 class TelemetrySettings(Section):
     """Traces, metrics and logs (connector.telemetry)."""
 
@@ -341,6 +349,7 @@ class Settings(Section):
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     installs: InstallsSettings = Field(default_factory=InstallsSettings)
+    replay: ReplaySettings = Field(default_factory=ReplaySettings)
 
     @model_validator(mode="after")
     def _app_mode_complete(self) -> Settings:

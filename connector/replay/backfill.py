@@ -51,7 +51,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from connector.config import Settings
@@ -65,11 +65,10 @@ from connector.replay.backfill_plan import BackfillPlan, BackfillReport
 from connector.replay.cluster import TP, Cluster, read_ranges
 from connector.replay.dead_letters import keep_dead_letters
 from connector.replay.errors import ReplayError
+from connector.replay.planned import PlannedCommands, plan_commands
 from connector.replay.progress import Progress
 from connector.runtime.table import WebinarTable
 from connector.runtime.workers import Worker, pipeline_workers
-from connector.serde.record import Decoded, SourceRecord
-from connector.serde.topic import TopicCodecs
 
 __all__ = ["Backfill", "BackfillInterrupted"]
 
@@ -136,8 +135,7 @@ class Backfill:
             TopicSpec(self.names.activity, activity, config=dict(_KEEP)),
             TopicSpec(self.names.webinars, webinars, config=dict(_KEEP)),
             TopicSpec(self.names.commands, commands, config=dict(_KEEP)),
-            *([TopicSpec(self.names.account_commands, commands, config=dict(_KEEP))]
-              if self.names.account_commands else []),
+            TopicSpec(self.names.planned, commands, config=dict(_KEEP)),
             TopicSpec(self.names.activity_changelog, activity, config=compact),
             TopicSpec(self.names.webinars_changelog, webinars, config=compact),
             *[TopicSpec(name, commands) for name in self.names.dead_letters],
@@ -174,10 +172,11 @@ class Backfill:
                 _, timestamp = message.timestamp()
                 headers = [*(message.headers() or []),
                            (H_ORIGIN_OFFSET, str(message.offset()).encode())]
-                producer.produce(target[topic], key=message.key(), value=message.value(),
-                                 headers=headers, partition=partition,
-                                 timestamp=timestamp if timestamp > 0 else 0,
-                                 on_delivery=delivered)
+                clients.produce_waiting(producer, topic=target[topic], key=message.key(),
+                                        value=message.value(), headers=headers,
+                                        partition=partition,
+                                        timestamp=timestamp if timestamp > 0 else 0,
+                                        on_delivery=delivered)
                 producer.poll(0)
                 counts[(target[topic], partition)] += 1
                 progress.update(progress.done + 1)
@@ -231,76 +230,40 @@ class Backfill:
         self._run_until(run, temp, "normalize", self.names.normalizer_group, starts, copy_ends)
 
     def _apply(self) -> None:
-        ends: dict[TP, int] = {}
-        counts: dict[TP, int] = {}
         tps = self.cluster.resolve_all(self.names.commands)
         # The end of the log: the normalizer's last commit may still be writing its markers
         # (its offsets are visible first), and the last stable offset would end the read short.
         marks = self.cluster.watermarks(tps, uncommitted=True)
-        commands = read_ranges(self.settings.kafka, {tp: (0, marks[tp][1]) for tp in tps})
-        if self.names.account_commands:
-            ends = self._copy_accounts(commands, self.names.account_commands)
-        else:
-            for message in commands:
-                tp = (message.topic(), message.partition())
-                ends[tp] = message.offset() + 1
-                counts[tp] = counts.get(tp, 0) + 1
-            self.report.commands = sum(counts.values())
+        planned = self._plan({tp: marks[tp][1] for tp in tps}, self.names.planned)
+        ends = planned.written
         self.report.normalizer_dead_letters = keep_dead_letters(
             self.settings, self.cluster, self.names, self.plan.accounts, self._check_stop)
         if not ends:
             return
         settings = self.settings
         temp = settings.model_copy(update={
-            "topics": settings.topics.model_copy(update={
-                "commands": self.names.account_commands or self.names.commands}),
+            "topics": settings.topics.model_copy(update={"commands": self.names.planned}),
             "sink": settings.sink.model_copy(update={"group_id": self.names.sink_group}),
         })
         run = self._sink or pipeline_workers()["sink"]
         self._run_until(run, temp, "apply", self.names.sink_group, {tp: 0 for tp in ends}, ends)
 
-    def _copy_accounts(self, commands: Iterable[Any], target: str) -> dict[TP, int]:
-        """Copy the chosen accounts' commands (partition, key, value, headers kept) to the
-        topic the sink reads; returns its end offsets (the copy is not transactional: one
-        offset per command)."""
-        accounts = frozenset(self.plan.accounts)
-        decoder = TopicCodecs.from_settings(self.settings).decoder(self.settings.topics.commands)
-        ends: dict[TP, int] = {}
-        failures: list[str] = []
-        others = undecodable = 0
-
-        def delivered(error: Any, _message: Any) -> None:
-            if error is not None:
-                failures.append(str(error))
-
-        producer: ProducerClient = clients.producer(self.settings.kafka, {"linger.ms": 20})
-        try:
-            for message in commands:
-                self._check_stop()
-                result = decoder.decode(SourceRecord.from_message(message))
-                if not isinstance(result, Decoded):
-                    undecodable += 1
-                    continue
-                if result.value.get("externalAccountId") not in accounts:
-                    others += 1
-                    continue
-                partition = message.partition()
-                _, timestamp = message.timestamp()
-                producer.produce(target, key=message.key(), value=message.value(),
-                                 headers=message.headers() or None, partition=partition,
-                                 timestamp=timestamp if timestamp > 0 else 0,
-                                 on_delivery=delivered)
-                producer.poll(0)
-                ends[(target, partition)] = ends.get((target, partition), 0) + 1
-            if producer.flush(60) or failures:
-                raise ReplayError(f"copying the accounts' commands failed: "
-                                  f"{failures[:3] or 'timed out'}")
-        except KafkaException as exc:
-            raise ReplayError(f"copying the accounts' commands failed: {exc.args[0]}") from exc
-        self.report.commands = sum(ends.values())
-        self.report.other_accounts = others
-        self.report.undecodable = undecodable
-        return ends
+    def _plan(self, source: dict[TP, int], target: str | None) -> PlannedCommands:
+        """The commands in planned order (connector.replay.planned) to ``target``; the
+        report says what the plan costs (None: only count)."""
+        planned = plan_commands(
+            self.settings, source, target,
+            accounts=frozenset(self.plan.accounts) if self.plan.accounts else None,
+            max_held=self.settings.replay.plan_held_commands, check_stop=self._check_stop)
+        report = self.report
+        report.commands = planned.commands
+        report.other_accounts = planned.other_accounts if self.plan.accounts else None
+        report.undecodable = planned.undecodable if self.plan.accounts else 0
+        report.requests = planned.count
+        log.info("backfill_planned id=%s commands=%s requests=%s inputs_per_request=%.1f "
+                 "waves=%s", self.names.backfill_id, planned.commands, planned.count.requests,
+                 planned.count.inputs_per_request, planned.waves)
+        return planned
 
     # -- running a worker until its group's committed offsets reach the ends -----------------
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from connector.config import Settings
 from connector.replay.cluster import TP, Cluster
+from connector.replay.requests import RequestCount
 from connector.replay.spec import format_ms
 from connector.replay.state import ACTIVITY, WEBINARS
 from connector.runtime import changelog
@@ -32,11 +33,11 @@ class Names:
     activity_changelog: str
     webinars_changelog: str
     dead_letters: tuple[str, ...]
-    #: --account: the chosen accounts' commands, copied from `commands` for the sink
-    account_commands: str | None = None
+    #: the commands in planned order (connector.replay.planned), which the sink reads
+    planned: str
 
     @classmethod
-    def for_id(cls, settings: Settings, backfill_id: str, *, by_account: bool = False) -> Names:
+    def for_id(cls, settings: Settings, backfill_id: str) -> Names:
         suffix = f".backfill-{backfill_id}"
         topics = settings.topics
         activity, webinars = topics.activity + suffix, topics.webinars + suffix
@@ -46,12 +47,11 @@ class Names:
                    changelog.changelog_topic(group, activity),
                    changelog.changelog_topic(group, webinars),
                    (topics.dlq_for(activity), topics.dlq_for(webinars)),
-                   topics.commands + suffix + "-accounts" if by_account else None)
+                   topics.commands + suffix + "-planned")
 
     def topics(self) -> list[str]:
         return [self.activity, self.webinars, self.commands, self.activity_changelog,
-                self.webinars_changelog, *self.dead_letters,
-                *([self.account_commands] if self.account_commands else [])]
+                self.webinars_changelog, *self.dead_letters, self.planned]
 
 
 @dataclass
@@ -139,6 +139,8 @@ class BackfillReport:
     #: --account: commands that did not decode, so their account is unknown (not sent)
     undecodable: int = 0
     normalizer_dead_letters: int = 0
+    #: What the planned order costs in requests (connector.replay.requests)
+    requests: RequestCount | None = None
     #: The backfill's id, which its dead letters carry.
     backfill_id: str = ""
     seconds: float = 0.0
@@ -147,6 +149,8 @@ class BackfillReport:
     def lines(self) -> list[str]:
         out = [f"re-ran {self.copied} record(s) (state from {self.warm_records} earlier), "
                f"sent {self.commands} command(s) to HubSpot in {self.seconds:.1f}s"]
+        if self.requests is not None:
+            out.append(request_plan_line(self.requests))
         if self.other_accounts is not None:
             out.append(f"left out {self.other_accounts} command(s) of other accounts")
         if self.undecodable:
@@ -159,6 +163,13 @@ class BackfillReport:
                        f"<topic> --backfill {self.backfill_id}`)")
         out += [f"cleanup: {p}" for p in self.cleanup_problems]
         return out
+
+
+def request_plan_line(count: RequestCount) -> str:
+    """What the plan sends: requests, how full, and how long at the budget."""
+    return (f"planned {count.requests:,} request(s): {count.attendance_requests:,} attendance "
+            f"request(s) of {count.inputs_per_request:.1f} input(s) on average (at most "
+            f"{count.max_inputs}), {count.event_requests:,} event request(s)")
 
 
 def plan_backfill(settings: Settings, cluster: Cluster, from_ms: int, to_ms: int | None,
@@ -186,8 +197,7 @@ def plan_backfill(settings: Settings, cluster: Cluster, from_ms: int, to_ms: int
         return out
 
     return BackfillPlan(
-        from_ms, to_ms, roles, Names.for_id(settings, backfill_id or uuid.uuid4().hex[:8],
-                                            by_account=bool(accounts)),
+        from_ms, to_ms, roles, Names.for_id(settings, backfill_id or uuid.uuid4().hex[:8]),
         ranges(activity_tps, ACTIVITY in roles), ranges(webinars_tps, WEBINARS in roles),
         {tp[1]: marks[tp][0] for tp in activity_tps},
         {tp[1]: marks[tp][0] for tp in webinars_tps}, tuple(dict.fromkeys(accounts)))

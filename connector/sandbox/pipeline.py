@@ -233,7 +233,10 @@ async def _injected_fault(
     base: dict[str, str],
 ) -> Response | None:
     """The answer of the fault the sandbox's knobs inject now (after its latency), or None."""
-    decision = sandbox.faults.decide(name, sandbox.now(), await _inputs(request, sandbox, name))
+    inputs = await _inputs(request, sandbox, name)
+    if inputs:
+        entry["inputs"] = inputs  # (counted when the latency model needs it)
+    decision = sandbox.faults.decide(name, sandbox.now(), inputs)
     if decision.latency:
         # config.sleep is asyncio.sleep: the held request leaves the event loop to the others
         await sandbox.config.sleep(decision.latency)

@@ -5,8 +5,9 @@ only when the rate budget has a free slot, and :meth:`Batcher.take` then hands o
 work item that may go now:
 
 * Attendance is grouped by :class:`GroupKey` (event, state, identifier kind). A group is sealed
-  when it holds ``max_inputs`` commands, when an event command of its event arrives, or when
-  :meth:`~Batcher.take` chooses it. Nothing is sealed on a timer.
+  when it holds ``max_inputs`` commands, when an event command of its event arrives, when
+  :meth:`~Batcher.take` chooses it, or after a command a backfill's plan marks as its group's
+  last (:data:`~connector.sink.work.H_PLAN_SEAL`). Nothing is sealed on a timer.
 * Order only matters within an event (a person is a person *of an event*; an event command is
   about its own attendance), so each event has a *lane*: a FIFO of sealed work, applied
   strictly in sealing order, and its open groups, which may go only once its FIFO is empty.
@@ -47,6 +48,7 @@ from connector.sink.work import (
     Work,
     partition_of,
     person_name,
+    seals_its_group,
 )
 
 Predicate = Callable[[PendingCommand], bool]
@@ -118,7 +120,7 @@ class Batcher:
         group.items.append(pending)
         group.persons.add(person[1])
         self._persons.joined(person, key)
-        if len(group.items) >= self.max_inputs:
+        if len(group.items) >= self.max_inputs or seals_its_group(pending):
             self._seal(key)
 
     def _seal(self, key: GroupKey) -> None:

@@ -24,6 +24,15 @@ from connector.sink.request import (
 Partition = tuple[str, int]
 #: A person of one event: who per-person ordering is about.
 PersonKey = tuple[EventKey, str]
+#: A backfill's planned commands (connector.replay.planned): on the last command of its batch
+#: group in the event, so the group is sealed (sent) then instead of waiting to fill.
+H_PLAN_SEAL = "connector.plan.seal"
+
+
+def seals_its_group(pending: PendingCommand) -> bool:
+    """The command is the last its batch group will get (a backfill's plan says so)."""
+    headers = pending.source.headers  # most often empty: no generator then (a hot path)
+    return bool(headers) and any(key == H_PLAN_SEAL for key, _ in headers)
 
 
 @dataclass(eq=False, slots=True)

@@ -243,7 +243,7 @@ def test_backfill_for_one_account_sends_only_its_events_and_attendance(
     assert code == 0, output
     plan = json.loads(output)
     assert plan["accounts"] == ["acct-a"] and plan["records"] == records
-    assert any(t.endswith("-accounts") for t in plan["temporary_topics"])
+    assert any(t.endswith("-planned") for t in plan["temporary_topics"])
 
     code, output = cli(env, "backfill", "--from", start, "--account", "acct-a", "--execute",
                        "--timeout", "90")

@@ -25,25 +25,23 @@ SETTINGS = Settings()
 
 
 def plan(accounts: tuple[str, ...]) -> BackfillPlan:
-    names = Names.for_id(SETTINGS, "abc", by_account=bool(accounts))
+    names = Names.for_id(SETTINGS, "abc")
     return BackfillPlan(T0, T0 + 3_600_000, ("activity", "webinars"), names,
                         {0: (10, 25)}, {0: (3, 4)}, {0: 0}, {0: 0}, accounts)
 
 
-def test_names_add_the_accounts_commands_topic_only_with_accounts() -> None:
-    commands = SETTINGS.topics.commands
-    plain, filtered = plan(()).names, plan(("acct-a",)).names
-    assert plain.account_commands is None
-    assert filtered.account_commands == f"{commands}.backfill-abc-accounts"
-    assert filtered.topics() == [*plain.topics(), f"{commands}.backfill-abc-accounts"]
-    assert all(".backfill-abc" in t for t in filtered.topics())  # deleted with the others
+def test_the_sink_reads_the_planned_commands_topic_deleted_with_the_others() -> None:
+    names = plan(("acct-a",)).names
+    assert names.planned == f"{SETTINGS.topics.commands}.backfill-abc-planned"
+    assert names.planned in names.topics()
+    assert all(".backfill-abc" in t for t in names.topics())
 
 
 def test_dry_run_names_the_accounts() -> None:
     filtered = plan(("acct-a", "acct-b"))
     text = "\n".join(filtered.describe(SETTINGS))
     assert "accounts: acct-a, acct-b (every record of the range is normalized" in text
-    assert f"{SETTINGS.topics.commands}.backfill-abc-accounts" in text
+    assert f"{SETTINGS.topics.commands}.backfill-abc-planned" in text
     assert filtered.as_json()["accounts"] == ["acct-a", "acct-b"]
     assert filtered.as_json()["records"] == 16
     assert "accounts:" not in "\n".join(plan(()).describe(SETTINGS))

@@ -12,7 +12,7 @@ from connector.serde.record import SourceRecord
 from connector.sink.batch import Batcher
 from connector.sink.offsets import OffsetTracker
 from connector.sink.request import EventKey, IdentifierKind
-from connector.sink.work import AttendanceBatch, EventWork, PendingCommand, Work
+from connector.sink.work import H_PLAN_SEAL, AttendanceBatch, EventWork, PendingCommand, Work
 
 
 class Clock:
@@ -77,6 +77,18 @@ def test_a_full_group_is_sealed_at_max_inputs() -> None:
         b.add(pending(att("REGISTERED", f"p{n}@x.io")))
     ready = drain(b)
     assert [len(w.items) for w in ready] == [3, 3]
+    assert len(b) == 1
+
+
+def test_a_group_is_sealed_after_the_command_a_backfills_plan_marks_as_its_last() -> None:
+    b = Batcher(max_inputs=100, linger_seconds=60, clock=Clock())
+    for n in range(3):
+        b.add(pending(att("REGISTERED", f"p{n}@x.io")))
+    last = pending(att("REGISTERED", "p3@x.io"))
+    last.source.headers.append((H_PLAN_SEAL, b"1"))
+    b.add(last)
+    b.add(pending(att("REGISTERED", "p4@x.io")))
+    assert [len(w.items) for w in drain(b)] == [4]  # sealed at the mark, not at 100
     assert len(b) == 1
 
 
