@@ -20,10 +20,12 @@ from typing import Any
 import click
 
 from connector.cli.common import reports_errors, settings_from
+from connector.config import Settings
 from connector.replay.backfill_plan import BackfillPlan, BackfillReport, plan_backfill
+from connector.replay.cluster import Cluster
 from connector.replay.plan import Kind, Strategy, format_table
 from connector.replay.reset import ResetOutcome, ResetRequest, reset
-from connector.replay.run import open_cluster, run_backfill
+from connector.replay.run import open_cluster, resume_backfill, run_backfill
 from connector.replay.spec import (
     DATETIME_EXAMPLE,
     DURATION_EXAMPLE,
@@ -207,8 +209,9 @@ def _strategy(to_earliest: bool, to_latest: bool, to_datetime: int | None,
 
 
 @replay_group.command("backfill")
-@click.option("--from", "from_ms", type=TIME, required=True,
-              help=f"Start: a datetime ({DATETIME_EXAMPLE}) or a duration ago (2h, PT30M).")
+@click.option("--from", "from_ms", type=TIME, default=None,
+              help=f"Start: a datetime ({DATETIME_EXAMPLE}) or a duration ago (2h, PT30M). "
+                   "Required unless --resume.")
 @click.option("--to", "to_ms", type=TIME, default=None,
               help="End (exclusive), same forms; default: the end offsets when it starts.")
 @click.option("--topic", "roles", type=click.Choice(["activity", "webinars"]), multiple=True,
@@ -218,14 +221,23 @@ def _strategy(to_earliest: bool, to_latest: bool, to_datetime: int | None,
               help="Send only this platform account's commands (externalAccountId, the "
                    "records' accountId) to HubSpot; repeatable. Default: every account.")
 @click.option("--execute", is_flag=True, help="Run it (default: only show the plan).")
+@click.option("--requests", "count_requests", is_flag=True,
+              help="Dry run: also count the requests it would send, their inputs and the "
+                   "time at the rate limit (copies and normalizes the range into temporary "
+                   "topics, deleted after; nothing goes to HubSpot).")
+@click.option("--resume", "resume_id", metavar="ID", default=None,
+              help="Go on with backfill ID, killed before it could clean up (its temporary "
+                   "topics are still there): what HubSpot acknowledged is not sent again. "
+                   "With --execute; takes no other range option.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan (and result) as JSON.")
 @click.option("--timeout", default=3600.0, show_default=True, type=click.FloatRange(min=1),
               help="Seconds each step may take before the backfill gives up (and cleans up).")
 @click.pass_context
 @reports_errors
-def backfill_command(ctx: click.Context, from_ms: int, to_ms: int | None,
+def backfill_command(ctx: click.Context, from_ms: int | None, to_ms: int | None,
                      roles: tuple[str, ...], accounts: tuple[str, ...], execute: bool,
-                     as_json: bool, timeout: float) -> None:
+                     count_requests: bool, resume_id: str | None, as_json: bool,
+                     timeout: float) -> None:
     """Re-send a time range to HubSpot, leaving the live normalizer and sink groups alone.
 
     Copies the range's records to temporary topics, rebuilds the normalizer state as of the
@@ -240,6 +252,10 @@ def backfill_command(ctx: click.Context, from_ms: int, to_ms: int | None,
     With --account, every record of the range is still normalized (the normalizer's stream
     time follows all of them, as live), but only that account's commands reach HubSpot: what
     a new install wants, e.g. --account acct-7 --from 7d.
+    The sink gets the commands in planned order, one webinar after another, each request as
+    full as HubSpot's rules allow (each person's order kept); the plan's request count is
+    printed before it sends. Killed (SIGKILL, a lost machine) rather than stopped, it leaves its
+    temporary topics: --resume <id> goes on without re-sending what HubSpot acknowledged.
     Shows a progress bar with rate and ETA on a terminal, plain lines otherwise.
 
     \b
@@ -247,7 +263,23 @@ def backfill_command(ctx: click.Context, from_ms: int, to_ms: int | None,
       connector replay backfill --from 2026-01-01T10:00:00Z --to 2026-01-01T12:00:00Z
       connector replay backfill --from 6h --topic activity --execute
       connector replay backfill --from 7d --account acct-7 --execute
+      connector replay backfill --resume 3f9c2a1b --execute
     """
+    if resume_id is not None:
+        if from_ms is not None or to_ms is not None or roles or accounts:
+            raise click.UsageError("--resume takes the range of the backfill it resumes: "
+                                   "leave out --from, --to, --topic and --account")
+        if not execute:
+            raise click.UsageError("--resume sends to HubSpot: add --execute")
+        settings = settings_from(ctx)
+        with open_cluster(settings) as cluster:
+            plan, report = resume_backfill(settings, cluster, resume_id, timeout=timeout,
+                                           tty=sys.stdout.isatty() and not as_json,
+                                           out=sys.stderr if as_json else None)
+        _print_backfill(plan, report, as_json)
+        return
+    if from_ms is None:
+        raise click.UsageError("Missing option '--from' (or --resume ID)")
     if any(not a.strip() for a in accounts):
         raise click.BadParameter("expected a platform account id, got ''",
                                  param_hint="--account")
@@ -260,10 +292,14 @@ def backfill_command(ctx: click.Context, from_ms: int, to_ms: int | None,
                              tuple(dict.fromkeys(roles)) or ("activity", "webinars"),
                              accounts=tuple(a.strip() for a in accounts))
         if not execute:
+            counted = _count_requests(settings, cluster, plan, timeout) \
+                if count_requests else []
             if as_json:
-                click.echo(json.dumps({**plan.as_json(), "executed": False}, indent=2))
+                click.echo(json.dumps({**plan.as_json(), "executed": False,
+                                       **({"requests": counted} if count_requests else {})},
+                                      indent=2))
             else:
-                click.echo("\n".join(plan.describe(settings)))
+                click.echo("\n".join([*plan.describe(settings), *counted]))
                 click.echo("\n(dry run: add --execute to run it)")
             return
         if not as_json:
@@ -274,6 +310,14 @@ def backfill_command(ctx: click.Context, from_ms: int, to_ms: int | None,
     _print_backfill(plan, report, as_json)
 
 
+def _count_requests(settings: Settings, cluster: Cluster, plan: BackfillPlan,
+                    timeout: float) -> list[str]:
+    """The dry run's request count (its progress on stderr; the plan's lines returned)."""
+    report = run_backfill(settings, cluster, plan, timeout=timeout, tty=False, out=sys.stderr,
+                          count_only=True)
+    return ["", *report.plan_lines]
+
+
 def _print_backfill(plan: BackfillPlan, report: BackfillReport, as_json: bool) -> None:
     if as_json:
         by_account = {} if report.other_accounts is None else {
@@ -281,6 +325,7 @@ def _print_backfill(plan: BackfillPlan, report: BackfillReport, as_json: bool) -
             "undecodable_commands": report.undecodable}
         click.echo(json.dumps({**plan.as_json(), "executed": True, "commands": report.commands,
                                **by_account,
+                               "plan": report.plan_lines, "resumed": report.resumed,
                                "records": report.copied, "warm_state_records":
                                    report.warm_records, "seconds": round(report.seconds, 1),
                                "cleanup_problems": report.cleanup_problems}, indent=2))

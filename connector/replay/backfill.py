@@ -61,10 +61,11 @@ from connector.kafka import TopicSpec, clients, ensure_topics
 from connector.kafka.clients import KafkaException
 from connector.kafka.protocols import ProducerClient
 from connector.replay import state as normalizer_state
-from connector.replay.backfill_plan import BackfillPlan, BackfillReport
+from connector.replay.backfill_plan import BackfillPlan, BackfillReport, request_plan_lines
 from connector.replay.cluster import TP, Cluster, read_ranges
 from connector.replay.dead_letters import keep_dead_letters
 from connector.replay.errors import ReplayError
+from connector.replay.journal import PLAN, SENDING, write_entry
 from connector.replay.planned import PlannedCommands, plan_commands
 from connector.replay.progress import Progress
 from connector.runtime.table import WebinarTable
@@ -90,7 +91,7 @@ class Backfill:
                  progress: ProgressFactory, stop: threading.Event | None = None,
                  normalizer: Worker | None = None, sink: Worker | None = None,
                  timeout: float = 3600.0, clock: Callable[[], float] = time.monotonic,
-                 poll_seconds: float = 0.5):
+                 poll_seconds: float = 0.5, say: Callable[[str], None] = log.info):
         self.settings = settings
         self.cluster = cluster
         self.plan = plan
@@ -102,26 +103,64 @@ class Backfill:
         self.timeout = timeout
         self.clock = clock
         self.poll_seconds = poll_seconds
+        self.say = say  # a line for the operator (the plan's requests before sending)
         self.report = BackfillReport(backfill_id=plan.names.backfill_id)
 
     def run(self) -> BackfillReport:
-        hubspot = self.settings.hubspot
-        token = hubspot.access_token
-        if hubspot.mode == "private-app" and (token is None or not token.get_secret_value()):
-            # (app mode: each account's install is its token; Settings checked that mode)
-            raise ConfigError("CONNECTOR_HUBSPOT__ACCESS_TOKEN ([hubspot] access_token) is "
-                              "required to backfill into HubSpot in private-app mode")
+        """Every step, then the cleanup (also after a failure or a stop)."""
+        self._check_token()
+        started = self.clock()
+        try:
+            self._create_topics()
+            write_entry(self.settings.kafka, self.names.journal, PLAN, self.plan.to_journal())
+            copy_ends, webinar_start = self._copy()
+            self._warm_state(webinar_start)
+            self._normalize(copy_ends, webinar_start)
+            self._send(self._prepare())
+        finally:
+            self.cleanup()
+        self.report.seconds = self.clock() - started
+        return self.report
+
+    def count_requests(self) -> BackfillReport:
+        """A dry run that counts: copy, state and normalize as a run does, plan the commands'
+        order without writing it (nothing goes to HubSpot, no dead letter is kept), clean up.
+        The report's ``plan_lines`` say what the run would send and how long it takes."""
         started = self.clock()
         try:
             self._create_topics()
             copy_ends, webinar_start = self._copy()
             self._warm_state(webinar_start)
             self._normalize(copy_ends, webinar_start)
-            self._apply()
+            tps = self.cluster.resolve_all(self.names.commands)
+            marks = self.cluster.watermarks(tps, uncommitted=True)
+            self._plan({tp: marks[tp][1] for tp in tps}, None)
         finally:
-            self._cleanup()
+            self.cleanup()
         self.report.seconds = self.clock() - started
         return self.report
+
+    def resume_sending(self, sending: dict[str, Any]) -> BackfillReport:
+        """After a crash in the sending step (its journal entry ``sending``): the temporary
+        sink group goes on from its committed offsets; then the cleanup."""
+        self._check_token()
+        started = self.clock()
+        self.report.resumed = True
+        self.report.commands = int(sending["commands"])
+        try:
+            self._send({(str(t), int(p)): int(end) for t, p, end in sending["ends"]})
+        finally:
+            self.cleanup()
+        self.report.seconds = self.clock() - started
+        return self.report
+
+    def _check_token(self) -> None:
+        hubspot = self.settings.hubspot
+        token = hubspot.access_token
+        if hubspot.mode == "private-app" and (token is None or not token.get_secret_value()):
+            # (app mode: each account's install is its token; Settings checked that mode)
+            raise ConfigError("CONNECTOR_HUBSPOT__ACCESS_TOKEN ([hubspot] access_token) is "
+                              "required to backfill into HubSpot in private-app mode")
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -136,6 +175,7 @@ class Backfill:
             TopicSpec(self.names.webinars, webinars, config=dict(_KEEP)),
             TopicSpec(self.names.commands, commands, config=dict(_KEEP)),
             TopicSpec(self.names.planned, commands, config=dict(_KEEP)),
+            TopicSpec(self.names.journal, 1, config=compact),
             TopicSpec(self.names.activity_changelog, activity, config=compact),
             TopicSpec(self.names.webinars_changelog, webinars, config=compact),
             *[TopicSpec(name, commands) for name in self.names.dead_letters],
@@ -229,15 +269,24 @@ class Backfill:
         starts.update({(self.names.webinars, p): webinar_start[p] for p in self.plan.webinars})
         self._run_until(run, temp, "normalize", self.names.normalizer_group, starts, copy_ends)
 
-    def _apply(self) -> None:
+    def _prepare(self) -> dict[TP, int]:
+        """The commands in planned order and the normalizer's rejects kept; journalled, so a
+        crash from here on resumes the sending. Returns the planned topic's end offsets."""
         tps = self.cluster.resolve_all(self.names.commands)
         # The end of the log: the normalizer's last commit may still be writing its markers
         # (its offsets are visible first), and the last stable offset would end the read short.
         marks = self.cluster.watermarks(tps, uncommitted=True)
         planned = self._plan({tp: marks[tp][1] for tp in tps}, self.names.planned)
-        ends = planned.written
         self.report.normalizer_dead_letters = keep_dead_letters(
             self.settings, self.cluster, self.names, self.plan.accounts, self._check_stop)
+        write_entry(self.settings.kafka, self.names.journal, SENDING, {
+            "ends": [[t, p, end] for (t, p), end in sorted(planned.written.items())],
+            "commands": planned.commands})
+        return planned.written
+
+    def _send(self, ends: dict[TP, int]) -> None:
+        """A sink with the temporary group over the planned commands, until its committed
+        offsets reach their ends (from the group's committed offsets: a resume goes on)."""
         if not ends:
             return
         settings = self.settings
@@ -259,10 +308,12 @@ class Backfill:
         report.commands = planned.commands
         report.other_accounts = planned.other_accounts if self.plan.accounts else None
         report.undecodable = planned.undecodable if self.plan.accounts else 0
-        report.requests = planned.count
+        report.plan_lines = request_plan_lines(planned.count, self.settings)
         log.info("backfill_planned id=%s commands=%s requests=%s inputs_per_request=%.1f "
                  "waves=%s", self.names.backfill_id, planned.commands, planned.count.requests,
                  planned.count.inputs_per_request, planned.waves)
+        for line in report.plan_lines:
+            self.say(line)
         return planned
 
     # -- running a worker until its group's committed offsets reach the ends -----------------
@@ -311,7 +362,8 @@ class Backfill:
             raise BackfillInterrupted("backfill interrupted; its temporary topics and groups "
                                       "are deleted")
 
-    def _cleanup(self) -> None:
+    def cleanup(self) -> None:
+        """Delete the temporary topics and groups (what fails is reported, not raised)."""
         problems = self.cluster.delete_groups([self.names.normalizer_group,
                                                self.names.sink_group])
         problems += self.cluster.delete_topics(self.names.topics())

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.config import Settings
+from connector.installs.routing import OAUTH_WINDOW_LIMIT, OAUTH_WINDOW_SECONDS
 from connector.replay.cluster import TP, Cluster
+from connector.replay.progress import duration
 from connector.replay.requests import RequestCount
 from connector.replay.spec import format_ms
 from connector.replay.state import ACTIVITY, WEBINARS
@@ -35,6 +37,8 @@ class Names:
     dead_letters: tuple[str, ...]
     #: the commands in planned order (connector.replay.planned), which the sink reads
     planned: str
+    #: its plan and how far it got (connector.replay.journal), for --resume
+    journal: str
 
     @classmethod
     def for_id(cls, settings: Settings, backfill_id: str) -> Names:
@@ -47,11 +51,11 @@ class Names:
                    changelog.changelog_topic(group, activity),
                    changelog.changelog_topic(group, webinars),
                    (topics.dlq_for(activity), topics.dlq_for(webinars)),
-                   topics.commands + suffix + "-planned")
+                   topics.commands + suffix + "-planned", topics.commands + suffix + "-journal")
 
     def topics(self) -> list[str]:
         return [self.activity, self.webinars, self.commands, self.activity_changelog,
-                self.webinars_changelog, *self.dead_letters, self.planned]
+                self.webinars_changelog, *self.dead_letters, self.planned, self.journal]
 
 
 @dataclass
@@ -70,6 +74,31 @@ class BackfillPlan:
     webinars_low: dict[int, int]
     #: --account: only these platform accounts' commands go to HubSpot (empty: every account)
     accounts: tuple[str, ...] = ()
+
+    def to_journal(self) -> dict[str, Any]:
+        """What --resume needs to run the same backfill again (connector.replay.journal)."""
+        return {"from_ms": self.from_ms, "to_ms": self.to_ms, "roles": list(self.roles),
+                "accounts": list(self.accounts),
+                **{name: {str(p): list(r) for p, r in ranges.items()}
+                   for name, ranges in (("activity", self.activity),
+                                        ("webinars", self.webinars))},
+                **{name: {str(p): o for p, o in lows.items()}
+                   for name, lows in (("activity_low", self.activity_low),
+                                      ("webinars_low", self.webinars_low))}}
+
+    @classmethod
+    def from_journal(cls, settings: Settings, data: dict[str, Any],
+                     backfill_id: str) -> BackfillPlan:
+        """The plan :meth:`to_journal` wrote, named ``backfill_id``."""
+        def ranges(name: str) -> dict[int, tuple[int, int]]:
+            return {int(p): (int(r[0]), int(r[1])) for p, r in data[name].items()}
+
+        def lows(name: str) -> dict[int, int]:
+            return {int(p): int(o) for p, o in data[name].items()}
+
+        return cls(int(data["from_ms"]), data["to_ms"], tuple(data["roles"]),
+                   Names.for_id(settings, backfill_id), ranges("activity"), ranges("webinars"),
+                   lows("activity_low"), lows("webinars_low"), tuple(data["accounts"]))
 
     def records(self) -> int:
         return sum(end - start for start, end in self.activity.values()) + \
@@ -139,18 +168,23 @@ class BackfillReport:
     #: --account: commands that did not decode, so their account is unknown (not sent)
     undecodable: int = 0
     normalizer_dead_letters: int = 0
-    #: What the planned order costs in requests (connector.replay.requests)
-    requests: RequestCount | None = None
+    #: What the planned order costs in requests, and how long at the budget
+    plan_lines: list[str] = field(default_factory=list)
     #: The backfill's id, which its dead letters carry.
     backfill_id: str = ""
+    #: --resume: only the sending went on (copy, state and normalizing were done before)
+    resumed: bool = False
     seconds: float = 0.0
     cleanup_problems: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        out = [f"re-ran {self.copied} record(s) (state from {self.warm_records} earlier), "
-               f"sent {self.commands} command(s) to HubSpot in {self.seconds:.1f}s"]
-        if self.requests is not None:
-            out.append(request_plan_line(self.requests))
+        if self.resumed:
+            out = [f"resumed backfill {self.backfill_id}: sent the rest of its {self.commands} "
+                   f"planned command(s) to HubSpot in {self.seconds:.1f}s"]
+        else:
+            out = [f"re-ran {self.copied} record(s) (state from {self.warm_records} earlier), "
+                   f"sent {self.commands} command(s) to HubSpot in {self.seconds:.1f}s"]
+        out += self.plan_lines
         if self.other_accounts is not None:
             out.append(f"left out {self.other_accounts} command(s) of other accounts")
         if self.undecodable:
@@ -165,11 +199,21 @@ class BackfillReport:
         return out
 
 
-def request_plan_line(count: RequestCount) -> str:
-    """What the plan sends: requests, how full, and how long at the budget."""
-    return (f"planned {count.requests:,} request(s): {count.attendance_requests:,} attendance "
+def request_plan_lines(count: RequestCount, settings: Settings) -> list[str]:
+    """What the plan sends (requests, how full) and how long that takes at the rate budget."""
+    if settings.hubspot.mode == "app":  # each HubSpot account its own budget
+        seconds = count.seconds_at(OAUTH_WINDOW_LIMIT, OAUTH_WINDOW_SECONDS, per_account=True)
+        busiest = max(count.by_account.values(), default=0)
+        budget = (f"{OAUTH_WINDOW_LIMIT} / {OAUTH_WINDOW_SECONDS} s per HubSpot account, "
+                  f"{len(count.by_account)} account(s), the busiest {busiest:,} request(s)")
+    else:
+        sink = settings.sink
+        seconds = count.seconds_at(sink.window_limit, sink.window_seconds)
+        budget = f"{sink.window_limit} / {sink.window_seconds} s"
+    return [f"planned {count.requests:,} request(s): {count.attendance_requests:,} attendance "
             f"request(s) of {count.inputs_per_request:.1f} input(s) on average (at most "
-            f"{count.max_inputs}), {count.event_requests:,} event request(s)")
+            f"{count.max_inputs}), {count.event_requests:,} event request(s)",
+            f"at {budget}: about {duration(seconds)} of sending"]
 
 
 def plan_backfill(settings: Settings, cluster: Cluster, from_ms: int, to_ms: int | None,

@@ -19,7 +19,7 @@ import click
 from connector.clock import Clock
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     seconds = max(0, int(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
@@ -65,7 +65,7 @@ class Progress:
     def line(self) -> str:
         pct = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
         eta = self.eta()
-        eta_text = f" eta {_duration(eta)}" if eta is not None and self.done < self.total else ""
+        eta_text = f" eta {duration(eta)}" if eta is not None and self.done < self.total else ""
         return f"{self.label}: {self.done:,}/{self.total:,}{pct} {self.rate_text()}{eta_text}"
 
     def update(self, done: int) -> None:
@@ -86,5 +86,5 @@ class Progress:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
             self._bar = None
-        click.echo(f"{self.label}: {self.done:,}/{self.total:,} done in {_duration(elapsed)} "
+        click.echo(f"{self.label}: {self.done:,}/{self.total:,} done in {duration(elapsed)} "
                    f"({self.rate_text()})", file=self._out)

@@ -163,6 +163,8 @@ class RequestCount:
     attendance_requests: int = 0
     attendance_inputs: int = 0
     invalid: int = 0
+    #: requests per platform account (externalAccountId)
+    by_account: Counter[str] = field(default_factory=Counter)
     _open: dict[tuple[str, str], dict[Group, int]] = field(default_factory=dict)
 
     def add(self, command: Command, seal: bool = False) -> None:
@@ -172,6 +174,7 @@ class RequestCount:
         if not isinstance(body, Attendance):
             self._open.pop(event, None)
             self.event_requests += 1
+            self.by_account[command.externalAccountId] += 1
             return
         group, person = _group_and_person(body)
         if group is None or person is None:
@@ -180,6 +183,7 @@ class RequestCount:
         groups = self._open.setdefault(event, {})
         if group not in groups:
             self.attendance_requests += 1
+            self.by_account[command.externalAccountId] += 1
             groups[group] = 0
         groups[group] += 1
         self.attendance_inputs += 1
@@ -196,7 +200,10 @@ class RequestCount:
         return self.attendance_inputs / self.attendance_requests \
             if self.attendance_requests else 0.0
 
-    def seconds_at(self, window_limit: int, window_seconds: float) -> float:
-        """How long the requests take at ``window_limit`` requests per ``window_seconds``."""
-        return math.ceil(self.requests / window_limit) * window_seconds \
-            if self.requests else 0.0
+    def seconds_at(self, window_limit: int, window_seconds: float, *,
+                   per_account: bool = False) -> float:
+        """How long the requests take at ``window_limit`` requests per ``window_seconds``: for
+        all of them together, or (``per_account``: each has a budget of its own, app mode)
+        for the account with the most."""
+        requests = max(self.by_account.values(), default=0) if per_account else self.requests
+        return math.ceil(requests / window_limit) * window_seconds if requests else 0.0
