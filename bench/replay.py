@@ -92,7 +92,8 @@ def main() -> None:
           f"{result['efficiency']:.3f} of {args.limit}/10s x 100; "
           f"{result['inputs_per_attendance_request']:.1f} inputs per attendance request; "
           f"{stats['rateLimited']} x 429")
-    print(f"attendance requests by inputs: {histogram(sizes)}")
+    print(f"the last {sum(sizes.values()):,} attendance requests the sandbox logged, by inputs: "
+          f"{histogram(sizes)}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
 
@@ -131,8 +132,9 @@ def run_backfill(env: dict[str, str], url: str, timeout: float,
 
 def _until_quiet(url: str, timeout: float, before: int,
                  running: Callable[[], bool]) -> tuple[float, float]:
-    """Poll the sandbox until nothing was sent for 30 s (or the command ended): (seconds since
-    the start, seconds from the first request to the last)."""
+    """Poll the sandbox until requests began and then stopped for 30 s (or the command ended;
+    a backfill copies and normalizes first): (seconds since the start, seconds from the first
+    request to the last)."""
     t0 = time.monotonic()
     previous, changed_at, first_at = before, t0, None
     while time.monotonic() - t0 < timeout:
@@ -142,7 +144,9 @@ def _until_quiet(url: str, timeout: float, before: int,
         if done != previous:
             first_at = first_at or now - 0.5
             previous, changed_at = done, now
-        elif now - changed_at > 30 or (not running() and first_at is not None):
+        elif first_at is not None and (now - changed_at > 30 or not running()):
+            break  # sending began and then stopped (or the command ended)
+        elif first_at is None and not running():
             break
     if first_at is None:
         raise SystemExit("nothing was sent to HubSpot")

@@ -18,6 +18,9 @@ in the real replay): no event commands (each its own request, sealing its webina
 groups early), a distinct contact id for every known person (the replay shares 50, and a
 person's second command waits for their first), the partitions taken strictly in turn (the
 consumer reads fetch-sized runs), no request latency, and the end drained at once.
+
+Last, what `connector replay backfill` sends for the same commands (its plan, which its sink
+sends exactly), and a lower bound no order of them can beat under HubSpot's batch rules.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ import os
 # before the package is imported).
 os.environ["NATIVE_CORE"] = "0"
 
-from connector.normalize.command import Command
+from connector.normalize.command import Attendance, Command
+from connector.replay.requests import RequestCount, plan_event
+from connector.sink.request import identifier_kind, person_of, subscriber_state
 from connector.serde.record import SourceRecord
 from connector.sink.batch import Batcher
 from connector.sink.work import EventWork, PendingCommand
@@ -119,6 +124,42 @@ def simulate(commands: list[Command], *, buffered: int, limit: int,
             "inputs_per_request": sum(sizes) / max(len(sizes), 1), "seconds": now[0]}
 
 
+def planned(commands: list[Command]) -> dict[str, Any]:
+    """What a backfill sends for the same commands (connector.replay.requests: one event after
+    another, each request's end marked), next to a lower bound no order can beat: per (event,
+    state, identifier kind), the more of ceil(inputs / max) and the most inputs of one person
+    (a request carries a person once); one request per event command."""
+    by_event: dict[tuple[str, str], list[Command]] = collections.defaultdict(list)
+    for command in commands:
+        by_event[(command.externalAccountId, command.externalEventId)].append(command)
+    count = RequestCount(MAX_INPUTS)
+    for event_commands in by_event.values():
+        for index, seal in plan_event(list(enumerate(event_commands)), MAX_INPUTS):
+            count.add(event_commands[index], seal)
+    inputs: collections.Counter[Any] = collections.Counter()
+    per_person: collections.Counter[Any] = collections.Counter()
+    events = 0
+    for command in commands:
+        body = command.body
+        if not isinstance(body, Attendance):
+            events += 1
+            continue
+        group = (command.externalAccountId, command.externalEventId,
+                 subscriber_state(body), identifier_kind(body))
+        inputs[group] += 1
+        per_person[(group, person_of(body))] += 1
+    most: collections.Counter[Any] = collections.Counter()
+    for (group, _person), n in per_person.items():
+        most[group] = max(most[group], n)
+    bound = sum(max(-(-n // MAX_INPUTS), most[group]) for group, n in inputs.items())
+    return {"planned_attendance_requests": count.attendance_requests,
+            "planned_inputs_per_request": count.inputs_per_request,
+            "planned_event_requests": count.event_requests,
+            "bound_attendance_requests": bound,
+            "bound_inputs_per_request": sum(inputs.values()) / bound if bound else 0.0,
+            "event_commands": events}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--webinars", type=int, default=303)
@@ -139,6 +180,12 @@ def main() -> None:
         print(f"  held bound {buffered:>7,}: {result['inputs_per_request']:5.1f} inputs per "
               f"attendance request, {result['requests']:,} requests, "
               f"{result['seconds']:,.0f} s simulated")
+    plan = planned(commands)
+    results.append(plan)
+    print(f"  a backfill's plan: {plan['planned_attendance_requests']:,} attendance requests "
+          f"of {plan['planned_inputs_per_request']:.1f} inputs; no order does better than "
+          f"{plan['bound_attendance_requests']:,} ({plan['bound_inputs_per_request']:.1f} "
+          f"inputs); {plan['planned_event_requests']:,} event requests")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 
