@@ -65,7 +65,7 @@ from connector.replay.backfill_plan import BackfillPlan, BackfillReport, request
 from connector.replay.cluster import TP, Cluster, read_ranges
 from connector.replay.dead_letters import keep_dead_letters
 from connector.replay.errors import ReplayError
-from connector.replay.journal import PLAN, SENDING, write_entry
+from connector.replay.journal import KEPT, PLAN, SENDING, write_entry
 from connector.replay.planned import PlannedCommands, plan_commands
 from connector.replay.progress import Progress
 from connector.runtime.table import WebinarTable
@@ -140,14 +140,18 @@ class Backfill:
         self.report.seconds = self.clock() - started
         return self.report
 
-    def resume_sending(self, sending: dict[str, Any]) -> BackfillReport:
-        """After a crash in the sending step (its journal entry ``sending``): the temporary
-        sink group goes on from its committed offsets; then the cleanup."""
+    def resume_sending(self, journal: dict[str, dict[str, Any]]) -> BackfillReport:
+        """After a crash in the sending step (its journal entry ``sending``): the normalizer's
+        rejects kept unless the journal says they were, then the temporary sink group goes on
+        from its committed offsets; then the cleanup."""
         self._check_token()
         started = self.clock()
+        sending = journal[SENDING]
         self.report.resumed = True
         self.report.commands = int(sending["commands"])
         try:
+            if KEPT not in journal:
+                self._keep_dead_letters()
             self._send({(str(t), int(p)): int(end) for t, p, end in sending["ends"]})
         finally:
             self.cleanup()
@@ -270,19 +274,25 @@ class Backfill:
         self._run_until(run, temp, "normalize", self.names.normalizer_group, starts, copy_ends)
 
     def _prepare(self) -> dict[TP, int]:
-        """The commands in planned order and the normalizer's rejects kept; journalled, so a
-        crash from here on resumes the sending. Returns the planned topic's end offsets."""
+        """The commands in planned order, journalled (a crash from here on resumes the
+        sending), then the normalizer's rejects kept (journalled too). Returns the planned
+        topic's end offsets."""
         tps = self.cluster.resolve_all(self.names.commands)
         # The end of the log: the normalizer's last commit may still be writing its markers
         # (its offsets are visible first), and the last stable offset would end the read short.
         marks = self.cluster.watermarks(tps, uncommitted=True)
         planned = self._plan({tp: marks[tp][1] for tp in tps}, self.names.planned)
-        self.report.normalizer_dead_letters = keep_dead_letters(
-            self.settings, self.cluster, self.names, self.plan.accounts, self._check_stop)
         write_entry(self.settings.kafka, self.names.journal, SENDING, {
             "ends": [[t, p, end] for (t, p), end in sorted(planned.written.items())],
             "commands": planned.commands})
+        self._keep_dead_letters()
         return planned.written
+
+    def _keep_dead_letters(self) -> None:
+        self.report.normalizer_dead_letters = keep_dead_letters(
+            self.settings, self.cluster, self.names, self.plan.accounts, self._check_stop)
+        write_entry(self.settings.kafka, self.names.journal, KEPT,
+                    {"dead_letters": self.report.normalizer_dead_letters})
 
     def _send(self, ends: dict[TP, int]) -> None:
         """A sink with the temporary group over the planned commands, until its committed
@@ -363,10 +373,14 @@ class Backfill:
                                       "are deleted")
 
     def cleanup(self) -> None:
-        """Delete the temporary topics and groups (what fails is reported, not raised)."""
-        problems = self.cluster.delete_groups([self.names.normalizer_group,
-                                               self.names.sink_group])
-        problems += self.cluster.delete_topics(self.names.topics())
+        """Delete the temporary topics and groups (what fails is reported, not raised). The
+        journal goes first: a kill halfway through leaves nothing --resume would misread (a
+        journal saying "sending" without the sink group's offsets would send it all again)."""
+        problems = self.cluster.delete_topics([self.names.journal])
+        problems += self.cluster.delete_groups([self.names.normalizer_group,
+                                                self.names.sink_group])
+        problems += self.cluster.delete_topics(
+            [t for t in self.names.topics() if t != self.names.journal])
         self.report.cleanup_problems = problems
         for problem in problems:
             log.warning("backfill_cleanup_failed id=%s problem=%s", self.names.backfill_id,

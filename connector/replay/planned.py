@@ -93,7 +93,11 @@ def plan_commands(settings: Settings, source: dict[TP, int], target: str | None,
         if not isinstance(result, Decoded):
             planned.undecodable += 1
             return None
-        command = Command.from_avro(result.value)
+        try:
+            command = Command.from_avro(result.value)
+        except (KeyError, TypeError, ValueError):  # the sink dead-letters it (invalid-command)
+            planned.undecodable += 1
+            return None
         if accounts is not None and command.externalAccountId not in accounts:
             planned.other_accounts += 1
             return None

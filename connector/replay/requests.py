@@ -27,11 +27,12 @@ The order of one event's commands (:func:`order_event`):
   dead-letters it; it orders nothing).
 
 Where each request ends is planned too (:func:`plan_event` marks the command after which the
-sink seals its group, :data:`~connector.sink.work.H_PLAN_SEAL`): at a group's last command, and
-where a person comes again while an earlier command of theirs sits in a request still open (the
-sink would hold the newer one back until that request is sealed, by age: a partial request
-sent late and the held ones split into another). So the sink sends exactly the planned
-requests, which :class:`RequestCount` counts.
+sink seals its group, :data:`~connector.sink.work.H_PLAN_SEAL`): where it is full, at a group's
+last command, and where a person comes again while an earlier command of theirs sits in a
+request still open (the sink would hold the newer one back until that request is sealed, by
+age: a partial request sent late and the held ones split into another). So the sink sends
+exactly the planned requests, which :class:`RequestCount` counts; and a sink that starts
+mid-request (a resume from a committed offset) is back on the plan's boundaries at the next mark.
 
 Different events are independent (HubSpot applies them separately), so events may go one after
 another in any order.
@@ -130,24 +131,25 @@ def _seals(ordered: list[tuple[T, Group, str]], max_inputs: int) -> set[int]:
     holding: dict[str, Group] = {}  # person -> the group whose open request holds them
     seals: set[int] = set()
 
-    def close(group: Group, *, mark: bool) -> None:
+    def close(group: Group) -> None:
         request = open_.pop(group)
         for person in request.persons:
             holding.pop(person, None)
-        if mark:
-            seals.add(request.last)
+        seals.add(request.last)
 
     for at, (_, group, person) in enumerate(ordered):
         if person in holding:
-            close(holding[person], mark=True)
+            close(holding[person])
         request = open_.setdefault(group, _Request())
         request.persons.append(person)
         request.last = at
         holding[person] = group
         if len(request.persons) >= max_inputs:
-            close(group, mark=False)  # the sink seals a full group itself
+            # (the sink seals a full group itself; the mark realigns a sink that started
+            # mid-request: a resume from a committed offset, a partial group sent by age)
+            close(group)
     for group in list(open_):
-        close(group, mark=True)
+        close(group)
     return seals
 
 

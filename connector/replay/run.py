@@ -56,7 +56,7 @@ def resume_backfill(settings: Settings, cluster: Cluster, backfill_id: str, *, t
     """Go on with a backfill that was killed (connector.replay.journal): its sending from the
     temporary sink group's committed offsets; or, when it had not started sending, the same
     plan again from the start under a new id (its leftovers deleted)."""
-    journal = read_journal(settings.kafka, Names.for_id(settings, backfill_id).journal)
+    journal = read_journal(settings.kafka, cluster, Names.for_id(settings, backfill_id).journal)
     if PLAN not in journal:
         raise ReplayError(f"no backfill {backfill_id} to resume: its journal topic is missing "
                           "or empty (it finished and was cleaned up, or never started)")
@@ -70,9 +70,12 @@ def resume_backfill(settings: Settings, cluster: Cluster, backfill_id: str, *, t
 
     with stop_on_signals(stop):
         if SENDING in journal:
-            return plan, backfill(plan).resume_sending(journal[SENDING])
+            return plan, backfill(plan).resume_sending(journal)
         backfill(plan).cleanup()  # nothing reached HubSpot: start again, afresh
         again = BackfillPlan.from_journal(settings, journal[PLAN], uuid.uuid4().hex[:8])
+        click.echo(f"backfill {backfill_id} had not started sending: its plan runs again as "
+                   f"backfill {again.names.backfill_id} (resume that id if this one is killed)",
+                   file=out)
         return again, backfill(again).run()
 
 

@@ -245,7 +245,9 @@ def commit_with_state(client_config: clients.Source, group: str, transactional_i
             producer.commit_transaction(TIMEOUT)
         except KafkaException as exc:
             error = exc.args[0]
-            if error.txn_requires_abort():
+            # (a queue that stayed full, connector.kafka.clients.produce_waiting, leaves the
+            # transaction open: abort it too)
+            if error.txn_requires_abort() or error.code() == KafkaError._QUEUE_FULL:
                 producer.abort_transaction(TIMEOUT)
             raise OffsetCommitError(f"writing the normalizer state and offsets of group "
                                     f"{group!r} failed (the transaction was aborted): "

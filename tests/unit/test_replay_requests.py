@@ -127,14 +127,15 @@ def test_persons_with_a_later_command_fill_the_first_requests_of_their_group() -
     assert registered[60:] == [f"p{p}@example.com" for p in range(90)]
 
 
-def test_the_last_command_of_each_group_of_the_event_is_marked_to_seal_it() -> None:
+def test_each_full_request_and_each_groups_last_command_are_marked_to_seal() -> None:
     live = [upsert(), *[c for p in range(150) for c in (attend(p), attend(p, "ATTENDED"))],
             attend(7, by_vid=True), attend(1, "ATTENDED")]  # person 1 attends twice
     planned = plan_event(list(enumerate(live)))
     sealed = [live[i] for i, seal in planned if seal]
     assert [(c.body.state, c.body.email or c.body.vid) for c in sealed
             if isinstance(c.body, Attendance)] == [
-        ("REGISTERED", "p149@example.com"), ("REGISTERED", 7), ("ATTENDED", "p1@example.com")]
+        ("REGISTERED", "p99@example.com"), ("REGISTERED", "p149@example.com"),
+        ("REGISTERED", 7), ("ATTENDED", "p99@example.com"), ("ATTENDED", "p1@example.com")]
     count = RequestCount(max_inputs=100)
     for index, seal in planned:
         count.add(live[index], seal)
