@@ -159,10 +159,12 @@ def test_a_request_is_sealed_before_a_person_in_it_comes_again() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(commands, st.integers(1, 4))
+@given(commands, st.integers(1, 4), st.integers(0, 12))
 def test_the_sink_sends_exactly_the_planned_requests_and_holds_nobody_back(
-        sequence: list[Command], max_inputs: int) -> None:
-    planned = plan_event(list(enumerate(sequence)), max_inputs)
+        sequence: list[Command], max_inputs: int, resumed_at: int) -> None:
+    """Also when the sink starts mid-way (a resume from a committed offset: what came before
+    was applied), on the plan's marks from there."""
+    planned = plan_event(list(enumerate(sequence)), max_inputs)[resumed_at:]
     batcher = Batcher(max_inputs=max_inputs, linger_seconds=3600, clock=lambda: 0.0)
     count = RequestCount(max_inputs)
     sent: list[int] = []
@@ -187,3 +189,15 @@ def test_the_sink_sends_exactly_the_planned_requests_and_holds_nobody_back(
             sent.append(len(work.items))
     assert len(sent) == count.attendance_requests
     assert sum(sent) == count.attendance_inputs
+
+
+def test_a_sink_resumed_mid_request_is_back_on_the_plans_boundaries_at_the_next_mark() -> None:
+    # two people register twice; a request holds two: the plan is [p1, p2] [p2', p1']
+    live = [attend(1), attend(2), attend(2), attend(1)]
+    planned = plan_event(list(enumerate(live)), max_inputs=2)
+    batcher = Batcher(max_inputs=2, linger_seconds=3600, clock=lambda: 0.0)
+    for at, (index, seal) in enumerate(planned[1:]):  # resumed after p1's first: applied
+        headers = [(H_PLAN_SEAL, b"1")] if seal else []
+        batcher.add(PendingCommand(SourceRecord("planned", 0, at, b"web-1", b"", headers),
+                                   live[index]))
+        assert batcher.deferred_count == 0  # p2's second never waits behind a partial group
