@@ -5,7 +5,8 @@ Everything runs on temporary copies, named after a backfill id, and is deleted a
     <activity>.backfill-<id>    the activity records of [--from, --to), same partitions
     <webinars>.backfill-<id>    the webinars topic up to --to (the webinar table as of --to)
     <commands>.backfill-<id>    the commands the temporary normalizer emits
-    <commands>.backfill-<id>-accounts   with --account: the chosen accounts' commands only
+    <commands>.backfill-<id>-planned    the commands in planned order, which the sink reads
+    <commands>.backfill-<id>-journal    its plan and how far it got (--resume after a crash)
     <normalizer group>.backfill-<id>, <sink group>.backfill-<id>   the temporary groups
     and the temporary normalizer's changelogs and dead-letter topics (what it rejected is
     kept first in the live dead-letter topics, marked with the backfill's id:
@@ -21,12 +22,15 @@ Everything runs on temporary copies, named after a backfill id, and is deleted a
    the backfill emits what the live normalizer emitted for the range's records;
 4. run a normalizer (connector.runtime.assemble.run_normalizer) with the temporary group,
    transactional id and topics until its committed offsets reach the copies' ends;
-5. run a sink (connector.runtime.sink.run_sink) with the temporary group over the temporary commands
-   until its committed offsets pass the last command; failed commands go to the live
-   `<commands>.dlq` (they are real failures to look at and redrive). With --account, the sink
-   reads a copy holding only those accounts' commands (by `externalAccountId`, decoded with the
-   commands topic's serde), so nothing of another account reaches HubSpot;
-6. delete the temporary topics and groups (also after a failure or Ctrl-C).
+5. plan: the commands rewritten in the order that fills each request, with where each request
+   ends (connector.replay.planned, connector.replay.requests); with --account, only those
+   accounts' commands (by `externalAccountId`), so nothing of another account reaches HubSpot;
+   journalled, then the normalizer's rejects kept (connector.replay.journal);
+6. run a sink (connector.runtime.sink.run_sink) with the temporary group over the planned
+   commands until its committed offsets pass the last one; failed commands go to the live
+   `<commands>.dlq` (they are real failures to look at and redrive);
+7. delete the temporary topics and groups (also after a failure or Ctrl-C; not after a kill:
+   `--resume <id>` goes on from the journal).
 
 Why --account filters the commands and not the normalizer's input: the normalizer's stream time
 follows the records of its partition, whatever their account, and it decides when an attendance
