@@ -22,8 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from connector.replay.backfill_plan import Names
+from connector.kafka import TopicSpec, ensure_topics
+from connector.replay.backfill_plan import Names, plan_backfill
 from connector.replay.cluster import Cluster
+from connector.replay.journal import PLAN, write_entry
 from connector.replay.spec import format_ms
 from connector.sample import SampleSpec, generate
 from connector.sample.view import create_known_contacts, hubspot_view
@@ -149,3 +151,34 @@ def _committed(settings: Any, group: str) -> bool:
     finally:
         cluster.close()
 
+
+
+def test_a_backfill_killed_before_sending_runs_its_plan_again_under_a_new_id(
+        kafka_bootstrap: str, create_topic: Any, two_sandboxes: Any) -> None:
+    """The journal says only what was planned (killed while copying or normalizing): nothing
+    reached HubSpot, so --resume deletes the leftovers and runs the same plan afresh."""
+    url, token, contacts = two_sandboxes[0]
+    env = hubspot_env(kafka_bootstrap, url, token) | {"CONNECTOR_SINK__WINDOW_LIMIT": str(LIMIT)}
+    settings = settings_for(env)
+    start = int(time.time() * 1000) - 60_000
+    # (a sample whose every attendance closes within the range: a backfill leaves one still
+    # open at the range's end, within the rejoin grace, to the live normalizer)
+    sample = generate(SampleSpec(seed=61, webinars=1, people_per_webinar=60,
+                                 contact_ids=contacts))
+    publish(settings, sample, create_topic)
+    cluster = Cluster(settings.kafka.consumer_config())
+    try:
+        plan = plan_backfill(settings, cluster, start, None, ("activity", "webinars"),
+                             backfill_id="killed01")
+    finally:
+        cluster.close()
+    ensure_topics(settings.kafka, [TopicSpec(plan.names.journal, 1,
+                                             config={"cleanup.policy": "compact"}),
+                                   TopicSpec(plan.names.activity, 1)])  # what it left behind
+    write_entry(settings.kafka, plan.names.journal, PLAN, plan.to_journal())
+
+    code, output = cli(env, "backfill", "--resume", "killed01", "--execute", "--timeout", "120")
+    assert code == 0, output
+    assert "backfill killed01 had not started sending: its plan runs again as backfill " in output
+    assert hubspot_view(url, set(contacts))[0] == predicted([sample])
+    assert not [t for t in _topics(settings) if ".backfill-" in t]
