@@ -117,10 +117,7 @@ class Backfill:
         try:
             self._create_topics()
             write_entry(self.settings.kafka, self.names.journal, PLAN, self.plan.to_journal())
-            copy_ends, webinar_start = self._copy()
-            self._warm_state(webinar_start)
-            self._normalize(copy_ends, webinar_start)
-            self._send(self._prepare())
+            self._send(self._prepare(self._commands()))
         finally:
             self.cleanup()
         self.report.seconds = self.clock() - started
@@ -133,12 +130,7 @@ class Backfill:
         started = self.clock()
         try:
             self._create_topics()
-            copy_ends, webinar_start = self._copy()
-            self._warm_state(webinar_start)
-            self._normalize(copy_ends, webinar_start)
-            tps = self.cluster.resolve_all(self.names.commands)
-            marks = self.cluster.watermarks(tps, uncommitted=True)
-            self._plan({tp: marks[tp][1] for tp in tps}, None)
+            self._plan(self._commands(), None)
         finally:
             self.cleanup()
         self.report.seconds = self.clock() - started
@@ -277,15 +269,27 @@ class Backfill:
         starts.update({(self.names.webinars, p): webinar_start[p] for p in self.plan.webinars})
         self._run_until(run, temp, "normalize", self.names.normalizer_group, starts, copy_ends)
 
-    def _prepare(self) -> dict[TP, int]:
+    def _commands(self) -> dict[TP, int]:
+        """Copy, warm the state, normalize: the commands of the range, on the temporary
+        commands topic (returns its end offsets)."""
+        copy_ends, webinar_start = self._copy()
+        self._warm_state(webinar_start)
+        self._normalize(copy_ends, webinar_start)
+        return self._commands_written()
+
+    def _commands_written(self) -> dict[TP, int]:
+        """The end of each partition of the temporary commands topic: the end of the log, as
+        the normalizer's last commit may still be writing its markers (its offsets are visible
+        first), and the last stable offset would end the read short."""
+        tps = self.cluster.resolve_all(self.names.commands)
+        marks = self.cluster.watermarks(tps, uncommitted=True)
+        return {tp: marks[tp][1] for tp in tps}
+
+    def _prepare(self, commands: dict[TP, int]) -> dict[TP, int]:
         """The commands in planned order, journalled (a crash from here on resumes the
         sending), then the normalizer's rejects kept (journalled too). Returns the planned
         topic's end offsets."""
-        tps = self.cluster.resolve_all(self.names.commands)
-        # The end of the log: the normalizer's last commit may still be writing its markers
-        # (its offsets are visible first), and the last stable offset would end the read short.
-        marks = self.cluster.watermarks(tps, uncommitted=True)
-        planned = self._plan({tp: marks[tp][1] for tp in tps}, self.names.planned)
+        planned = self._plan(commands, self.names.planned)
         write_entry(self.settings.kafka, self.names.journal, SENDING, {
             "ends": [[t, p, end] for (t, p), end in sorted(planned.written.items())],
             "commands": planned.commands})

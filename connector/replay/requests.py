@@ -164,7 +164,6 @@ class RequestCount:
     event_requests: int = 0
     attendance_requests: int = 0
     attendance_inputs: int = 0
-    invalid: int = 0
     #: requests per platform account (externalAccountId)
     by_account: Counter[str] = field(default_factory=Counter)
     _open: dict[tuple[str, str], dict[Group, int]] = field(default_factory=dict)
@@ -180,8 +179,7 @@ class RequestCount:
             return
         group, person = _group_and_person(body)
         if group is None or person is None:
-            self.invalid += 1
-            return
+            return  # the sink dead-letters it: no request
         groups = self._open.setdefault(event, {})
         if group not in groups:
             self.attendance_requests += 1
